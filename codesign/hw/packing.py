@@ -1,0 +1,99 @@
+"""Packing of narrow integers into bus/BRAM words (the golden model of every wide-word port).
+
+``floor(word_bits / bits)`` elements per word; element ``i`` occupies bits
+``[i*bits, (i+1)*bits)`` (element 0 in the LSBs); signed values are stored in two's
+complement; unused top bits are zero. A trailing partial word is padded with zeros.
+Words are returned as Python-int-safe ``uint64`` arrays for 64-bit words, or as lists of
+Python ints for wider words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.quant.dyadic import check_bits, qrange
+
+
+def elems_per_word(bits: int, word_bits: int = 64) -> int:
+    """Elements per word: ``floor(word_bits / bits)``."""
+    return word_bits // check_bits(bits)
+
+
+def _check_range(values: np.ndarray, bits: int, signed: bool) -> None:
+    lo, hi = qrange(bits, signed)
+    if values.size and (values.min() < lo or values.max() > hi):
+        raise ValueError(f"values outside the {'signed' if signed else 'unsigned'} {bits}-bit range [{lo}, {hi}]")
+
+
+def pack_words(values: np.ndarray, bits: int, signed: bool, word_bits: int = 64) -> list[int]:
+    """Pack a 1-D integer array into words (Python ints, any ``word_bits``)."""
+    vals = np.asarray(values, dtype=np.int64).ravel()
+    _check_range(vals, bits, signed)
+    per = elems_per_word(bits, word_bits)
+    mask = (1 << bits) - 1
+    words = []
+    for start in range(0, len(vals), per):
+        word = 0
+        for i, v in enumerate(vals[start:start + per]):
+            word |= (int(v) & mask) << (i * bits)
+        words.append(word)
+    return words
+
+
+def unpack_words(words: list[int] | np.ndarray, bits: int, signed: bool, count: int, word_bits: int = 64) -> np.ndarray:
+    """Inverse of :func:`pack_words`: the first ``count`` elements as int64."""
+    per = elems_per_word(bits, word_bits)
+    mask = (1 << bits) - 1
+    out = np.zeros(count, dtype=np.int64)
+    for idx in range(count):
+        word = int(words[idx // per])
+        v = (word >> ((idx % per) * bits)) & mask
+        if signed and v >> (bits - 1):
+            v -= 1 << bits
+        out[idx] = v
+    return out
+
+
+def pack64(values: np.ndarray, bits: int, signed: bool) -> np.ndarray:
+    """Pack into a ``uint64`` array of 64-bit words (vectorised; the DMA buffer layout)."""
+    vals = np.asarray(values, dtype=np.int64).ravel()
+    _check_range(vals, bits, signed)
+    per = elems_per_word(bits)
+    n_words = -(-len(vals) // per)
+    padded = np.zeros(n_words * per, dtype=np.uint64)
+    padded[: len(vals)] = (vals & ((1 << bits) - 1)).astype(np.uint64)
+    lanes = padded.reshape(n_words, per)
+    shifts = (np.arange(per, dtype=np.uint64) * np.uint64(bits))[None, :]
+    return np.bitwise_or.reduce(lanes << shifts, axis=1).astype(np.uint64)
+
+
+def unpack64(words: np.ndarray, bits: int, signed: bool, count: int) -> np.ndarray:
+    """Inverse of :func:`pack64` (vectorised)."""
+    per = elems_per_word(bits)
+    w = np.asarray(words, dtype=np.uint64).reshape(-1, 1)
+    shifts = (np.arange(per, dtype=np.uint64) * np.uint64(bits))[None, :]
+    vals = ((w >> shifts) & np.uint64((1 << bits) - 1)).astype(np.int64).ravel()[:count]
+    if signed:
+        vals = np.where(vals >= (1 << (bits - 1)), vals - (1 << bits), vals)
+    return vals
+
+
+def join_lanes(values: np.ndarray | list[int], width: int) -> int:
+    """Concatenate lane values (lane 0 in the LSBs) of ``width`` bits each into one integer."""
+    out = 0
+    mask = (1 << width) - 1
+    for i, v in enumerate(np.asarray(values, dtype=np.int64).ravel()):
+        out |= (int(v) & mask) << (i * width)
+    return out
+
+
+def split_lanes(value: int, width: int, count: int, signed: bool) -> np.ndarray:
+    """Inverse of :func:`join_lanes`."""
+    mask = (1 << width) - 1
+    out = np.zeros(count, dtype=np.int64)
+    for i in range(count):
+        v = (int(value) >> (i * width)) & mask
+        if signed and v >> (width - 1):
+            v -= 1 << width
+        out[i] = v
+    return out

@@ -1,0 +1,132 @@
+"""``IPSpec``: everything that defines one generated IP core at one bit-width.
+
+An ``IPSpec`` is plain data. Every view (HLS C++, Verilog, TCL, ip.json, C header, Python
+constants) is rendered from it, and its ``config_hash`` (sha256 of the canonical JSON,
+truncated to 32 bits for the overlay's config-hash register) names it in every generated file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from codesign.hw.budget import ACC_BITS, MAX_TILE, derive_lanes, elems_per_word, estimate_engine
+from codesign.hw.device import DeviceBudgetError, DeviceProfile, get_device
+from codesign.quant.dyadic import check_bits
+
+DEFAULT_BUS_WIDTH = 64
+DEFAULT_TILE = 128
+DEFAULT_POST_LANES = 4
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IPSpec:
+    """One core at one bit-width on one device budget."""
+
+    core: str
+    bits: int
+    device: str = "xc7z020"
+    bus_width: int = DEFAULT_BUS_WIDTH
+    tile_m: int = DEFAULT_TILE
+    tile_n: int = DEFAULT_TILE
+    tile_k: int = DEFAULT_TILE
+    lanes: int = 0  # output channels computed in parallel (derived from the budget)
+    tree: int = 0  # products summed per lane per cycle = elements per bus word
+    post_lanes: int = DEFAULT_POST_LANES
+    acc_bits: int = ACC_BITS
+    version: int = SPEC_VERSION
+    extra: dict[str, int] = field(default_factory=dict)  # core-specific knobs (kept in the hash)
+
+    @property
+    def name(self) -> str:
+        """Directory / module name, e.g. ``mac_tree_w4``."""
+        return f"{self.core}_w{self.bits}"
+
+    @property
+    def elems_per_word(self) -> int:
+        """Elements of ``bits`` bits in one bus word."""
+        return elems_per_word(self.bits, self.bus_width)
+
+    @property
+    def device_profile(self) -> DeviceProfile:
+        """The device budget profile this spec was derived for."""
+        return get_device(self.device)
+
+    def to_dict(self) -> dict[str, object]:
+        """Canonical plain-data view (sorted keys when serialised)."""
+        return asdict(self)
+
+    def canonical_json(self) -> str:
+        """The exact text hashed by :attr:`config_hash`."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def config_hash_hex(self) -> str:
+        """Full sha256 of the canonical JSON."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @property
+    def config_hash(self) -> int:
+        """32-bit config hash (the value of the overlay's CONFIG_HASH register)."""
+        return int(self.config_hash_hex[:8], 16)
+
+    def estimate(self):  # -> EngineEstimate
+        """Estimated resources of the engine this spec belongs to."""
+        return estimate_engine(
+            self.bits, self.lanes, self.tree, self.post_lanes, self.tile_m, self.tile_n, self.tile_k,
+            self.device_profile,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> IPSpec:
+        """Inverse of :meth:`to_dict` (used by testbenches reading ip.json)."""
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def make_spec(
+    core: str,
+    bits: int,
+    device: str = "xc7z020",
+    *,
+    bus_width: int = DEFAULT_BUS_WIDTH,
+    tile_m: int = DEFAULT_TILE,
+    tile_n: int = DEFAULT_TILE,
+    tile_k: int = DEFAULT_TILE,
+    lanes: int | None = None,
+    post_lanes: int = DEFAULT_POST_LANES,
+    extra: dict[str, int] | None = None,
+) -> IPSpec:
+    """Validate the knobs, derive lanes/tree from the device budget and return the spec.
+
+    Raises ``BitWidthError`` for bits outside 2..8 and ``DeviceBudgetError`` when the spec
+    (explicit lanes or tiles) does not fit the device budget.
+    """
+    bits = check_bits(bits)
+    profile = get_device(device)
+    if bus_width not in (32, 64, 128):
+        raise DeviceBudgetError(f"bus width {bus_width} is not supported; use 32, 64 or 128.")
+    for name, value in (("tile_m", tile_m), ("tile_n", tile_n), ("tile_k", tile_k)):
+        if not 1 <= value <= MAX_TILE:
+            raise DeviceBudgetError(f"{name}={value} is outside 1..{MAX_TILE}.")
+    tree = elems_per_word(bits, bus_width)
+    if lanes is None:
+        lanes = derive_lanes(bits, tree, post_lanes, tile_m, tile_n, tile_k, profile)
+        if lanes == 0:
+            raise DeviceBudgetError(
+                f"no lane count fits the {profile.name} budget at {bits} bit "
+                f"(tiles {tile_m}x{tile_n}x{tile_k}, {post_lanes} post-process lanes)."
+            )
+    spec = IPSpec(
+        core=core, bits=bits, device=profile.name, bus_width=bus_width, tile_m=tile_m, tile_n=tile_n,
+        tile_k=tile_k, lanes=int(lanes), tree=tree, post_lanes=post_lanes, extra=dict(extra or {}),
+    )
+    est = spec.estimate()
+    if lanes < 1 or not est.fits(profile):
+        over = ", ".join(est.over_budget(profile)) or f"lanes={lanes} must be >= 1"
+        raise DeviceBudgetError(
+            f"spec {spec.name} with {lanes} lanes x {tree} tree does not fit the {profile.name} "
+            f"engine budget: {over}. Use fewer lanes, smaller tiles or a larger device."
+        )
+    return spec
