@@ -29,6 +29,7 @@ class DeviceProfile:
     dsp_b_width: int  # width of the DSP multiplier's narrow (B) port
     dsp_p_width: int  # width of the DSP post-adder / P output
     clock_mhz: float  # fabric clock the cycle figures are converted with
+    part: str  # full part name for Vitis HLS / Vivado
     engine_dsp_fraction: float = 0.85  # share of DSPs for MAC multipliers
     engine_lut_fraction: float = 0.40  # share of LUTs for LUT multipliers, adder tree, accumulators
     engine_bram_fraction: float = 0.60  # share of BRAM36 for tile banks
@@ -57,11 +58,13 @@ class DeviceProfile:
 XC7Z020 = DeviceProfile(
     name="xc7z020", dsp=220, lut=53_200, bram36=140,
     dsp_a_width=25, dsp_b_width=18, dsp_p_width=48, clock_mhz=100.0,
+    part="xc7z020clg400-1",
 )
 # zcu104 (xczu7ev): DS891 Zynq UltraScale+ overview, DSP48E2 (27x18 multiplier, 48-bit P).
 ZCU104 = DeviceProfile(
     name="zcu104", dsp=1_728, lut=230_400, bram36=312,
     dsp_a_width=27, dsp_b_width=18, dsp_p_width=48, clock_mhz=200.0,
+    part="xczu7ev-ffvc1156-2-e",
 )
 
 DEVICES: dict[str, DeviceProfile] = {d.name: d for d in (XC7Z020, ZCU104)}

@@ -1,0 +1,10 @@
+"""One module per IP core; :data:`CORES` maps core names to their classes."""
+
+from __future__ import annotations
+
+from codesign.hw.cores.base import Core, CsimCase, Port
+from codesign.hw.cores.mac_tree import MacTree
+
+CORES: dict[str, type[Core]] = {c.name: c for c in (MacTree,)}
+
+__all__ = ["CORES", "Core", "CsimCase", "Port"]

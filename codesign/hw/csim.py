@@ -1,0 +1,121 @@
+"""g++ C-simulation of generated HLS C++ (hls4ml style: plain g++ + the bundled ap_types).
+
+Two builds per core, both cached by a hash of their sources and flags:
+
+* ``csim_<name>``: a stand-alone executable built with ``-Wall -Werror
+  -fsanitize=address,undefined``; :func:`run_case` feeds it one case through a binary file.
+* ``lib<name>.so``: the same C++ as a shared library without sanitizers (ASan cannot be
+  dlopen'ed into a non-ASan host such as a simulator), loaded with ctypes by
+  :class:`CsimLibrary` -- the cocotb testbenches use it as their second reference.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from codesign.errors import CodesignError
+from codesign.hw.cores.base import CsimCase
+from codesign.hw.generator import GeneratedIP
+from codesign.hw.paths import ap_types_dir
+
+CXX = "g++"
+# -Wno-(maybe-)uninitialized: ap_private's default constructor masks the unused bits of a not yet
+# initialised word; g++ 12 flags that inside the (third-party) headers once inlined. ASan/UBSan
+# still check the running code. HLS pragmas and loop labels (named in synthesis reports) are
+# meaningful to Vitis HLS only, hence -Wno-unknown-pragmas / -Wno-unused-label. C++20 because
+# ap_private left-shifts negative values, which is undefined before C++20 (UBSan flags it).
+COMMON_FLAGS = [
+    "-std=c++20", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-maybe-uninitialized", "-Wno-uninitialized",
+    "-Wno-unknown-pragmas", "-Wno-unused-label",
+]
+SANITIZE_FLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+LIB_FLAGS = ["-O2", "-fPIC", "-shared"]
+
+
+class CsimError(CodesignError):
+    """g++ failed to build a generated core, or its C-sim run failed."""
+
+
+def _sources(gen: GeneratedIP, with_main: bool) -> list[Path]:
+    name = gen.spec.name
+    srcs = [gen.hls_dir / f"{name}.cpp", gen.hls_dir / f"{name}_csim.cpp"]
+    return srcs + ([gen.hls_dir / "csim_main.cpp"] if with_main else [])
+
+
+def _compile(gen: GeneratedIP, output: Path, flags: list[str], with_main: bool) -> Path:
+    """Compile unless a build of identical sources and flags exists."""
+    if shutil.which(CXX) is None:
+        raise CsimError(f"{CXX} is not on PATH; it is needed for the C-sim.")
+    srcs = _sources(gen, with_main)
+    headers = sorted(gen.hls_dir.glob("*.h"))
+    cmd = [CXX, *COMMON_FLAGS, *flags, "-isystem", str(ap_types_dir()), f"-I{gen.hls_dir}", *map(str, srcs), "-o", str(output)]
+    digest = hashlib.sha256(" ".join(cmd).encode())
+    for f in srcs + headers:
+        digest.update(f.read_bytes())
+    stamp = output.with_suffix(output.suffix + ".sha256")
+    if output.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    proc = subprocess.run([*cmd[:-1], str(tmp)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CsimError(f"g++ failed for {gen.spec.name}:\n{proc.stderr[-4000:]}")
+    tmp.replace(output)  # atomic: parallel test workers never see a half-written file
+    stamp.write_text(digest.hexdigest())
+    return output
+
+
+def build_executable(gen: GeneratedIP) -> Path:
+    """The sanitized stand-alone C-sim executable of ``gen``."""
+    return _compile(gen, gen.root / "csim" / f"csim_{gen.spec.name}", SANITIZE_FLAGS, with_main=True)
+
+
+def build_library(gen: GeneratedIP) -> Path:
+    """The ctypes-loadable shared library of ``gen``."""
+    return _compile(gen, gen.root / "csim" / f"lib{gen.spec.name}.so", LIB_FLAGS, with_main=False)
+
+
+def write_case(path: Path, case: CsimCase) -> None:
+    """Binary case file read by ``csim_main.cpp``."""
+    hdr = np.array([len(case.cfg), len(case.inputs), len(case.expected)], dtype=np.int64)
+    Path(path).write_bytes(hdr.tobytes() + case.cfg.astype(np.int64).tobytes() + case.inputs.astype(np.int64).tobytes())
+
+
+def run_case(exe: Path, case: CsimCase) -> np.ndarray:
+    """Run the sanitized C-sim executable on one case; returns its outputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cin, cout = Path(tmp) / "case.bin", Path(tmp) / "out.bin"
+        write_case(cin, case)
+        proc = subprocess.run([str(exe), str(cin), str(cout)], capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise CsimError(f"C-sim {exe.name} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        return np.frombuffer(cout.read_bytes(), dtype=np.int64).copy()
+
+
+class CsimLibrary:
+    """A generated core's C-sim loaded through ctypes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lib = ctypes.CDLL(str(self.path))
+        ll_p = ctypes.POINTER(ctypes.c_longlong)
+        self._lib.csim_run.argtypes = [ll_p, ctypes.c_longlong, ll_p, ctypes.c_longlong, ll_p, ctypes.c_longlong]
+        self._lib.csim_run.restype = ctypes.c_longlong
+
+    def run(self, cfg: np.ndarray, inputs: np.ndarray, n_out: int) -> np.ndarray:
+        """Call ``csim_run``; returns ``n_out`` int64 outputs."""
+        c = np.ascontiguousarray(cfg, dtype=np.int64)
+        i = np.ascontiguousarray(inputs, dtype=np.int64)
+        o = np.zeros(n_out, dtype=np.int64)
+        ll_p = ctypes.POINTER(ctypes.c_longlong)
+        n = self._lib.csim_run(c.ctypes.data_as(ll_p), len(c), i.ctypes.data_as(ll_p), len(i), o.ctypes.data_as(ll_p), n_out)
+        if n != n_out:
+            raise CsimError(f"{self.path.name}: csim_run returned {n}, expected {n_out} outputs")
+        return o

@@ -1,0 +1,119 @@
+"""Render every view of every (core, bit-width) spec into ``<out>/<core>_w<bits>/``.
+
+Layout: ``hls/`` (HLS C++ top, header, C-sim ABI wrapper, C-sim driver, Vitis HLS TCL),
+``rtl/`` (Verilog-2005 twin), ``ip.json`` (spec, ports, registers, estimates, config hash);
+``<out>/regmap/`` holds the register map views and ``<out>/manifest.json`` lists everything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from codesign.hw.cores import CORES, Core
+from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
+from codesign.hw.render import render
+from codesign.hw.spec import IPSpec, make_spec
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GeneratedIP:
+    """Paths of one generated core."""
+
+    spec: IPSpec
+    root: Path
+
+    @property
+    def hls_dir(self) -> Path:
+        """HLS C++ and TCL."""
+        return self.root / "hls"
+
+    @property
+    def rtl_dir(self) -> Path:
+        """Verilog twin."""
+        return self.root / "rtl"
+
+    @property
+    def verilog(self) -> Path:
+        """The Verilog top file."""
+        return self.rtl_dir / f"{self.spec.name}.v"
+
+    def core(self) -> Core:
+        """The core object of this spec."""
+        return CORES[self.spec.core](self.spec)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write only when the content changed, so downstream builds stay cached."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def render_regmap(out: Path) -> dict[str, str]:
+    """Render the register map into C, Verilog and Python views under ``out``."""
+    ctx = {"regs": REGMAP, "addr_width": ADDR_WIDTH}
+    files = {
+        "regmap.h": render("regmap.h.j2", "c", **ctx),
+        "regmap.vh": render("regmap.vh.j2", "v", **ctx),
+        "regmap_consts.py": render("regmap_consts.py.j2", "py", **ctx),
+    }
+    for fname, text in files.items():
+        _write(out / fname, text)
+    return {k: str(out / k) for k in files}
+
+
+def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
+    """Render all views of one spec; returns its paths."""
+    core = CORES[spec.core](spec)
+    gen = GeneratedIP(spec, out / spec.name)
+    dev = spec.device_profile
+    ctx = {
+        "name": spec.name, "core": core, "p": core.params(), "part": dev.part,
+        "clock_ns": f"{1000.0 / dev.clock_mhz:g}", "version": f"1.{spec.version}",
+    }
+    _write(gen.rtl_dir / f"{spec.name}.v", render(core.verilog_template, "v", spec, **ctx))
+    if core.is_hls:
+        hdr = getattr(core, "hls_header_template", "")
+        if hdr:
+            _write(gen.hls_dir / f"{spec.name}.h", render(hdr, "c", spec, **ctx))
+        _write(gen.hls_dir / f"{spec.name}.cpp", render(core.hls_top_template, "c", spec, **ctx))
+        _write(gen.hls_dir / f"{spec.name}_csim.cpp", render(core.csim_template, "c", spec, **ctx))
+        _write(gen.hls_dir / "csim_main.cpp", render("csim_main.cpp.j2", "c", spec, **ctx))
+        _write(gen.hls_dir / "run_hls.tcl", render("hls_ip.tcl.j2", "tcl", spec, **ctx))
+    info = core.describe()
+    info["registers"] = as_dict()
+    info["files"] = sorted(str(p.relative_to(gen.root)) for p in gen.root.rglob("*") if p.is_file() and p.suffix in (".v", ".cpp", ".h", ".tcl"))
+    _write(gen.root / "ip.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return gen
+
+
+def specs_for(bits_list: list[int], device: str = "xc7z020", cores: list[str] | None = None) -> list[IPSpec]:
+    """Every (core, bits) spec for a bit list; raises a user error if one does not fit."""
+    names = cores or list(CORES)
+    return [make_spec(core, bits, device) for bits in bits_list for core in names]
+
+
+def load_spec(ip_dir: Path) -> IPSpec:
+    """Read the spec back from a generated ``ip.json``."""
+    return IPSpec.from_dict(json.loads((Path(ip_dir) / "ip.json").read_text())["spec"])
+
+
+def write_manifest(out: Path, gens: list[GeneratedIP], regmap_files: dict[str, str], extra: dict | None = None) -> Path:
+    """Write ``<out>/manifest.json`` listing every generated core."""
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "regmap": {k: str(Path(v).relative_to(out)) for k, v in regmap_files.items()},
+        "cores": [
+            {"name": g.spec.name, "core": g.spec.core, "bits": g.spec.bits, "device": g.spec.device,
+             "config_hash": f"0x{g.spec.config_hash:08x}", "dir": g.spec.name}
+            for g in gens
+        ],
+    }
+    manifest.update(extra or {})
+    path = out / "manifest.json"
+    _write(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,79 @@
+"""``python -m codesign inspect MODEL [--bits B|bitconfig.json]``: print the IR as a table."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from codesign.graph.ir import Graph
+from codesign.quant.bitconfig import BitConfig
+from codesign.quant.dyadic import check_bits
+
+
+def load_model_spec(spec: str) -> Graph:
+    """Resolve a zoo name, an IR directory or a .h5/.keras file to a Graph."""
+    from codesign.models import resolve_model  # lazy: the zoo may pull TF for ImageNet models
+
+    return resolve_model(spec)
+
+
+def bitconfig_from_arg(graph: Graph, arg: str) -> BitConfig:
+    """``--bits`` is either one width (uniform W/A) or a BitConfig JSON/YAML file."""
+    if Path(arg).suffix in (".json", ".yaml", ".yml"):
+        return BitConfig.load(arg).validated(graph)
+    try:
+        bits = int(arg)
+    except ValueError:
+        from codesign.errors import BitWidthError
+
+        raise BitWidthError(f"--bits must be a width in 2..8 or a BitConfig .json/.yaml file, got {arg!r}.") from None
+    return BitConfig.uniform(graph, check_bits(bits, "--bits"))
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}" if n else "-"
+
+
+def render(graph: Graph, bc: BitConfig | None = None, console: Console | None = None) -> None:
+    """Print the layer table and totals (and quantized size when a BitConfig is given)."""
+    console = console or Console()
+    table = Table(title=f"{graph.name}: {len(graph)} layers, input {graph.input_shape}")
+    for col in ("#", "name", "type", "inputs", "output shape", "params", "MACs"):
+        table.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
+    if bc is not None:
+        table.add_column("W/A bits", justify="right")
+        table.add_column("size (kbit)", justify="right")
+    for i, ly in enumerate(graph.layers):
+        op = ly.op + ("/dw" if getattr(ly, "is_depthwise", False) else "")
+        row = [str(i), ly.name, op, ",".join(ly.inputs), str(tuple(ly.output_shape)),
+               _fmt_int(ly.num_params), _fmt_int(ly.macs(graph.in_shapes(ly)))]
+        if bc is not None:
+            if ly.name in bc.layers:
+                lb = bc[ly.name]
+                row += [f"{lb.w_bits}/{lb.a_bits}", f"{ly.params['kernel'].size * lb.w_bits / 1e3:,.1f}"]
+            else:
+                row += ["", ""]
+        table.add_row(*row)
+    console.print(table)
+    n_params = sum(ly.num_params for ly in graph.layers)
+    n_q = len(graph.quantizable())
+    console.print(f"params: {n_params:,}   MACs/image: {graph.total_macs():,}   quantizable layers: {n_q}")
+    console.print(f"float32 size: {n_params * 32 / 1e6:.3f} Mbit")
+    if bc is not None:
+        console.print(f"quantized weight size: {bc.size_mbit(graph):.3f} Mbit (weights only; biases int32 on top)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``codesign inspect``."""
+    ap = argparse.ArgumentParser(prog="codesign inspect", description="Print a model's IR.")
+    ap.add_argument("model", help="zoo name, IR directory (graph.json + weights.npz) or .h5/.keras file")
+    ap.add_argument("--bits", help="uniform width 2..8, or a BitConfig .json/.yaml, to show the quantized size")
+    args = ap.parse_args(argv)
+    graph = load_model_spec(args.model)
+    bc = bitconfig_from_arg(graph, args.bits) if args.bits else None
+    render(graph, bc)
+    return 0
