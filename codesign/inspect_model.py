@@ -40,7 +40,10 @@ def _fmt_int(n: int) -> str:
 
 def render(graph: Graph, bc: BitConfig | None = None, console: Console | None = None) -> None:
     """Print the layer table and totals (and quantized size when a BitConfig is given)."""
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped/captured: do not squeeze the table into 80 columns
+            console = Console(width=220)
     table = Table(title=f"{graph.name}: {len(graph)} layers, input {graph.input_shape}")
     for col in ("#", "name", "type", "inputs", "output shape", "params", "MACs"):
         table.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")

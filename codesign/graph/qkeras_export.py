@@ -1,0 +1,414 @@
+"""Export a quantized IR (``QGraph``) to a QKeras model that computes what the golden model computes.
+
+What maps to what
+-----------------
+Inside the exported model every tensor is carried in **code units**: the Keras value of a
+tensor is its integer code (``real = code * scale``). Each QKeras activation quantizer then
+rounds and clamps onto an *integer* grid, which QKeras expresses exactly for any tensor
+scale, and the real scales live in the constant multipliers between tensors. The reason:
+QKeras 0.9 ``quantized_bits`` with a fixed ``alpha`` computes ``alpha * Q(x)`` (it does not
+divide ``x`` by ``alpha`` before rounding), so it cannot round activations onto a
+non-power-of-two grid ``k * s``; an integer grid with the scale folded into the neighbouring
+multipliers can, and it is also what hls4ml represents exactly (``ap_fixed<b, b>``).
+
+=================  ===========================================================================
+QNode kind         Keras layers (``t`` = tensor in code units, ``M`` = dyadic ``mult*2^-shift``)
+=================  ===========================================================================
+conv, groups=1     [ZeroPadding2D] + ``QConv2D(padding='valid')``; kernel_quantizer
+                   ``quantized_bits(w_bits, 0, symmetric=1, keep_negative=True, alpha=a)``
+                   with the stored kernel ``code / 2^(w_bits-1)`` and the per-channel
+                   ``a = 2^(w_bits-1) * M_c``, so the quantized kernel QKeras computes is
+                   ``code * M_c = code * w_scale * s_x / s_y`` (the weight scale with the
+                   requant ratio folded in); bias ``bias_code * M_c`` (float, no quantizer).
+conv, depthwise    same with ``QDepthwiseConv2D`` (``depthwise_quantizer``; alpha ``[cin, mult]``)
+conv, other groups ``UnsupportedLayerError`` naming the layer
+dense              ``QDense``, as conv
+fused act          NONE: ``QActivation(quantized_bits(b, b-1))``; RELU: ``quantized_relu(b, b)``;
+                   RELU6: [``ReLU(max_value=six)`` when ``six < 2^b-1``] + ``quantized_relu``;
+                   HSWISH: int16 clamp ``quantized_bits(16, 15)`` + the h-swish block below
+add                ``BatchNormalization`` (a constant multiplier) on each input, ``Add``, act
+mul                ``Multiply`` + constant multiplier + quantizer
+avgpool            ZeroPadding2D + AveragePooling2D + :class:`CodeAffine` (per-position factor)
+gavgpool           GlobalAveragePooling2D + constant multiplier ``H*W*M`` + quantizer
+maxpool            ZeroPadding2D + MaxPooling2D (signed inputs are offset by ``-qmin`` first so
+                   the zero padding never wins, as the golden model's ``-inf`` padding)
+gmaxpool, pad,     GlobalMaxPooling2D, ZeroPadding2D, Flatten, Reshape, ReLU, ReLU(max_value=six)
+flatten, reshape,
+relu, relu6
+hswish             ``r = ReLU(six)(t + three)``; ``Multiply([t, r])``; multiplier ``M``; quantizer
+hsigmoid           ``ReLU(six)(t + three)``; multiplier ``M``; quantizer
+lut (sigmoid)      :class:`CodeLUT` (``tf.gather`` on the integer table: exact)
+affine             multiplier ``sign*M`` with offset; quantizer
+requant            multiplier ``M``; quantizer
+boundaries         ``io="real"``: ``Rescaling(1/s_in)`` + input quantizer, ``Rescaling(s_out)``
+                   named ``logits``, ``Softmax`` if ``qg.softmax``. ``io="codes"``: integer codes
+                   in and out (the hardware view; used for hls4ml).
+=================  ===========================================================================
+
+Constant multipliers are ``BatchNormalization`` layers with ``mean=0``, ``var=1-eps``,
+``eps=2^-10`` (so ``sqrt(var+eps)`` is exactly 1): a per-channel ``gamma*x + beta`` that hls4ml
+converts natively. :class:`CodeAffine` and :class:`CodeLUT` are small custom layers for what
+QKeras/Keras cannot express (a per-position factor, a table lookup); they are registered as
+Keras serializables and returned by :func:`custom_objects`.
+
+Known approximations (why outputs may differ from the golden model by one LSB)
+------------------------------------------------------------------------------
+* Rounding ties: QKeras rounds with ``tf.round`` (half to even), the golden model rounds half
+  up. They differ only on exact ``.5`` values (possible for add/avg-pool sums with dyadic
+  multipliers, and for the input quantizer).
+* Float32: the requant multiplier is applied in float32 (a 24-bit mantissa, as a product
+  inside the conv sum) where the golden model uses a 31-bit dyadic multiplier on the exact
+  int32 accumulator. A value within ~1e-5 of a rounding boundary can round the other way;
+  such a one-code change in an inner tensor usually vanishes downstream and at most moves
+  the output by one LSB in the measured cases (see tests/export/test_qkeras_export.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu  # noqa: E402
+from qkeras.utils import _add_supported_quantized_objects  # noqa: E402
+
+from codesign.errors import UnsupportedLayerError  # noqa: E402
+from codesign.quant.dyadic import HSWISH_CLAMP, Act  # noqa: E402
+from codesign.quant.qgraph import QGraph, QNode, QTensor  # noqa: E402
+
+BN_EPSILON = 2.0**-10  # var = 1 - eps is exact in float32, so sqrt(var + eps) == 1 exactly
+IO_MODES = ("real", "codes")
+K = tf.keras
+
+
+# ------------------------------------------------------------------------------------------
+# custom layers for what Keras/QKeras cannot express
+# ------------------------------------------------------------------------------------------
+
+
+@K.utils.register_keras_serializable(package="codesign")
+class CodeAffine(K.layers.Layer):
+    """``y = x * factor + offset`` with constant arrays broadcast on the non-batch axes."""
+
+    def __init__(self, factor: Any, offset: Any = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factor = np.asarray(factor, np.float64).tolist()
+        self.offset = np.asarray(offset, np.float64).tolist()
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """Apply the constant scale and offset."""
+        return x * tf.constant(self.factor, tf.float32) + tf.constant(self.offset, tf.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras config (the constants as nested lists)."""
+        return {**super().get_config(), "factor": self.factor, "offset": self.offset}
+
+
+@K.utils.register_keras_serializable(package="codesign")
+class CodeLUT(K.layers.Layer):
+    """Integer table lookup ``y = table[x - offset]`` on code-valued inputs (exact)."""
+
+    def __init__(self, table: Any, offset: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.table = [int(v) for v in np.ravel(table)]
+        self.offset = int(offset)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """Look the codes up (out-of-table codes clamp to the table ends)."""
+        idx = tf.cast(tf.round(x), tf.int32) - self.offset
+        idx = tf.clip_by_value(idx, 0, len(self.table) - 1)
+        return tf.gather(tf.constant(self.table, tf.float32), idx)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras config."""
+        return {**super().get_config(), "table": self.table, "offset": self.offset}
+
+
+def custom_objects() -> dict[str, Any]:
+    """QKeras quantizers/layers plus codesign's custom layers, for ``load_model``."""
+    objs: dict[str, Any] = {}
+    _add_supported_quantized_objects(objs)
+    objs.update(CodeAffine=CodeAffine, CodeLUT=CodeLUT)
+    return objs
+
+
+def load_qkeras(path: str | Path) -> K.Model:
+    """Load a model saved from :func:`to_qkeras` (``.h5``)."""
+    return K.models.load_model(str(path), custom_objects=custom_objects(), compile=False)
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+
+
+def dyadic_value(mult: Any, shift: Any) -> np.ndarray:
+    """The real number(s) ``mult * 2^-shift`` in float64."""
+    return np.asarray(mult, np.float64) * np.exp2(-np.asarray(shift, np.float64))
+
+
+def grid_quantizer(t: QTensor, relu: bool = False) -> Any:
+    """QKeras quantizer rounding code-valued inputs onto the integer range of ``t``.
+
+    ``quantized_bits(b, b-1)`` computes ``clip(round(x), -2^(b-1), 2^(b-1)-1)``;
+    ``quantized_bits(b, b, keep_negative=False)`` and ``quantized_relu(b, b)`` compute
+    ``clip(round(x), 0, 2^b-1)``.
+    """
+    if t.signed:
+        return quantized_bits(t.bits, t.bits - 1, keep_negative=True)
+    if relu:
+        return quantized_relu(t.bits, t.bits)
+    return quantized_bits(t.bits, t.bits, keep_negative=False)
+
+
+def weight_quantizer(w_bits: int, alpha: np.ndarray) -> Any:
+    """Narrow-range ``quantized_bits`` whose output is ``alpha * code / 2^(w_bits-1)``."""
+    return quantized_bits(w_bits, 0, symmetric=1, keep_negative=True, alpha=np.asarray(alpha, np.float32))
+
+
+def gemm_multiplier(node: QNode) -> np.ndarray:
+    """Per-output-channel requant multiplier ``M_c = s_x * w_scale_c / s_y`` (dyadic value)."""
+    return dyadic_value(node.params["mult"], node.params["shift"])
+
+
+def stored_kernel(node: QNode) -> tuple[np.ndarray, np.ndarray]:
+    """``(kernel, alpha)`` as the Keras layer stores them, in Keras kernel layout.
+
+    Depthwise kernels go from IR ``[kh, kw, 1, cin*m]`` to Keras ``[kh, kw, cin, m]`` with
+    the same channel order (IR output channel ``c*m + j`` is Keras ``(c, j)``).
+    """
+    codes = np.asarray(node.params["weight"], np.float64)
+    m = 2.0 ** (node.attrs["w_bits"] - 1)
+    alpha = gemm_multiplier(node) * m
+    if node.kind == "conv" and _is_depthwise(node):
+        kh, kw, _one, cout = codes.shape
+        cin = node.attrs["groups"]
+        mult = cout // cin
+        codes = codes.reshape(kh, kw, cin, mult)
+        alpha = alpha.reshape(cin, mult)
+    return codes / m, alpha
+
+
+def _is_depthwise(node: QNode) -> bool:
+    return node.attrs.get("groups", 1) > 1 and node.params["weight"].shape[2] == 1
+
+
+class _Exporter:
+    """Builds the Keras graph node by node; weights are set once the model exists."""
+
+    def __init__(self, qg: QGraph, io: str) -> None:
+        if io not in IO_MODES:
+            raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
+        self.qg = qg
+        self.io = io
+        self.t: dict[str, tf.Tensor] = {}
+        self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
+        self.names: set[str] = set()
+
+    # ---- small builders -------------------------------------------------------------
+    def _name(self, name: str) -> str:
+        if name in self.names:
+            raise UnsupportedLayerError(f"exported Keras layer name {name!r} is not unique in {self.qg.name!r}.")
+        self.names.add(name)
+        return name
+
+    def layer(self, layer: K.layers.Layer, *inputs: tf.Tensor, weights: list[np.ndarray] | None = None) -> tf.Tensor:
+        """Apply a layer (checking its name is unique) and remember its constant weights."""
+        self._name(layer.name)
+        out = layer(list(inputs) if len(inputs) > 1 else inputs[0])
+        if weights is not None:
+            self.pending.append((layer, weights))
+        return out
+
+    def affine(self, x: tf.Tensor, name: str, gamma: Any = 1.0, beta: Any = 0.0) -> tf.Tensor:
+        """Constant per-channel ``gamma * x + beta`` as a BatchNormalization layer."""
+        c = int(x.shape[-1])
+        g = np.broadcast_to(np.asarray(gamma, np.float64), (c,)).astype(np.float32)
+        b = np.broadcast_to(np.asarray(beta, np.float64), (c,)).astype(np.float32)
+        var = np.full(c, 1.0 - BN_EPSILON, np.float32)
+        bn = K.layers.BatchNormalization(epsilon=BN_EPSILON, name=name)
+        return self.layer(bn, x, weights=[g, b, np.zeros(c, np.float32), var])
+
+    def quantize(self, x: tf.Tensor, t: QTensor, name: str, relu: bool = False) -> tf.Tensor:
+        """Round and clamp onto the integer range of ``t``."""
+        return self.layer(QActivation(grid_quantizer(t, relu), name=name), x)
+
+    def pad(self, x: tf.Tensor, padding: tuple[int, int, int, int], name: str) -> tf.Tensor:
+        """Explicit zero padding ``(top, bottom, left, right)`` (identity when all zero)."""
+        t, b, lft, r = padding
+        if not (t or b or lft or r):
+            return x
+        return self.layer(K.layers.ZeroPadding2D(((t, b), (lft, r)), name=name), x)
+
+    def hswish_block(self, x: tf.Tensor, three: int, six: int, mult: float, out: QTensor, name: str) -> tf.Tensor:
+        """``requant(x * clip(x + three, 0, six), M)``, clamped to ``out``."""
+        r = self.affine(x, f"{name}_plus3", beta=three)
+        r = self.layer(K.layers.ReLU(max_value=float(six), name=f"{name}_relu6"), r)
+        p = self.layer(K.layers.Multiply(name=f"{name}_mul"), x, r)
+        p = self.affine(p, f"{name}_rq", gamma=mult)
+        return self.quantize(p, out, f"{name}_q")
+
+    # ---- per node kind --------------------------------------------------------------
+    def gemm(self, n: QNode, x: tf.Tensor, out: QTensor) -> tf.Tensor:
+        """Conv/dense with the requant folded into alpha, then the fused activation."""
+        kernel, alpha = stored_kernel(n)
+        bias = (np.asarray(n.params["bias"], np.float64) * gemm_multiplier(n)).astype(np.float32)
+        wq = weight_quantizer(n.attrs["w_bits"], alpha)
+        if n.kind == "dense":
+            layer = QDense(kernel.shape[-1], kernel_quantizer=wq, name=n.name)
+        else:
+            x = self.pad(x, n.attrs["padding"], f"{n.name}_zpad")
+            kw = {"strides": tuple(n.attrs["strides"]), "padding": "valid", "name": n.name}
+            if n.attrs["groups"] == 1:
+                layer = QConv2D(kernel.shape[-1], tuple(kernel.shape[:2]), kernel_quantizer=wq, **kw)
+            elif _is_depthwise(n):
+                layer = QDepthwiseConv2D(tuple(kernel.shape[:2]), depth_multiplier=kernel.shape[-1],
+                                         depthwise_quantizer=wq, **kw)
+            else:
+                raise UnsupportedLayerError(
+                    f"layer {n.name!r}: grouped convolution with groups={n.attrs['groups']} and "
+                    f"{n.params['weight'].shape[2]} input channels per group has no QKeras layer "
+                    "(only groups=1 and depthwise export)."
+                )
+        y = self.layer(layer, x, weights=[kernel.astype(np.float32), bias])
+        return self.activation(n, y, out)
+
+    def activation(self, n: QNode, y: tf.Tensor, out: QTensor) -> tf.Tensor:
+        """The fused activation of a conv/dense/add node, then the output quantizer."""
+        act = Act(n.attrs.get("act", 0))
+        if act == Act.HSWISH:
+            q = self.layer(QActivation(quantized_bits(16, 15, keep_negative=True), name=f"{n.name}_q16"), y)
+            assert HSWISH_CLAMP == 1 << 15
+            mult = float(dyadic_value(n.attrs["hs_mult"], n.attrs["hs_shift"]))
+            return self.hswish_block(q, n.attrs["three"], n.attrs["six"], mult, out, f"{n.name}_hswish")
+        if act == Act.RELU6 and n.attrs["six"] < out.qmax:
+            y = self.layer(K.layers.ReLU(max_value=float(n.attrs["six"]), name=f"{n.name}_relu6"), y)
+        return self.quantize(y, out, f"{n.name}_q", relu=act in (Act.RELU, Act.RELU6))
+
+    def node(self, n: QNode) -> tf.Tensor:
+        """Keras layers for one QNode; returns the code-valued output tensor."""
+        ins = [self.t[i] for i in n.inputs]
+        out = self.qg.tensors[n.output]
+        x = ins[0]
+        k, p, a = n.kind, n.params, n.attrs
+        if k in ("conv", "dense"):
+            return self.gemm(n, x, out)
+        if k == "add":
+            m = dyadic_value(p["mult_a"], p["shift"]), dyadic_value(p["mult_b"], p["shift"])
+            xa = self.affine(ins[0], f"{n.name}_rqa", gamma=m[0])
+            xb = self.affine(ins[1], f"{n.name}_rqb", gamma=m[1])
+            return self.activation(n, self.layer(K.layers.Add(name=n.name), xa, xb), out)
+        if k == "mul":
+            y = self.layer(K.layers.Multiply(name=n.name), ins[0], ins[1])
+            return self.quantize(self.affine(y, f"{n.name}_rq", gamma=dyadic_value(p["mult"], p["shift"])), out, f"{n.name}_q")
+        if k == "avgpool":
+            xp = self.pad(x, a["padding"], f"{n.name}_zpad")
+            y = self.layer(K.layers.AveragePooling2D(a["pool"], a["strides"], "valid", name=n.name), xp)
+            area = float(a["pool"][0] * a["pool"][1])
+            factor = dyadic_value(p["mult"], p["shift"]).reshape(np.shape(p["mult"])[1:]) * area
+            y = self.layer(CodeAffine(factor, name=f"{n.name}_rq"), y)
+            return self.quantize(y, out, f"{n.name}_q")
+        if k == "gavgpool":
+            h, w = self.qg.tensors[n.inputs[0]].shape[:2]
+            y = self.layer(K.layers.GlobalAveragePooling2D(keepdims=a["keepdims"], name=n.name), x)
+            y = self.affine(y, f"{n.name}_rq", gamma=dyadic_value(p["mult"], p["shift"]) * h * w)
+            return self.quantize(y, out, f"{n.name}_q")
+        if k == "maxpool":
+            src = self.qg.tensors[n.inputs[0]]
+            offset = -src.qmin if (src.signed and any(a["padding"])) else 0
+            if offset:
+                x = self.affine(x, f"{n.name}_shift_up", beta=offset)
+            x = self.pad(x, a["padding"], f"{n.name}_zpad")
+            y = self.layer(K.layers.MaxPooling2D(a["pool"], a["strides"], "valid", name=n.name), x)
+            return self.affine(y, f"{n.name}_shift_down", beta=-offset) if offset else y
+        if k == "gmaxpool":
+            return self.layer(K.layers.GlobalMaxPooling2D(keepdims=a["keepdims"], name=n.name), x)
+        if k == "pad":
+            t, b, lft, r = a["padding"]
+            return self.layer(K.layers.ZeroPadding2D(((t, b), (lft, r)), name=n.name), x)
+        if k == "flatten":
+            return self.layer(K.layers.Flatten(name=n.name), x)
+        if k == "reshape":
+            return self.layer(K.layers.Reshape(tuple(a["target"]), name=n.name), x)
+        if k == "relu":
+            return self.layer(K.layers.ReLU(name=n.name), x)
+        if k == "relu6":
+            return self.layer(K.layers.ReLU(max_value=float(a["six"]), name=n.name), x)
+        if k == "hswish":
+            return self.hswish_block(x, a["three"], a["six"], float(dyadic_value(p["mult"], p["shift"])), out, n.name)
+        if k == "hsigmoid":
+            r = self.affine(x, f"{n.name}_plus3", beta=a["three"])
+            r = self.layer(K.layers.ReLU(max_value=float(a["six"]), name=f"{n.name}_relu6"), r)
+            return self.quantize(self.affine(r, f"{n.name}_rq", gamma=dyadic_value(p["mult"], p["shift"])), out, f"{n.name}_q")
+        if k == "lut":
+            return self.layer(CodeLUT(p["lut"], a["offset"], name=n.name), x)
+        if k == "affine":
+            m = dyadic_value(p["mult"], p["shift"]) * np.asarray(p["sign"], np.float64)
+            return self.quantize(self.affine(x, n.name, gamma=m, beta=p["offset"]), out, f"{n.name}_q")
+        if k == "requant":
+            return self.quantize(self.affine(x, n.name, gamma=dyadic_value(p["mult"], p["shift"])), out, f"{n.name}_q")
+        raise UnsupportedLayerError(f"node {n.name!r} of kind {k!r} has no QKeras export.")
+
+    # ---- whole model ----------------------------------------------------------------
+    def build(self, name: str) -> K.Model:
+        """Input boundary, every node, output boundary; then set the constant weights."""
+        qg = self.qg
+        tin = qg.tensors[qg.input]
+        inp = K.Input(shape=tuple(tin.shape), name=self._name(qg.input))
+        x = inp
+        if self.io == "real":
+            x = self.layer(K.layers.Rescaling(1.0 / tin.scale, name="input_to_codes"), x)
+            x = self.quantize(x, tin, "input_q")
+        self.t[qg.input] = x
+        for n in qg.nodes:
+            self.t[n.output] = self.node(n)
+        y = self.t[qg.output]
+        if self.io == "real":
+            y = self.layer(K.layers.Rescaling(qg.tensors[qg.output].scale, name="logits"), y)
+            if qg.softmax:
+                y = self.layer(K.layers.Softmax(name="softmax"), y)
+        model = K.Model(inp, y, name=name)
+        for layer, weights in self.pending:
+            layer.set_weights(weights)
+        return model
+
+
+def to_qkeras(qg: QGraph, io: str = "real", name: str | None = None) -> K.Model:
+    """Build a QKeras model computing ``qg`` (see the module docstring for the mapping).
+
+    ``io="real"``: float input, probabilities out (or dequantized outputs without softmax);
+    the pre-softmax layer is named ``logits``. ``io="codes"``: integer input codes in,
+    integer output codes out (pre-softmax), as the hardware sees them.
+    """
+    return _Exporter(qg, io).build(name or f"{qg.name}_qkeras")
+
+
+def logits_model(model: K.Model) -> K.Model:
+    """The sub-model ending at the ``logits`` layer of an ``io="real"`` export."""
+    return K.Model(model.inputs, model.get_layer("logits").output)
+
+
+def quantized_kernel(model: K.Model, layer_name: str) -> np.ndarray:
+    """The kernel QKeras actually uses in ``layer_name`` (its quantizer applied to the weights)."""
+    layer = model.get_layer(layer_name)
+    q = layer.depthwise_quantizer_internal if hasattr(layer, "depthwise_quantizer_internal") else layer.kernel_quantizer_internal
+    w = layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
+    return np.asarray(q(w))
+
+
+__all__ = [
+    "CodeAffine",
+    "CodeLUT",
+    "custom_objects",
+    "dyadic_value",
+    "grid_quantizer",
+    "load_qkeras",
+    "logits_model",
+    "quantized_kernel",
+    "stored_kernel",
+    "to_qkeras",
+]
