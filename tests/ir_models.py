@@ -5,8 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from codesign.graph.ir import (
-    Activation, Add, Affine, BatchNorm, Conv2D, Dense, Flatten, GlobalPool, Graph, Input, Layer,
-    Multiply, Pool2D, Softmax, ZeroPad2D,
+    Activation,
+    Add,
+    Affine,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalPool,
+    Graph,
+    Input,
+    Layer,
+    Multiply,
+    Pool2D,
+    Softmax,
+    ZeroPad2D,
 )
 
 

@@ -121,7 +121,7 @@ def quantize_multiplier(real: float) -> Dyadic:
     if real == 0.0:
         return Dyadic(0, 0)
     mant, exp = math.frexp(real)  # real = mant * 2^exp, mant in [0.5, 1)
-    mult = int(round(mant * (1 << MULT_BITS)))
+    mult = round(mant * (1 << MULT_BITS))
     shift = MULT_BITS - exp
     if mult == (1 << MULT_BITS):  # rounding overflowed the mantissa
         mult //= 2
@@ -129,7 +129,7 @@ def quantize_multiplier(real: float) -> Dyadic:
     if shift < 0:
         raise ValueError(f"multiplier {real} too large for an int32 mantissa with shift >= 0")
     if shift > MAX_SHIFT:
-        mult = int(round(real * 2.0**MAX_SHIFT))
+        mult = round(real * 2.0**MAX_SHIFT)
         shift = MAX_SHIFT
     return Dyadic(mult, shift)
 

@@ -48,7 +48,7 @@ def test_missing_layers() -> None:
 
 @pytest.mark.parametrize("bits", [1, 9, 0])
 def test_bits_out_of_range(bits: int) -> None:
-    with pytest.raises(BitConfigError, match="2..8"):
+    with pytest.raises(BitConfigError, match=r"2\.\.8"):
         BitConfig({"a": LayerBits(bits, 8)})
     with pytest.raises(BitWidthError):
         BitConfig.uniform(tiny_resnet(), bits)
