@@ -82,6 +82,7 @@ from codesign.quant.qgraph import QGraph, QNode, QTensor  # noqa: E402
 
 BN_EPSILON = 2.0**-10  # var = 1 - eps is exact in float32, so sqrt(var + eps) == 1 exactly
 IO_MODES = ("real", "codes")
+INPUT_LAYER = "model_input"
 K = tf.keras
 
 
@@ -167,7 +168,8 @@ def grid_quantizer(t: QTensor, relu: bool = False) -> Any:
 
 def weight_quantizer(w_bits: int, alpha: np.ndarray) -> Any:
     """Narrow-range ``quantized_bits`` whose output is ``alpha * code / 2^(w_bits-1)``."""
-    return quantized_bits(w_bits, 0, symmetric=1, keep_negative=True, alpha=np.asarray(alpha, np.float32))
+    # a (nested) list rather than an array: it survives the .h5 JSON config round trip
+    return quantized_bits(w_bits, 0, symmetric=1, keep_negative=True, alpha=np.asarray(alpha, np.float64).tolist())
 
 
 def gemm_multiplier(node: QNode) -> np.ndarray:
@@ -200,11 +202,12 @@ def _is_depthwise(node: QNode) -> bool:
 class _Exporter:
     """Builds the Keras graph node by node; weights are set once the model exists."""
 
-    def __init__(self, qg: QGraph, io: str) -> None:
+    def __init__(self, qg: QGraph, io: str, fold_requant: bool) -> None:
         if io not in IO_MODES:
             raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
         self.qg = qg
         self.io = io
+        self.fold_requant = fold_requant
         self.t: dict[str, tf.Tensor] = {}
         self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
         self.names: set[str] = set()
@@ -254,15 +257,24 @@ class _Exporter:
 
     # ---- per node kind --------------------------------------------------------------
     def gemm(self, n: QNode, x: tf.Tensor, out: QTensor) -> tf.Tensor:
-        """Conv/dense with the requant folded into alpha, then the fused activation."""
+        """Conv/dense (requant folded into alpha, or a separate multiplier), then the activation."""
         kernel, alpha = stored_kernel(n)
-        bias = (np.asarray(n.params["bias"], np.float64) * gemm_multiplier(n)).astype(np.float32)
-        wq = weight_quantizer(n.attrs["w_bits"], alpha)
+        m_c = gemm_multiplier(n)
+        bias = np.asarray(n.params["bias"], np.float64) * m_c
+        w_bits = n.attrs["w_bits"]
+        if self.fold_requant:
+            wq = weight_quantizer(w_bits, alpha)
+            weights = [kernel.astype(np.float32), bias.astype(np.float32)]
+        else:  # integer kernel codes; bias and multiplier go to a '<name>_rq' layer
+            kernel = kernel * 2.0 ** (w_bits - 1)
+            wq = quantized_bits(w_bits, w_bits - 1, symmetric=1, keep_negative=True)
+            weights = [kernel.astype(np.float32)]
+        kw: dict[str, Any] = {"name": n.name, "use_bias": self.fold_requant}
         if n.kind == "dense":
-            layer = QDense(kernel.shape[-1], kernel_quantizer=wq, name=n.name)
+            layer = QDense(kernel.shape[-1], kernel_quantizer=wq, **kw)
         else:
             x = self.pad(x, n.attrs["padding"], f"{n.name}_zpad")
-            kw = {"strides": tuple(n.attrs["strides"]), "padding": "valid", "name": n.name}
+            kw.update(strides=tuple(n.attrs["strides"]), padding="valid")
             if n.attrs["groups"] == 1:
                 layer = QConv2D(kernel.shape[-1], tuple(kernel.shape[:2]), kernel_quantizer=wq, **kw)
             elif _is_depthwise(n):
@@ -274,7 +286,9 @@ class _Exporter:
                     f"{n.params['weight'].shape[2]} input channels per group has no QKeras layer "
                     "(only groups=1 and depthwise export)."
                 )
-        y = self.layer(layer, x, weights=[kernel.astype(np.float32), bias])
+        y = self.layer(layer, x, weights=weights)
+        if not self.fold_requant:
+            y = self.affine(y, f"{n.name}_rq", gamma=m_c, beta=bias)
         return self.activation(n, y, out)
 
     def activation(self, n: QNode, y: tf.Tensor, out: QTensor) -> tf.Tensor:
@@ -358,7 +372,8 @@ class _Exporter:
         """Input boundary, every node, output boundary; then set the constant weights."""
         qg = self.qg
         tin = qg.tensors[qg.input]
-        inp = K.Input(shape=tuple(tin.shape), name=self._name(qg.input))
+        # not the IR name: hls4ml reserves the layer name 'input'
+        inp = K.Input(shape=tuple(tin.shape), name=self._name(INPUT_LAYER))
         x = inp
         if self.io == "real":
             x = self.layer(K.layers.Rescaling(1.0 / tin.scale, name="input_to_codes"), x)
@@ -377,14 +392,20 @@ class _Exporter:
         return model
 
 
-def to_qkeras(qg: QGraph, io: str = "real", name: str | None = None) -> K.Model:
+def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str | None = None) -> K.Model:
     """Build a QKeras model computing ``qg`` (see the module docstring for the mapping).
 
     ``io="real"``: float input, probabilities out (or dequantized outputs without softmax);
     the pre-softmax layer is named ``logits``. ``io="codes"``: integer input codes in,
     integer output codes out (pre-softmax), as the hardware sees them.
+
+    ``fold_requant=True`` folds each conv/dense requant multiplier into the kernel
+    quantizer's per-channel ``alpha``. ``False`` keeps integer kernel codes
+    (``quantized_bits(w_bits, w_bits-1)``, no bias) followed by a ``<name>_rq`` multiplier
+    layer holding ``M_c`` and the bias: the form the hls4ml export uses, since hls4ml 1.3's
+    alpha factorisation cannot read a fixed per-channel alpha (it calls ``scale.numpy()``).
     """
-    return _Exporter(qg, io).build(name or f"{qg.name}_qkeras")
+    return _Exporter(qg, io, fold_requant).build(name or f"{qg.name}_qkeras")
 
 
 def logits_model(model: K.Model) -> K.Model:

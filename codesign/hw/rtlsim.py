@@ -57,6 +57,24 @@ def available(simulator: str) -> bool:
 
 
 @contextmanager
+def _make_overrides() -> Iterator[None]:
+    """Fix the PyPI wheel's verilated.mk, whose precompiled-header include flag is empty.
+
+    Make variables given in MAKEFLAGS override the makefile's own assignments.
+    """
+    old = os.environ.get("MAKEFLAGS")
+    # OPT_SLOW: constructors and symbol tables run once, so compile them without optimisation.
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include", "OPT_SLOW=-O0"]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+@contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
@@ -84,7 +102,7 @@ def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim"):
     for src in sources:
         digest.update(src.read_bytes())
     stamp = bdir / "build.sha256"
-    with _locked(bdir.parent / f".{simulator}.lock"):
+    with _locked(bdir.parent / f".{simulator}.lock"), _make_overrides():
         fresh = not (stamp.exists() and stamp.read_text() == digest.hexdigest())
         runner.build(
             sources=sources,
@@ -117,9 +135,11 @@ def run_test(
     env = {
         "CODESIGN_IP_DIR": str(gen.root),
         "CODESIGN_SEED": str(seed),
-        "PYTHONPATH": os.pathsep.join([str(SIM_DIR), *sys.path]),
         **(extra_env or {}),
     }
+    # The runner exports its own sys.path as PYTHONPATH: put sim/ on it for the testbenches.
+    if str(SIM_DIR) not in sys.path:
+        sys.path.insert(0, str(SIM_DIR))
     return runner.test(
         test_module=test_module,
         hdl_toplevel=gen.spec.name,

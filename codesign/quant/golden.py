@@ -151,22 +151,36 @@ class Trace:
 
 
 def run_nodes(
-    qg: QGraph, x_q: np.ndarray, ops_table: dict[str, NodeOp], trace: bool = False
+    qg: QGraph,
+    x_q: np.ndarray | None,
+    ops_table: dict[str, NodeOp],
+    trace: bool = False,
+    start: int = 0,
+    tensors: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, Trace | None]:
-    """Walk the nodes with a given op table; frees tensors after their last use."""
-    x_q = np.asarray(x_q)
-    want = qg.tensors[qg.input].shape
-    if tuple(x_q.shape[1:]) != tuple(want):
-        from codesign.errors import ShapeError
+    """Walk the nodes with an op table; frees tensors after their last use.
 
-        raise ShapeError(f"input has shape {x_q.shape} but model {qg.name!r} expects (N, {', '.join(map(str, want))}).")
-    acts = {qg.input: x_q.astype(np.int64)}
+    With ``tensors`` given, execution resumes at node ``start`` from ``tensors`` (every tensor
+    produced before it, e.g. from a :class:`Trace`): sensitivity sweeps re-run only the
+    suffix of the graph after the layer they perturb.
+    """
+    if tensors is None:
+        x_q = np.asarray(x_q)
+        want = qg.tensors[qg.input].shape
+        if tuple(x_q.shape[1:]) != tuple(want):
+            from codesign.errors import ShapeError
+
+            raise ShapeError(f"input has shape {x_q.shape} but model {qg.name!r} expects (N, {', '.join(map(str, want))}).")
+        acts = {qg.input: x_q.astype(np.int64)}
+    else:
+        acts = dict(tensors or {})
     last_use: dict[str, int] = {}
     for i, n in enumerate(qg.nodes):
         for t in n.inputs:
             last_use[t] = i
     tr = Trace({}, {}) if trace else None
-    for i, n in enumerate(qg.nodes):
+    for i in range(start, len(qg.nodes)):
+        n = qg.nodes[i]
         ins = [acts[t] for t in n.inputs]
         y = ops_table[n.kind](n, ins, qg.tensors[n.output])
         acts[n.output] = y
@@ -178,6 +192,14 @@ def run_nodes(
                 if last_use[t] == i and t != qg.output:
                     del acts[t]
     return acts[qg.output], tr
+
+
+def tensors_before(qg: QGraph, tr: Trace, x_q: np.ndarray, index: int) -> dict[str, np.ndarray]:
+    """Every tensor available before node ``index`` of a traced run (input included)."""
+    out = {qg.input: np.asarray(x_q, np.int64)}
+    for n in qg.nodes[:index]:
+        out[n.output] = tr.outputs[n.name]
+    return out
 
 
 class GoldenModel:
