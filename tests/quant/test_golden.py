@@ -181,3 +181,14 @@ def test_accumulator_overflow_is_detected() -> None:
     big = np.full((1, 4, 4, 8), 2**20, dtype=np.int64)
     with pytest.raises(AccumulatorOverflow):
         gemm_accumulate(node, big, weight=np.full_like(node.params["weight"], 127))
+
+
+def test_qgraph_round_trip_is_bit_exact(model, tmp_path) -> None:
+    from codesign.quant.qserialize import load_qgraph, save_qgraph
+
+    g, x = model
+    qg = quantize_model(g, _mixed(g), x[:8])
+    back = load_qgraph(save_qgraph(qg, tmp_path / "q"))
+    xq = qg.quantize_input(x)
+    np.testing.assert_array_equal(GoldenModel(back).run(xq), GoldenModel(qg).run(xq))
+    assert back.bitconfig.layers == qg.bitconfig.layers

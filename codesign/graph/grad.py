@@ -1,0 +1,390 @@
+"""NumPy reverse-mode differentiation of the float IR with respect to its INPUT (weights fixed).
+
+Data-free distillation (``codesign.distill``) optimises images, not weights, so this module
+only propagates gradients to the input. It runs on the board, hence NumPy only.
+
+Usage::
+
+    tape = forward(graph, x, targets=["conv3"])        # runs only what "conv3" needs
+    dx = backward(tape, {"conv3": dloss_dconv3})        # dL/dx, same shape as x
+
+:func:`forward` runs the ancestors of ``targets`` (and nothing after them: the head is not
+run when no target needs it), keeping per layer only what its backward needs (a ReLU mask
+source, a max-pool argmax, the operands of a Multiply, ...). Layers run in a *canonical*
+topological order (ties broken by layer name), so the result does not depend on the order
+of independent branches in ``graph.layers``, bit for bit.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from codesign.graph import ops
+from codesign.graph.execute import check_input, float_layer
+from codesign.graph.ir import (
+    Activation,
+    Add,
+    Affine,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalPool,
+    Graph,
+    Input,
+    Layer,
+    Multiply,
+    Pool2D,
+    Reshape,
+    Softmax,
+    ZeroPad2D,
+)
+
+Ctx = Any  # whatever a layer's backward needs, saved by its forward
+
+
+@dataclass
+class Tape:
+    """What :func:`forward` recorded: the layers run, the kept activations and backward contexts."""
+
+    graph: Graph
+    order: list[Layer]
+    outputs: dict[str, np.ndarray]
+    contexts: dict[str, Ctx] = field(default_factory=dict)
+    input_name: str = ""
+    input_shape: tuple[int, ...] = ()
+
+
+# ---- ordering --------------------------------------------------------------------------
+
+
+def ancestors(graph: Graph, targets: Iterable[str]) -> set[str]:
+    """Names of ``targets`` and every layer they (transitively) read."""
+    seen: set[str] = set()
+    stack = list(targets)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(graph[name].inputs)
+    return seen
+
+
+def canonical_order(graph: Graph, names: set[str]) -> list[Layer]:
+    """Topological order of ``names``, ties broken by name (independent of list order)."""
+    indeg = {n: sum(1 for i in graph[n].inputs if i in names) for n in names}
+    users: dict[str, list[str]] = {n: [] for n in names}
+    for n in names:
+        for i in set(graph[n].inputs):
+            if i in names:
+                users[i].append(n)
+    heap = [n for n, d in indeg.items() if d == 0]
+    heapq.heapify(heap)
+    order: list[Layer] = []
+    while heap:
+        n = heapq.heappop(heap)
+        order.append(graph[n])
+        for u in users[n]:
+            indeg[u] -= graph[u].inputs.count(n)
+            if indeg[u] == 0:
+                heapq.heappush(heap, u)
+    return order
+
+
+# ---- forward ---------------------------------------------------------------------------
+
+
+def forward(graph: Graph, x: np.ndarray, targets: Iterable[str], dtype: type = np.float32) -> Tape:
+    """Run the layers ``targets`` depend on, recording what :func:`backward` needs.
+
+    ``tape.outputs`` holds the target tensors; other activations are freed as soon as their
+    last consumer has run (only the backward contexts are kept).
+    """
+    targets = list(dict.fromkeys(targets))
+    x = check_input(graph, x).astype(dtype, copy=False)
+    order = canonical_order(graph, ancestors(graph, targets))
+    remaining = {ly.name: 0 for ly in order}
+    for ly in order:
+        for i in ly.inputs:
+            remaining[i] += 1
+    keep = set(targets)
+    acts: dict[str, np.ndarray] = {}
+    tape = Tape(graph, order, {}, input_shape=tuple(x.shape))
+    for ly in order:
+        if isinstance(ly, Input):
+            acts[ly.name] = x
+            tape.input_name = ly.name
+            continue
+        ins = [acts[i] for i in ly.inputs]
+        fwd = _FORWARD.get(type(ly))
+        if fwd is None:
+            raise NotImplementedError(f"no gradient for op {ly.op} (layer {ly.name!r})")
+        acts[ly.name], tape.contexts[ly.name] = fwd(ly, ins)
+        for i in ly.inputs:  # free what no later layer reads
+            remaining[i] -= 1
+            if remaining[i] == 0 and i not in keep:
+                acts.pop(i, None)
+    tape.outputs = {t: acts[t] for t in targets}
+    return tape
+
+
+def _shape_ctx(ly: Layer, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    """Forward for layers whose backward needs only the input shape."""
+    return float_layer(ly, ins), ins[0].shape
+
+
+def _keep_input(ly: Layer, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    """Forward for layers whose backward needs the input values (activations, Multiply)."""
+    return float_layer(ly, ins), ins if len(ins) > 1 else ins[0]
+
+
+def _keep_output(ly: Layer, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    """Forward for layers whose backward is cheapest from the output (sigmoid, softmax)."""
+    y = float_layer(ly, ins)
+    return y, y
+
+
+def _act_fwd(ly: Activation, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    return _keep_output(ly, ins) if ly.kind == "sigmoid" else _keep_input(ly, ins)
+
+
+def _add_fwd(ly: Add, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    return ins[0] + ins[1], (ins[0].shape, ins[1].shape)
+
+
+def _taps(kernel: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, int]):
+    """``(tap index, slice of the padded input)`` for every kernel tap (a strided view)."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, strides, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield i * kw + j, (slice(None), slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
+
+
+def _pool_fwd(ly: Pool2D, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    x = ins[0]
+    if ly.kind != "max":
+        return float_layer(ly, ins), x.shape
+    # Max pool: remember which tap won (first one on ties, like argmax) for the backward.
+    xp = ops.pad_nhwc(x, ly.padding, -np.inf)
+    y = ops.pool2d(x, "max", ly.pool, ly.strides, ly.padding).astype(x.dtype)
+    winner = np.full(y.shape, -1, dtype=np.int16)
+    for t, sl in _taps(ly.pool, ly.strides, y.shape[1:3]):
+        hit = (xp[sl] == y) & (winner < 0)
+        winner[hit] = t
+    return y, (x.shape, winner)
+
+
+def _gpool_fwd(ly: GlobalPool, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
+    x = ins[0]
+    y = float_layer(ly, ins)
+    if ly.kind == "avg":
+        return y, x.shape
+    n, h, w, c = x.shape
+    return y, (x.shape, x.reshape(n, h * w, c).argmax(axis=1))
+
+
+_FORWARD: dict[type, Callable[[Any, list[np.ndarray]], tuple[np.ndarray, Ctx]]] = {
+    Conv2D: _shape_ctx,
+    Dense: _shape_ctx,
+    BatchNorm: _shape_ctx,
+    Affine: _shape_ctx,
+    Activation: _act_fwd,
+    Add: _add_fwd,
+    Multiply: _keep_input,
+    Pool2D: _pool_fwd,
+    GlobalPool: _gpool_fwd,
+    Flatten: _shape_ctx,
+    Reshape: _shape_ctx,
+    ZeroPad2D: _shape_ctx,
+    Softmax: _keep_output,
+}
+
+
+# ---- backward --------------------------------------------------------------------------
+
+
+def backward(tape: Tape, grads: dict[str, np.ndarray]) -> np.ndarray:
+    """dL/dx from ``grads`` = {layer name: dL/d(that layer's output)} of layers on the tape."""
+    on_tape = {ly.name for ly in tape.order}
+    pending: dict[str, np.ndarray] = {}
+    for name, g in grads.items():
+        if name not in on_tape:
+            raise KeyError(f"layer {name!r} was not run by forward(); add it to targets")
+        _accumulate(pending, name, np.asarray(g))
+    for ly in reversed(tape.order):
+        if isinstance(ly, Input):
+            continue  # its gradient stays in `pending`: that is the answer
+        dy = pending.pop(ly.name, None)
+        if dy is None:
+            continue
+        dins = _BACKWARD[type(ly)](ly, tape.contexts[ly.name], dy)
+        for name, dx in zip(ly.inputs, dins):
+            if dx is not None:
+                _accumulate(pending, name, dx)
+    dx = pending.get(tape.input_name)
+    return np.zeros(tape.input_shape, dtype=np.float64) if dx is None else dx
+
+
+def _accumulate(pending: dict[str, np.ndarray], name: str, g: np.ndarray) -> None:
+    """Sum gradients reaching one tensor from several consumers (no in-place aliasing)."""
+    pending[name] = g if name not in pending else pending[name] + g
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` over the axes that broadcasting expanded from ``shape``."""
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(a for a, (gs, s) in enumerate(zip(g.shape, shape)) if s == 1 and gs != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _crop(gp: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Inverse of zero padding for gradients: drop the padded border."""
+    t, b, lft, r = padding
+    return gp[:, t : gp.shape[1] - b, lft : gp.shape[2] - r, :]
+
+
+def _padded_shape(shape: tuple[int, ...], padding: tuple[int, int, int, int]) -> tuple[int, ...]:
+    n, h, w, c = shape
+    t, b, lft, r = padding
+    return (n, h + t + b, w + lft + r, c)
+
+
+def conv2d_input_grad(
+    dy: np.ndarray, kernel: np.ndarray, in_shape: tuple[int, ...],
+    strides: tuple[int, int], padding: tuple[int, int, int, int], groups: int = 1,
+) -> np.ndarray:
+    """dL/dx of a grouped conv (HWIO kernel) given dL/dy: col2im by one strided add per tap."""
+    kernel = kernel.astype(dy.dtype, copy=False)
+    kh, kw, cin_g, cout = kernel.shape
+    n, oh, ow, _ = dy.shape
+    if groups > 1 and cin_g == 1:
+        return _depthwise_input_grad(dy, kernel, in_shape, strides, padding, groups)
+    gp = np.zeros(_padded_shape(in_shape, padding), dtype=dy.dtype)
+    cout_g = cout // groups
+    for g in range(groups):
+        # Each tap's contribution is one GEMM; the strided add is col2im without a big buffer.
+        dyg = dy[..., g * cout_g : (g + 1) * cout_g].reshape(-1, cout_g)
+        kg = kernel[..., g * cout_g : (g + 1) * cout_g]
+        cs = slice(g * cin_g, (g + 1) * cin_g) if groups > 1 else slice(None)
+        for t, sl in _taps((kh, kw), strides, (oh, ow)):
+            wt = kg[t // kw, t % kw]  # [cin_g, cout_g]
+            gp[(*sl, cs)] += (dyg @ wt.T).reshape(n, oh, ow, cin_g)
+    return _crop(gp, padding)
+
+
+def _depthwise_input_grad(
+    dy: np.ndarray, kernel: np.ndarray, in_shape: tuple[int, ...],
+    strides: tuple[int, int], padding: tuple[int, int, int, int], groups: int,
+) -> np.ndarray:
+    """Depthwise backward: per-channel scaled strided adds; channel multipliers summed back."""
+    kh, kw, _, cout = kernel.shape
+    mult = cout // groups
+    _, oh, ow, _ = dy.shape
+    ph = _padded_shape(in_shape, padding)
+    gp = np.zeros((*ph[:3], cout), dtype=dy.dtype)  # gradient of the channel-repeated input
+    for t, sl in _taps((kh, kw), strides, (oh, ow)):
+        gp[sl] += dy * kernel[t // kw, t % kw, 0]
+    if mult > 1:  # output channel c*m + j read input channel c
+        gp = gp.reshape(*ph[:3], groups, mult).sum(axis=-1)
+    return _crop(gp, padding)
+
+
+def _conv_bwd(ly: Conv2D, in_shape: tuple[int, ...], dy: np.ndarray) -> list[np.ndarray]:
+    return [conv2d_input_grad(dy, ly.params["kernel"], in_shape, ly.strides, ly.padding, ly.groups)]
+
+
+def _dense_bwd(ly: Dense, in_shape: tuple[int, ...], dy: np.ndarray) -> list[np.ndarray]:
+    return [dy @ ly.params["kernel"].astype(dy.dtype).T]
+
+
+def _bn_bwd(ly: BatchNorm, in_shape: tuple[int, ...], dy: np.ndarray) -> list[np.ndarray]:
+    p = ly.params
+    return [dy * (p["gamma"] / np.sqrt(p["var"] + ly.epsilon)).astype(dy.dtype)]
+
+
+def _affine_bwd(ly: Affine, in_shape: tuple[int, ...], dy: np.ndarray) -> list[np.ndarray]:
+    return [unbroadcast(dy * ly.params["scale"].astype(dy.dtype), in_shape)]
+
+
+def _act_bwd(ly: Activation, saved: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+    """``saved`` is the input, or the output for sigmoid (s' = s(1-s))."""
+    x, k = saved, ly.kind
+    if k == "relu":
+        return [dy * (x > 0)]
+    if k == "relu6":
+        return [dy * ((x > 0) & (x < 6))]
+    if k == "hsigmoid":
+        return [dy * (((x > -3) & (x < 3)) * (1.0 / 6.0)).astype(dy.dtype)]
+    if k == "hswish":  # d/dx [x * relu6(x+3)/6] = relu6(x+3)/6 + x/6 on (-3, 3)
+        d = ops.hard_sigmoid(x) + x * (((x > -3) & (x < 3)) * (1.0 / 6.0))
+        return [dy * d.astype(dy.dtype)]
+    if k == "sigmoid":
+        return [dy * x * (1 - x)]
+    raise NotImplementedError(f"no gradient for activation {k!r}")
+
+
+def _add_bwd(ly: Add, shapes: tuple, dy: np.ndarray) -> list[np.ndarray]:
+    return [unbroadcast(dy, shapes[0]), unbroadcast(dy, shapes[1])]
+
+
+def _mul_bwd(ly: Multiply, ins: list[np.ndarray], dy: np.ndarray) -> list[np.ndarray]:
+    a, b = ins
+    return [unbroadcast(dy * b, a.shape), unbroadcast(dy * a, b.shape)]
+
+
+def _pool_bwd(ly: Pool2D, saved: Any, dy: np.ndarray) -> list[np.ndarray]:
+    if ly.kind == "max":
+        in_shape, winner = saved
+        gp = np.zeros(_padded_shape(in_shape, ly.padding), dtype=dy.dtype)
+        for t, sl in _taps(ly.pool, ly.strides, dy.shape[1:3]):
+            gp[sl] += np.where(winner == t, dy, 0)
+        return [_crop(gp, ly.padding)]
+    in_shape = saved
+    # Average pool excludes padded pixels, so each window divides by its own real count.
+    share = dy / ops.pool_counts(in_shape[1:3], ly.pool, ly.strides, ly.padding).astype(dy.dtype)
+    gp = np.zeros(_padded_shape(in_shape, ly.padding), dtype=dy.dtype)
+    for _t, sl in _taps(ly.pool, ly.strides, dy.shape[1:3]):
+        gp[sl] += share
+    return [_crop(gp, ly.padding)]
+
+
+def _gpool_bwd(ly: GlobalPool, saved: Any, dy: np.ndarray) -> list[np.ndarray]:
+    if ly.kind == "avg":
+        n, h, w, c = saved
+        return [np.broadcast_to(dy.reshape(n, 1, 1, c) / (h * w), saved).copy()]
+    (n, h, w, c), idx = saved
+    g = np.zeros((n, h * w, c), dtype=dy.dtype)
+    np.put_along_axis(g, idx[:, None, :], dy.reshape(n, 1, c), axis=1)
+    return [g.reshape(n, h, w, c)]
+
+
+def _softmax_bwd(ly: Softmax, y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+    return [y * (dy - (dy * y).sum(axis=-1, keepdims=True))]
+
+
+_BACKWARD: dict[type, Callable[[Any, Any, np.ndarray], list[np.ndarray | None]]] = {
+    Conv2D: _conv_bwd,
+    Dense: _dense_bwd,
+    BatchNorm: _bn_bwd,
+    Affine: _affine_bwd,
+    Activation: _act_bwd,
+    Add: _add_bwd,
+    Multiply: _mul_bwd,
+    Pool2D: _pool_bwd,
+    GlobalPool: _gpool_bwd,
+    Flatten: lambda ly, shape, dy: [dy.reshape(shape)],
+    Reshape: lambda ly, shape, dy: [dy.reshape(shape)],
+    ZeroPad2D: lambda ly, shape, dy: [_crop(dy, ly.padding)],
+    Softmax: _softmax_bwd,
+}
+
+
+__all__ = ["Tape", "ancestors", "backward", "canonical_order", "conv2d_input_grad", "forward", "unbroadcast"]
