@@ -33,6 +33,11 @@ def n_vectors() -> int:
     return int(os.environ.get("CODESIGN_VECTORS", "200"))
 
 
+def cycles_enabled() -> bool:
+    """Whether to run the cycle-model test (the runner enables it on one simulator)."""
+    return os.environ.get("CODESIGN_CYCLES", "0") == "1"
+
+
 def load_core() -> Core:
     """The core under test, rebuilt from the generated ip.json."""
     ip_dir = Path(os.environ["CODESIGN_IP_DIR"])

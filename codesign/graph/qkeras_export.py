@@ -66,19 +66,20 @@ Known approximations (why outputs may differ from the golden model by one LSB)
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu  # noqa: E402
-from qkeras.utils import _add_supported_quantized_objects  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu
+from qkeras.utils import _add_supported_quantized_objects
 
-from codesign.errors import UnsupportedLayerError  # noqa: E402
-from codesign.quant.dyadic import HSWISH_CLAMP, Act  # noqa: E402
-from codesign.quant.qgraph import QGraph, QNode, QTensor  # noqa: E402
+from codesign.errors import UnsupportedLayerError
+from codesign.quant.dyadic import HSWISH_CLAMP, Act
+from codesign.quant.qgraph import QGraph, QNode, QTensor
 
 BN_EPSILON = 2.0**-10  # var = 1 - eps is exact in float32, so sqrt(var + eps) == 1 exactly
 IO_MODES = ("real", "codes")
@@ -211,6 +212,8 @@ class _Exporter:
         self.t: dict[str, tf.Tensor] = {}
         self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
         self.names: set[str] = set()
+        self.info = ExportInfo()
+        self.current = ""  # the QNode being exported
 
     # ---- small builders -------------------------------------------------------------
     def _name(self, name: str) -> str:
@@ -222,6 +225,7 @@ class _Exporter:
     def layer(self, layer: K.layers.Layer, *inputs: tf.Tensor, weights: list[np.ndarray] | None = None) -> tf.Tensor:
         """Apply a layer (checking its name is unique) and remember its constant weights."""
         self._name(layer.name)
+        self.info.layer_node[layer.name] = self.current
         out = layer(list(inputs) if len(inputs) > 1 else inputs[0])
         if weights is not None:
             self.pending.append((layer, weights))
@@ -234,10 +238,13 @@ class _Exporter:
         b = np.broadcast_to(np.asarray(beta, np.float64), (c,)).astype(np.float32)
         var = np.full(c, 1.0 - BN_EPSILON, np.float32)
         bn = K.layers.BatchNormalization(epsilon=BN_EPSILON, name=name)
+        self.info.affine[name] = (np.broadcast_to(np.asarray(gamma, np.float64), (c,)).copy(),
+                                  np.broadcast_to(np.asarray(beta, np.float64), (c,)).copy())
         return self.layer(bn, x, weights=[g, b, np.zeros(c, np.float32), var])
 
     def quantize(self, x: tf.Tensor, t: QTensor, name: str, relu: bool = False) -> tf.Tensor:
         """Round and clamp onto the integer range of ``t``."""
+        self.info.quantizer[name] = t
         return self.layer(QActivation(grid_quantizer(t, relu), name=name), x)
 
     def pad(self, x: tf.Tensor, padding: tuple[int, int, int, int], name: str) -> tf.Tensor:
@@ -368,7 +375,7 @@ class _Exporter:
         raise UnsupportedLayerError(f"node {n.name!r} of kind {k!r} has no QKeras export.")
 
     # ---- whole model ----------------------------------------------------------------
-    def build(self, name: str) -> K.Model:
+    def build(self, name: str) -> ExportInfo:
         """Input boundary, every node, output boundary; then set the constant weights."""
         qg = self.qg
         tin = qg.tensors[qg.input]
@@ -379,8 +386,12 @@ class _Exporter:
             x = self.layer(K.layers.Rescaling(1.0 / tin.scale, name="input_to_codes"), x)
             x = self.quantize(x, tin, "input_q")
         self.t[qg.input] = x
+        self.info.quantizer["input_q" if self.io == "real" else INPUT_LAYER] = tin
         for n in qg.nodes:
+            self.current = n.name
             self.t[n.output] = self.node(n)
+            self.info.tensor_layer[n.output] = self.t[n.output]._keras_history.layer.name
+        self.current = ""
         y = self.t[qg.output]
         if self.io == "real":
             y = self.layer(K.layers.Rescaling(qg.tensors[qg.output].scale, name="logits"), y)
@@ -389,7 +400,24 @@ class _Exporter:
         model = K.Model(inp, y, name=name)
         for layer, weights in self.pending:
             layer.set_weights(weights)
-        return model
+        self.info.model = model
+        return self.info
+
+
+@dataclass
+class ExportInfo:
+    """What each Keras layer of an export stands for (read by the hls4ml exporter)."""
+
+    model: Any = None
+    layer_node: dict[str, str] = field(default_factory=dict)  # Keras layer -> QNode name ('' = boundary)
+    affine: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # BN -> (gamma, beta)
+    quantizer: dict[str, QTensor] = field(default_factory=dict)  # layer whose output is on t's grid
+    tensor_layer: dict[str, str] = field(default_factory=dict)  # QTensor name -> Keras layer producing it
+
+
+def export_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str | None = None) -> ExportInfo:
+    """Like :func:`to_qkeras`, also returning what each Keras layer stands for."""
+    return _Exporter(qg, io, fold_requant).build(name or f"{qg.name}_qkeras")
 
 
 def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str | None = None) -> K.Model:
@@ -405,7 +433,7 @@ def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str
     layer holding ``M_c`` and the bias: the form the hls4ml export uses, since hls4ml 1.3's
     alpha factorisation cannot read a fixed per-channel alpha (it calls ``scale.numpy()``).
     """
-    return _Exporter(qg, io, fold_requant).build(name or f"{qg.name}_qkeras")
+    return export_qkeras(qg, io, fold_requant, name).model
 
 
 def logits_model(model: K.Model) -> K.Model:
@@ -424,8 +452,10 @@ def quantized_kernel(model: K.Model, layer_name: str) -> np.ndarray:
 __all__ = [
     "CodeAffine",
     "CodeLUT",
+    "ExportInfo",
     "custom_objects",
     "dyadic_value",
+    "export_qkeras",
     "grid_quantizer",
     "load_qkeras",
     "logits_model",

@@ -69,7 +69,7 @@ def render_regmap(out: Path) -> dict[str, str]:
 def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
     """Render all views of one spec; returns its paths."""
     core = CORES[spec.core](spec)
-    gen = GeneratedIP(spec, out / spec.name)
+    gen = GeneratedIP(spec, Path(out).resolve() / spec.name)
     dev = spec.device_profile
     ctx = {
         "name": spec.name, "core": core, "p": core.params(), "part": dev.part,

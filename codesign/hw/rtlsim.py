@@ -57,14 +57,14 @@ def available(simulator: str) -> bool:
 
 
 @contextmanager
-def _make_overrides() -> Iterator[None]:
+def _make_overrides(extra: list[str]) -> Iterator[None]:
     """Fix the PyPI wheel's verilated.mk, whose precompiled-header include flag is empty.
 
     Make variables given in MAKEFLAGS override the makefile's own assignments.
     """
     old = os.environ.get("MAKEFLAGS")
     # OPT_SLOW: constructors and symbol tables run once, so compile them without optimisation.
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include", "OPT_SLOW=-O0"]))
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include", "OPT_SLOW=-O0", *extra]))
     try:
         yield
     finally:
@@ -85,6 +85,41 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+RUNTIME_OBJS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
+
+
+def _runtime_cache(root: Path) -> Path:
+    return root / "_verilator_runtime"
+
+
+def _runtime_flags(root: Path) -> list[str]:
+    """Make overrides that link a model against cached Verilator runtime objects.
+
+    The runtime (verilated*.cpp) is identical for every model and is most of a small model's
+    build time, but verilated.mk makes it depend on the freshly written Vtop.mk; so the
+    objects are dropped from VK_GLOBAL_OBJS and passed to the linker instead.
+    """
+    cache = _runtime_cache(root)
+    objs = [cache / f"{stem}.o" for stem in RUNTIME_OBJS]
+    if not all(o.exists() for o in objs):
+        return []
+    return ["VK_GLOBAL_OBJS=", "LOADLIBES=" + "\\ ".join(map(str, objs))]  # MAKEFLAGS escapes spaces
+
+
+def _save_runtime(root: Path, bdir: Path) -> None:
+    cache = _runtime_cache(root)
+    if _runtime_flags(root) or not all((bdir / f"{s}.o").exists() for s in RUNTIME_OBJS):
+        return
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for stem in RUNTIME_OBJS:
+        shutil.copy2(bdir / f"{stem}.o", tmp / f"{stem}.o")
+    try:
+        tmp.rename(cache)
+    except OSError:  # another worker won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def build_dir_for(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim") -> Path:
     """Where the (core, bits, simulator) build lives."""
     return root / gen.spec.device / gen.spec.name / simulator
@@ -102,18 +137,22 @@ def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim"):
     for src in sources:
         digest.update(src.read_bytes())
     stamp = bdir / "build.sha256"
-    with _locked(bdir.parent / f".{simulator}.lock"), _make_overrides():
+    with _locked(bdir.parent / f".{simulator}.lock"), _make_overrides(_runtime_flags(root) if simulator == "verilator" else []):
         fresh = not (stamp.exists() and stamp.read_text() == digest.hexdigest())
+        if fresh:
+            shutil.rmtree(bdir, ignore_errors=True)
+            bdir.mkdir(parents=True)
         runner.build(
             sources=sources,
             hdl_toplevel=gen.spec.name,
             build_dir=bdir,
             always=fresh,
-            clean=fresh,
             timescale=TIMESCALE,
             build_args=VERILATOR_ARGS if simulator == "verilator" else [],
         )
         if fresh:
+            if simulator == "verilator":
+                _save_runtime(root, bdir)
             stamp.write_text(digest.hexdigest())
     return runner
 
@@ -133,7 +172,7 @@ def run_test(
     test_dir = build_dir_for(gen, simulator, root) / f"{tag}_{testcase or 'all'}_{os.getpid()}"
     test_dir.mkdir(parents=True, exist_ok=True)
     env = {
-        "CODESIGN_IP_DIR": str(gen.root),
+        "CODESIGN_IP_DIR": str(gen.root.resolve()),
         "CODESIGN_SEED": str(seed),
         **(extra_env or {}),
     }

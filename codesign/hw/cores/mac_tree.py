@@ -120,6 +120,7 @@ class MacTree(Core):
         if extremes:  # most-negative x most-negative and the other corners, often
             act = np.where(rng.random(act.shape) < 0.5, rng.choice([a_lo, a_hi], size=act.shape), act)
             wgt = np.where(rng.random(wgt.shape) < 0.5, rng.choice([w_lo, w_hi], size=wgt.shape), wgt)
+            act[0], wgt[0] = a_lo, w_lo  # one whole beat of most-negative x most-negative
         expected = mac_tree_golden(act, wgt, beats)
         cfg = np.array([int(act_signed), n_vectors, n_beats], dtype=np.int64)
         inputs = np.concatenate([beats, np.concatenate([act, wgt.reshape(n_beats, -1)], axis=1).ravel()])
