@@ -1,0 +1,470 @@
+"""``python -m codesign.search``: the OHQ search end to end, on the board or the simulated board.
+
+distill (BN statistics) -> OQA hardware table (board counters) -> 8-bit quantization + MQE
+-> ILP -> evaluation against uniform INT8 and the lowest uniform width -> exports.
+
+Every stage writes its outputs into the run folder together with a key of the arguments it
+depends on (``stages.json``); a rerun with the same arguments reuses finished stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from codesign.errors import CodesignError, DatasetError, run_cli
+from codesign.graph.ir import Graph
+from codesign.hwtable import HwTable
+from codesign.quant.bitconfig import BitConfig
+from codesign.quant.dyadic import parse_bits_list
+
+console = Console(stderr=True)
+
+
+class SearchError(CodesignError):
+    """The search was given arguments it cannot use."""
+
+
+# ------------------------------------------------------------------------------------------
+# stage cache
+# ------------------------------------------------------------------------------------------
+
+
+def fingerprint(obj: Any) -> str:
+    """Short stable hash of JSON-able data."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def graph_fingerprint(graph: Graph) -> str:
+    """Hash of a model's structure and weights (so a retrained model invalidates the cache)."""
+    h = hashlib.sha256()
+    for ly in graph.layers:
+        h.update(f"{ly.name}|{ly.op}|{ly.inputs}|{ly.attrs()}".encode())
+        for k in sorted(ly.params):
+            h.update(np.ascontiguousarray(ly.params[k]).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class RunFolder:
+    """The run directory and its per-stage cache keys."""
+
+    path: Path
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """Create or reopen a run folder."""
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        f = p / "stages.json"
+        stages = json.loads(f.read_text()) if f.is_file() else {}
+        return cls(p, stages)
+
+    def cached(self, stage: str, key: str, files: Sequence[str]) -> bool:
+        """True when ``stage`` finished with the same key and its files still exist."""
+        s = self.stages.get(stage)
+        return bool(s) and s.get("key") == key and all((self.path / f).exists() for f in files)
+
+    def done(self, stage: str, key: str, seconds: float, **info: Any) -> None:
+        """Record a finished stage."""
+        self.stages[stage] = {"key": key, "seconds": round(seconds, 3), **info}
+        (self.path / "stages.json").write_text(json.dumps(self.stages, indent=2))
+
+    def seconds(self, stage: str) -> float:
+        """Wall time the stage took when it was computed."""
+        return float(self.stages.get(stage, {}).get("seconds", 0.0))
+
+
+# ------------------------------------------------------------------------------------------
+# arguments
+# ------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI."""
+    ap = argparse.ArgumentParser(prog="python -m codesign.search", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="zoo name, .h5/.keras file or IR directory")
+    ap.add_argument("--weights", help="weights file for --model (an .h5 with the same architecture)")
+    ap.add_argument("--board", default="sim", choices=("sim", "pynq"), help="where OQA measures (default: sim)")
+    ap.add_argument("--bits", default="4,8", help="candidate widths, e.g. 2,4,6,8 (default 4,8)")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--size-limit", type=float, metavar="MBIT", help="weight size budget in Mbit")
+    budget.add_argument("--ratio", type=float, default=None,
+                        help="size budget as R in [0,1] between uniform-lowest and uniform-highest width (default 0.5)")
+    ap.add_argument("--latency-limit", type=float, metavar="CYCLES", help="latency budget (sum of layer cycles)")
+    ap.add_argument("--energy-limit", type=float, metavar="UJ", help="energy budget in microjoules")
+    ap.add_argument("--beta", type=float, default=0.5, help="weight of sensitivity vs hardware cost (default 0.5)")
+    ap.add_argument("--tie-residuals", action="store_true", help="layers summed by one residual add share a width")
+    ap.add_argument("--pin-first-last", type=int, metavar="BITS", help="pin the first and last layer to BITS")
+    ap.add_argument("--hw-table", help="use this OQA table instead of measuring (CSV from python -m codesign.oqa)")
+    ap.add_argument("--val-data", help="fashion-mnist | mnist | path.npz with x, y: report top-1")
+    ap.add_argument("--val-images", type=int, default=2000, help="validation images used (default 2000)")
+    ap.add_argument("--images", type=int, default=32, help="distilled images (default 32)")
+    ap.add_argument("--distill-iters", type=int, default=None, help="distillation iterations (default: codesign.distill)")
+    ap.add_argument("--alpha", type=float, default=0.5, help="MQE mask fraction (default 0.5)")
+    ap.add_argument("--direct", action="store_true", help="also compute the direct Eq. 5 sensitivity and its rank correlation")
+    ap.add_argument("--allow-no-bn", action="store_true", help="models without BN: distill from Gaussian inputs")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-export", action="store_true", help="skip the QKeras/hls4ml export")
+    ap.add_argument("--out", default=None, help="run folder (default runs/<model>)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    return ap
+
+
+@dataclass
+class Args:
+    """Validated arguments."""
+
+    ns: argparse.Namespace
+    bits: list[int]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ns, name)
+
+
+def parse_args(argv: Sequence[str] | None) -> Args:
+    """Parse and validate (bad values raise user errors, not tracebacks)."""
+    ns = build_parser().parse_args(argv)
+    bits = parse_bits_list(ns.bits)
+    if ns.ratio is None and ns.size_limit is None:
+        ns.ratio = 0.5
+    if not 0.0 <= ns.beta <= 1.0:
+        raise SearchError(f"--beta must be in [0, 1], got {ns.beta}.")
+    if not 0.0 < ns.alpha < 1.0:
+        raise SearchError(f"--alpha must be in (0, 1), got {ns.alpha}.")
+    if ns.images < 2:
+        raise SearchError("--images must be at least 2 (batch statistics need a batch).")
+    if ns.out is None:
+        ns.out = f"runs/{Path(ns.model).stem}"
+    return Args(ns, bits)
+
+
+# ------------------------------------------------------------------------------------------
+# stages
+# ------------------------------------------------------------------------------------------
+
+
+def load_model(args: Args) -> Graph:
+    """Resolve --model (and --weights) to an IR graph."""
+    from codesign.models import resolve_model
+
+    if not args.weights:
+        return resolve_model(args.model)
+    return _keras_with_weights(args.model, args.weights)
+
+
+def _keras_with_weights(spec: str, weights: str) -> Graph:
+    """Build the Keras model named by ``spec`` (zoo name or model file), load ``weights``, import."""
+    from codesign.errors import ModelFileError
+    from codesign.graph.keras_import import from_keras
+    from codesign.models import ZOO
+
+    if spec in ZOO:
+        from codesign.models.keras_zoo import build
+
+        model = build(spec)
+    else:
+        import tensorflow as tf
+
+        model = tf.keras.models.load_model(spec, compile=False)
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"weights file {weights} does not match model {spec!r} ({err}).") from None
+    return from_keras(model, name=Path(spec).stem)
+
+
+def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str) -> np.ndarray:
+    """Distilled images from BN statistics (cached as distill/images.npz)."""
+    from codesign import distill as dmod
+
+    iters = args.distill_iters or dmod.DEFAULT_ITERATIONS
+    key = fingerprint(["distill", gfp, args.images, iters, args.seed, args.allow_no_bn])
+    files = ["distill/images.npz"]
+    if run.cached("distill", key, files):
+        return np.load(run.path / files[0])["images"]
+    res = dmod.distill(graph, n_images=args.images, iterations=iters, seed=args.seed,
+                       allow_no_bn=args.allow_no_bn, progress=not args.quiet)
+    if res.fallback:
+        console.print("[yellow]model has no BatchNorm: using seeded Gaussian inputs (--allow-no-bn)[/]")
+    dmod.save_loss_curve(res, run.path / "distill")
+    run.done("distill", key, res.seconds, reduction=res.reduction, fallback=res.fallback)
+    return res.images
+
+
+def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
+    """The hardware table: copied from --hw-table, or measured on the board (OQA)."""
+    dst = run.path / "hw_table.csv"
+    if args.hw_table:
+        table = HwTable.load(args.hw_table)
+        table.check_model(graph, args.bits)
+        shutil.copyfile(args.hw_table, dst)
+        run.done("oqa", fingerprint(["given", str(args.hw_table)]), 0.0, source=str(args.hw_table))
+        return table
+    key = fingerprint(["oqa", gfp, args.bits, args.board, args.seed])
+    if run.cached("oqa", key, ["hw_table.csv"]):
+        return HwTable.load(dst)
+    try:
+        from codesign import oqa
+    except ImportError:
+        raise SearchError(
+            "OQA is not available in this build (codesign.oqa is missing); pass a measured table with --hw-table."
+        ) from None
+    t0 = time.perf_counter()
+    board = oqa.open_board(args.board)
+    table = oqa.measure(graph, args.bits, board, progress=not args.quiet)
+    table.save(dst)
+    run.done("oqa", key, time.perf_counter() - t0, board=args.board)
+    return table
+
+
+def stage_mqe(run: RunFolder, graph: Graph, images: np.ndarray, args: Args, gfp: str) -> dict[str, float]:
+    """8-bit quantization on the distilled data, then MQE (and optionally the direct Eq. 5)."""
+    from codesign.mqe import direct_sensitivity, mqe_sensitivity, save_sensitivity_csv, spearman
+    from codesign.quant.qgraph import quantize_model
+
+    key = fingerprint(["mqe", gfp, fingerprint(images.tobytes().hex()[:4096] + str(images.shape)), args.alpha,
+                       args.seed, args.direct, min(args.bits)])
+    csv_path = run.path / "sensitivity.csv"
+    if run.cached("mqe", key, ["sensitivity.csv"]):
+        info = run.stages["mqe"]
+        return {k: float(v) for k, v in info["omega"].items()}
+    t0 = time.perf_counter()
+    qg8 = quantize_model(graph, BitConfig.uniform(graph, 8), images)
+    res = [mqe_sensitivity(qg8, images, alpha=args.alpha, seed=args.seed, progress=not args.quiet)]
+    extra: dict[str, Any] = {"mqe_seconds": res[0].seconds}
+    if args.direct:
+        d = direct_sensitivity(graph, images, images, low_bits=min(args.bits), progress=not args.quiet)
+        res.append(d)
+        extra.update(direct_seconds=d.seconds, spearman=spearman(res[0].scores, d.scores),
+                     speedup=d.seconds / max(res[0].seconds, 1e-9))
+    save_sensitivity_csv(csv_path, res)
+    run.done("mqe", key, time.perf_counter() - t0, omega=res[0].as_dict(), **extra)
+    return res[0].as_dict()
+
+
+def stage_ilp(run: RunFolder, graph: Graph, table: HwTable, sens: dict[str, float], args: Args) -> BitConfig:
+    """Solve the bit allocation; writes search.lp, ilp_solution.json and bitconfig.json."""
+    from codesign import ilp
+
+    costs = ilp.from_hw_table(graph, table, sens, args.bits)
+    size = args.size_limit if args.size_limit is not None else ilp.ratio_to_size(graph, args.ratio, args.bits)
+    budgets = ilp.Budgets(size_mbit=size, latency_cycles=args.latency_limit, energy_uj=args.energy_limit)
+    ties = ilp.residual_ties(graph) if args.tie_residuals else []
+    pins = ilp.first_last_pins(costs, args.pin_first_last) if args.pin_first_last else {}
+    res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=run.path / "search.lp")
+    bc = res.to_bitconfig(graph, meta={"method": "ohq", "budget_size_mbit": size, "beta": args.beta,
+                                       "candidates": args.bits})
+    bc.save(run.path / "bitconfig.json")
+    sol = {"bits": res.bits, "a_bits": res.a_bits, "objective": res.objective, "size_mbit": res.size_mbit,
+           "latency_cycles": res.latency_cycles, "energy_uj": res.energy_uj, "status": res.status,
+           "solve_seconds": res.solve_seconds, "build_seconds": res.build_seconds, "omega": res.omega,
+           "budgets": budgets.active(), "ties": ties, "pins": pins}
+    (run.path / "ilp_solution.json").write_text(json.dumps(sol, indent=2))
+    run.done("ilp", fingerprint(sol), res.solve_seconds + res.build_seconds, solve_seconds=res.solve_seconds)
+    return bc
+
+
+@dataclass
+class ConfigReport:
+    """What one bit configuration costs and how well it classifies."""
+
+    name: str
+    wa: str
+    size_mbit: float
+    cycles: float
+    latency_ms: float
+    energy_uj: float
+    top1: float | None = None
+
+
+def hw_cost(graph: Graph, table: HwTable, bc: BitConfig) -> tuple[float, float]:
+    """Summed cycles and energy of a config from the table (row at max(w, a) bits per layer)."""
+    cyc = en = 0.0
+    for ly in graph.quantizable():
+        lb = bc[ly.name]
+        row = table.get(ly.name, max(lb.w_bits, lb.a_bits))
+        cyc += row.cycles_total
+        en += row.energy_uj
+    return cyc, en
+
+
+def _wa(bc: BitConfig) -> str:
+    """'8/8' for a uniform config, 'mixed' otherwise."""
+    pairs = {(lb.w_bits, lb.a_bits) for lb in bc.layers.values()}
+    if len(pairs) == 1:
+        w, a = pairs.pop()
+        return f"{w}/{a}"
+    return "mixed"
+
+
+def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib: np.ndarray,
+             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, quiet: bool) -> list[ConfigReport]:
+    """Size, cycles, ms, energy and (with data) top-1 of each config, golden model for accuracy."""
+    from codesign.quant.golden import GoldenModel
+    from codesign.quant.qgraph import quantize_model
+
+    out = []
+    for name, bc in configs.items():
+        cyc, en = hw_cost(graph, table, bc)
+        rep = ConfigReport(name, _wa(bc), bc.size_mbit(graph), cyc, cyc / (clock_mhz * 1e3), en)
+        if val is not None:
+            qg = quantize_model(graph, bc, calib)
+            gm = GoldenModel(qg)
+            x, y = val
+            pred = np.concatenate([gm.predict(x[i : i + 250]).argmax(1) for i in range(0, len(x), 250)])
+            rep.top1 = float((pred == y).mean() * 100)
+        out.append(rep)
+    return out
+
+
+def load_val(args: Args) -> tuple[np.ndarray, np.ndarray] | None:
+    """The labelled validation subset, or None without --val-data."""
+    if not args.val_data:
+        return None
+    from codesign.datasets import load_dataset
+
+    try:
+        x, y = load_dataset(args.val_data, "test")
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"--val-data {args.val_data!r} could not be read ({err}).") from None
+    return x[: args.val_images], y[: args.val_images]
+
+
+def write_plots(run: RunFolder, graph: Graph, table: HwTable, bc: BitConfig) -> list[Path]:
+    """Per-layer sensitivity, cycles, energy and chosen-bits PNGs."""
+    import csv
+
+    from codesign import plots
+
+    layers = [ly.name for ly in graph.quantizable()]
+    with (run.path / "sensitivity.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    series = {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if k != "layer" and not k.endswith("_rank")}
+    bits = table.bits
+    cyc = {b: np.array([table.get(n, b).cycles_total for n in layers], float) for b in bits}
+    en = {b: np.array([table.get(n, b).energy_uj for n in layers], float) for b in bits}
+    sizes = [graph[n].params["kernel"].size for n in layers]
+    return [
+        plots.plot_sensitivity(layers, series, run.path / "sensitivity.png"),
+        plots.plot_per_bits(layers, cyc, "cycles", "per-layer cycles (board counters)", run.path / "cycles.png", log=True),
+        plots.plot_per_bits(layers, en, "energy (uJ)", "per-layer energy", run.path / "energy.png", log=True),
+        plots.plot_bits(layers, {n: bc[n].w_bits for n in layers}, run.path / "bits.png", sizes),
+    ]
+
+
+def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray) -> list[str]:
+    """QKeras model and hls4ml project of the chosen config (needs TensorFlow: off-board only)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return ["export skipped: TensorFlow is not installed (expected on the board); rerun off-board."]
+    from codesign.graph.hls4ml_export import to_hls4ml
+    from codesign.graph.qkeras_export import to_qkeras
+    from codesign.quant.qgraph import quantize_model
+    from codesign.quant.qserialize import save_qgraph
+
+    qg = quantize_model(graph, bc, calib)
+    save_qgraph(qg, run.path / "quantized")
+    model = to_qkeras(qg)
+    model.save(run.path / "qkeras_model.h5")
+    to_hls4ml(qg, run.path / "hls4ml_prj")
+    return ["quantized/ (integer model)", "qkeras_model.h5", "hls4ml_prj/"]
+
+
+def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[ConfigReport], args: Args,
+                 exported: list[str]) -> Path:
+    """report.md: the comparison table, stage times and provenance."""
+    ohq, int8, low = reps[0], reps[1], reps[-1]
+    lines = [
+        f"# OHQ search: {graph.name}",
+        "",
+        f"Command: `python -m codesign.search {' '.join(args.argv)}`",
+        f"Board: {args.board}; device {table.meta.get('device', '?')}, clock {table.meta.get('clock_mhz', '?')} MHz; "
+        f"candidate widths {args.bits}; hardware table: `hw_table.csv` ({table.meta.get('protocol', '')}).",
+        "",
+        "| config | W/A | size (Mbit) | cycles | latency (ms) | energy (uJ) | top-1 (%) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in reps:
+        top1 = f"{r.top1:.2f}" if r.top1 is not None else "n/a"
+        lines.append(f"| {r.name} | {r.wa} | {r.size_mbit:.4f} | {r.cycles:,.0f} | {r.latency_ms:.3f} | "
+                     f"{r.energy_uj:.2f} | {top1} |")
+    lines += ["", f"OHQ vs {int8.name}: size {ohq.size_mbit / int8.size_mbit:.2f}x, latency "
+              f"{100 * (1 - ohq.cycles / int8.cycles):+.1f} % lower, energy {100 * (1 - ohq.energy_uj / int8.energy_uj):+.1f} % lower"
+              + (f", top-1 {ohq.top1 - int8.top1:+.2f} points" if ohq.top1 is not None and int8.top1 is not None else "")
+              + ".", "", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
+    for st in ("distill", "oqa", "mqe", "ilp"):
+        if st in run.stages:
+            lines.append(f"| {st} | {run.seconds(st):.2f} |")
+    mqe = run.stages.get("mqe", {})
+    if "spearman" in mqe:
+        lines += ["", f"MQE vs direct Eq. 5 sensitivity: Spearman rho = {mqe['spearman']:.3f}; MQE "
+                  f"{mqe['mqe_seconds']:.2f} s vs direct {mqe['direct_seconds']:.2f} s ({mqe['speedup']:.1f}x faster)."]
+    lines += ["", "Files: bitconfig.json, hw_table.csv, sensitivity.csv, search.lp, ilp_solution.json, "
+              "distill/, sensitivity.png, cycles.png, energy.png, bits.png" + "".join(f", {e}" for e in exported), ""]
+    p = run.path / "report.md"
+    p.write_text("\n".join(lines))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the search."""
+    import sys
+
+    args = parse_args(argv)
+    args.ns.argv = list(sys.argv[1:] if argv is None else argv)
+    run = RunFolder.open(args.out)
+    t_all = time.perf_counter()
+    graph = load_model(args)
+    gfp = graph_fingerprint(graph)
+    val = load_val(args)
+    console.print(f"[bold]codesign search[/] {graph.name}: {len(graph.quantizable())} quantizable layers, "
+                  f"widths {args.bits}, board {args.board} -> {run.path}")
+    images = stage_distill(run, graph, args, gfp)
+    table = stage_oqa(run, graph, args, gfp)
+    sens = stage_mqe(run, graph, images, args, gfp)
+    bc = stage_ilp(run, graph, table, sens, args)
+    configs = {"OHQ (ours)": bc, "uniform INT8": BitConfig.uniform(graph, 8) if 8 in table.bits else None,
+               f"uniform INT{min(args.bits)}": BitConfig.uniform(graph, min(args.bits))}
+    if configs["uniform INT8"] is None:
+        top = max(table.bits)
+        configs.pop("uniform INT8")
+        configs = {"OHQ (ours)": bc, f"uniform INT{top}": BitConfig.uniform(graph, top), **configs}
+    clock = float(table.meta.get("clock_mhz", 100.0))
+    reps = evaluate(graph, table, configs, images, val, clock, args.quiet)
+    write_plots(run, graph, table, bc)
+    exported = [] if args.no_export else export(run, graph, bc, images)
+    report = write_report(run, graph, table, reps, args, exported)
+    _print_summary(reps, report, time.perf_counter() - t_all)
+    return 0
+
+
+def _print_summary(reps: list[ConfigReport], report: Path, seconds: float) -> None:
+    from rich.table import Table
+
+    t = Table(title="OHQ search summary")
+    for c in ("config", "W/A", "size (Mbit)", "latency (ms)", "energy (uJ)", "top-1 (%)"):
+        t.add_column(c)
+    for r in reps:
+        t.add_row(r.name, r.wa, f"{r.size_mbit:.4f}", f"{r.latency_ms:.3f}", f"{r.energy_uj:.2f}",
+                  f"{r.top1:.2f}" if r.top1 is not None else "n/a")
+    Console().print(t)
+    Console().print(f"report: {report}  ({seconds:.1f} s)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
