@@ -388,7 +388,7 @@ def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray) -> li
 def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[ConfigReport], args: Args,
                  exported: list[str]) -> Path:
     """report.md: the comparison table, stage times and provenance."""
-    ohq, int8, low = reps[0], reps[1], reps[-1]
+    ohq, int8 = reps[0], reps[1]
     lines = [
         f"# OHQ search: {graph.name}",
         "",
