@@ -34,19 +34,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (wrapped by run_cli)."""
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import Progress  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
 
     args = _parser().parse_args(argv)
     bits = parse_bits_list(args.bits)
     get_device(args.device)
-    from codesign.hw.cores import CORES  # noqa: PLC0415
+    from codesign.hw.cores import CORES
 
     cores = [c.strip() for c in args.cores.split(",") if c.strip()] or list(CORES)
     unknown = sorted(set(cores) - set(CORES))
     if unknown:
-        from codesign.hw.device import DeviceBudgetError  # noqa: PLC0415
+        from codesign.hw.device import DeviceBudgetError
 
         raise DeviceBudgetError(f"unknown core(s) {', '.join(unknown)}; known: {', '.join(CORES)}.")
     specs = specs_for(bits, args.device, cores)
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(res["bram36"]), str(exp), str(meas["measured"]) if meas else "-", err,
             ("pass" if cs["passed"] else "FAIL") if cs else "-",
         )
-    Console().print(table)
+    Console(width=160).print(table)
     if not do_rtl and args.rtl:
         console.print("Verilator not available: RTL cycle column skipped.")
     failed = [k for k, v in csim_results.items() if not v["passed"]]

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--images", type=int, default=32, help="distilled images (default 32)")
     ap.add_argument("--distill-iters", type=int, default=None, help="distillation iterations (default: codesign.distill)")
     ap.add_argument("--alpha", type=float, default=0.5, help="MQE mask fraction (default 0.5)")
+    ap.add_argument("--calib", default="mse", choices=("minmax", "percentile", "mse"),
+                    help="activation calibration on the distilled data (default mse)")
+    ap.add_argument("--weight-clip", default="max", choices=("max", "mse"), help="per-channel weight scale rule")
     ap.add_argument("--direct", action="store_true", help="also compute the direct Eq. 5 sensitivity and its rank correlation")
     ap.add_argument("--allow-no-bn", action="store_true", help="models without BN: distill from Gaussian inputs")
     ap.add_argument("--seed", type=int, default=0)
@@ -175,9 +178,9 @@ def _keras_with_weights(spec: str, weights: str) -> Graph:
 
         model = build(spec)
     else:
-        import tensorflow as tf
+        from codesign.graph.keras_files import load_keras_model
 
-        model = tf.keras.models.load_model(spec, compile=False)
+        model = load_keras_model(spec)
     try:
         model.load_weights(weights)
     except (OSError, ValueError) as err:
@@ -190,7 +193,7 @@ def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str) -> np.ndar
     from codesign import distill as dmod
 
     iters = args.distill_iters or dmod.DEFAULT_ITERATIONS
-    key = fingerprint(["distill", gfp, args.images, iters, args.seed, args.allow_no_bn])
+    key = fingerprint(["distill", gfp, args.images, iters, dmod.DEFAULT_LR, dmod.LR_FLOOR, args.seed, args.allow_no_bn])
     files = ["distill/images.npz"]
     if run.cached("distill", key, files):
         return np.load(run.path / files[0])["images"]
@@ -229,23 +232,29 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     return table
 
 
+def quant_kwargs(args: Args) -> dict[str, str]:
+    """Calibration options shared by every quantization of a run."""
+    return {"method": args.calib, "weight_clip": args.weight_clip}
+
+
 def stage_mqe(run: RunFolder, graph: Graph, images: np.ndarray, args: Args, gfp: str) -> dict[str, float]:
     """8-bit quantization on the distilled data, then MQE (and optionally the direct Eq. 5)."""
     from codesign.mqe import direct_sensitivity, mqe_sensitivity, save_sensitivity_csv, spearman
     from codesign.quant.qgraph import quantize_model
 
     key = fingerprint(["mqe", gfp, fingerprint(images.tobytes().hex()[:4096] + str(images.shape)), args.alpha,
-                       args.seed, args.direct, min(args.bits)])
+                       args.seed, args.direct, min(args.bits), quant_kwargs(args)])
     csv_path = run.path / "sensitivity.csv"
     if run.cached("mqe", key, ["sensitivity.csv"]):
         info = run.stages["mqe"]
         return {k: float(v) for k, v in info["omega"].items()}
     t0 = time.perf_counter()
-    qg8 = quantize_model(graph, BitConfig.uniform(graph, 8), images)
+    qg8 = quantize_model(graph, BitConfig.uniform(graph, 8), images, **quant_kwargs(args))
     res = [mqe_sensitivity(qg8, images, alpha=args.alpha, seed=args.seed, progress=not args.quiet)]
     extra: dict[str, Any] = {"mqe_seconds": res[0].seconds}
     if args.direct:
-        d = direct_sensitivity(graph, images, images, low_bits=min(args.bits), progress=not args.quiet)
+        d = direct_sensitivity(graph, images, images, low_bits=min(args.bits), progress=not args.quiet,
+                               quantize=lambda g, bc, x: quantize_model(g, bc, x, **quant_kwargs(args)))
         res.append(d)
         extra.update(direct_seconds=d.seconds, spearman=spearman(res[0].scores, d.scores),
                      speedup=d.seconds / max(res[0].seconds, 1e-9))
@@ -272,7 +281,8 @@ def stage_ilp(run: RunFolder, graph: Graph, table: HwTable, sens: dict[str, floa
            "solve_seconds": res.solve_seconds, "build_seconds": res.build_seconds, "omega": res.omega,
            "budgets": budgets.active(), "ties": ties, "pins": pins}
     (run.path / "ilp_solution.json").write_text(json.dumps(sol, indent=2))
-    run.done("ilp", fingerprint(sol), res.solve_seconds + res.build_seconds, solve_seconds=res.solve_seconds)
+    run.done("ilp", fingerprint({k: v for k, v in sol.items() if not k.endswith("seconds")}),
+             res.solve_seconds + res.build_seconds, solve_seconds=res.solve_seconds)
     return bc
 
 
@@ -310,7 +320,7 @@ def _wa(bc: BitConfig) -> str:
 
 
 def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib: np.ndarray,
-             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, quiet: bool) -> list[ConfigReport]:
+             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, qkw: dict[str, str]) -> list[ConfigReport]:
     """Size, cycles, ms, energy and (with data) top-1 of each config, golden model for accuracy."""
     from codesign.quant.golden import GoldenModel
     from codesign.quant.qgraph import quantize_model
@@ -320,7 +330,7 @@ def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib:
         cyc, en = hw_cost(graph, table, bc)
         rep = ConfigReport(name, _wa(bc), bc.size_mbit(graph), cyc, cyc / (clock_mhz * 1e3), en)
         if val is not None:
-            qg = quantize_model(graph, bc, calib)
+            qg = quantize_model(graph, bc, calib, **qkw)
             gm = GoldenModel(qg)
             x, y = val
             pred = np.concatenate([gm.predict(x[i : i + 250]).argmax(1) for i in range(0, len(x), 250)])
@@ -366,7 +376,7 @@ def write_plots(run: RunFolder, graph: Graph, table: HwTable, bc: BitConfig) -> 
     ]
 
 
-def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray) -> list[str]:
+def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray, qkw: dict[str, str]) -> list[str]:
     """QKeras model and hls4ml project of the chosen config (needs TensorFlow: off-board only)."""
     import importlib.util
 
@@ -377,7 +387,7 @@ def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray) -> li
     from codesign.quant.qgraph import quantize_model
     from codesign.quant.qserialize import save_qgraph
 
-    qg = quantize_model(graph, bc, calib)
+    qg = quantize_model(graph, bc, calib, **qkw)
     save_qgraph(qg, run.path / "quantized")
     model = to_qkeras(qg)
     model.save(run.path / "qkeras_model.h5")
@@ -445,9 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs.pop("uniform INT8")
         configs = {"OHQ (ours)": bc, f"uniform INT{top}": BitConfig.uniform(graph, top), **configs}
     clock = float(table.meta.get("clock_mhz", 100.0))
-    reps = evaluate(graph, table, configs, images, val, clock, args.quiet)
+    reps = evaluate(graph, table, configs, images, val, clock, quant_kwargs(args))
     write_plots(run, graph, table, bc)
-    exported = [] if args.no_export else export(run, graph, bc, images)
+    exported = [] if args.no_export else export(run, graph, bc, images, quant_kwargs(args))
     report = write_report(run, graph, table, reps, args, exported)
     _print_summary(reps, report, time.perf_counter() - t_all)
     return 0

@@ -6,7 +6,17 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 from tbutil import (
-    assert_equal, cycles_enabled, collect_axis, csim_library, drive_axis, load_core, n_vectors, record, reset, seed, start_clock,
+    assert_equal,
+    collect_axis,
+    csim_library,
+    cycles_enabled,
+    drive_axis,
+    load_core,
+    n_vectors,
+    record,
+    reset,
+    seed,
+    start_clock,
 )
 
 from codesign.hw.packing import join_lanes, split_lanes
@@ -88,8 +98,8 @@ async def cycle_model(dut):
     core = load_core()
     rng = np.random.default_rng(seed() + 3)
     await _setup(dut)
-    beats = core.reference_workload()["beats"]
-    case = core.make_case(rng, max(1, beats // 4))
+    work = core.reference_workload()  # a 128x128x128 tile
+    case = core.make_case(rng, work["vectors"], beats_per_vector=work["beats_per_vector"])
     case_beats = int(case.meta["beats"].sum())
     got = await _run_case(dut, core, case, rng, bubble_p=0.0, stall_p=0.0)
     _check(core, case, got)

@@ -6,7 +6,16 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 from tbutil import (
-    assert_equal, collect_axis, csim_library, cycles_enabled, drive_axis, load_core, n_vectors, record, reset, seed,
+    assert_equal,
+    collect_axis,
+    csim_library,
+    cycles_enabled,
+    drive_axis,
+    load_core,
+    n_vectors,
+    record,
+    reset,
+    seed,
     start_clock,
 )
 

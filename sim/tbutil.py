@@ -50,7 +50,7 @@ def csim_library():
     path = os.environ.get("CODESIGN_CSIM_LIB")
     if not path:
         return None
-    from codesign.hw.csim import CsimLibrary  # noqa: PLC0415
+    from codesign.hw.csim import CsimLibrary
 
     return CsimLibrary(Path(path))
 

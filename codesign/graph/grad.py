@@ -58,6 +58,7 @@ class Tape:
     contexts: dict[str, Ctx] = field(default_factory=dict)
     input_name: str = ""
     input_shape: tuple[int, ...] = ()
+    dtype: Any = np.float32
 
 
 # ---- ordering --------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def forward(graph: Graph, x: np.ndarray, targets: Iterable[str], dtype: type = n
             remaining[i] += 1
     keep = set(targets)
     acts: dict[str, np.ndarray] = {}
-    tape = Tape(graph, order, {}, input_shape=tuple(x.shape))
+    tape = Tape(graph, order, {}, input_shape=tuple(x.shape), dtype=x.dtype)
     for ly in order:
         if isinstance(ly, Input):
             acts[ly.name] = x
@@ -228,7 +229,7 @@ def backward(tape: Tape, grads: dict[str, np.ndarray]) -> np.ndarray:
             if dx is not None:
                 _accumulate(pending, name, dx)
     dx = pending.get(tape.input_name)
-    return np.zeros(tape.input_shape, dtype=np.float64) if dx is None else dx
+    return np.zeros(tape.input_shape, dtype=tape.dtype) if dx is None else dx
 
 
 def _accumulate(pending: dict[str, np.ndarray], name: str, g: np.ndarray) -> None:

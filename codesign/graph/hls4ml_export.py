@@ -47,7 +47,6 @@ Known approximations
 * A global average over a non-power-of-two number of pixels divides with truncation in
   ``accum_t``; ties at a rounding boundary could then round differently (not hit by the
   tested models).
-* Depthwise layers are mapped but not covered by a C-sim test.
 * hls4ml's ``io_stream`` pooling only supports pool size == stride (tiny_resnet's 3x3/2
   max-pool fails an assertion in ``nnet_pooling_stream.h``); such graphs are rejected for
   ``io_stream`` and export with ``io_parallel``.
@@ -292,8 +291,9 @@ def to_hls4ml(
 ) -> Any:
     """Build the QKeras model, convert it with per-layer precision and write the project.
 
-    Writes the hls4ml project plus ``hls4ml_config.yaml`` (the config passed to hls4ml) and
-    ``precision_table.json`` into ``out_dir``; returns the hls4ml model (call ``compile()``
+    Writes the hls4ml project (``firmware/``, ``build_prj.tcl``, ...) plus
+    ``hls4ml_config.yaml`` (the config passed to hls4ml) and ``precision_table.json`` into
+    ``out_dir``; returns the hls4ml model (call ``compile()``
     for the g++ C-sim and ``predict(codes)`` on integer input codes).
     """
     import hls4ml
@@ -304,7 +304,7 @@ def to_hls4ml(
     info = export_qkeras(qg, io="codes", fold_requant=False)
     cfg = hls4ml_config(qg, info, backend=backend, reuse_factor=reuse_factor, strategy=strategy)
     hls_model = hls4ml.converters.convert_from_keras_model(
-        info.model, hls_config=cfg, output_dir=str(out / "project"), backend=backend, io_type=io_type,
+        info.model, hls_config=cfg, output_dir=str(out), backend=backend, io_type=io_type,
         part=part, clock_period=clock_period, project_name=f"{qg.name}_hls",
     )
     hls_model.write()

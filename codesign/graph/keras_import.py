@@ -13,7 +13,7 @@ IR layer: their consumers read the producer instead.
 
 After the walk, every IR tensor's shape is checked against the Keras tensor it stands for, and
 :func:`~codesign.graph.keras_patterns.fuse_hard_activations` folds MobileNetV3's decomposed
-hard-sigmoid/hard-swish back into single activations.
+hard-sigmoid/hard-swish back into single activations. File loading lives in ``keras_files``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from codesign.errors import ModelFileError, ShapeError, UnsupportedLayerError
+from codesign.errors import ShapeError, UnsupportedLayerError
 from codesign.graph import ir
+from codesign.graph.keras_files import load_keras_model
 from codesign.graph.keras_patterns import fuse_hard_activations
-
-KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
-
 
 # ---- builder: the IR under construction ------------------------------------------------------
 
@@ -98,6 +96,7 @@ def _unsupported(call: _Call, why: str) -> UnsupportedLayerError:
 
 
 def _require_channels_last(call: _Call) -> None:
+    """Reject NCHW layers: the IR is channels-last only."""
     fmt = getattr(call.layer, "data_format", "channels_last")
     if fmt != "channels_last":
         raise _unsupported(call, f"uses data_format={fmt!r}; only channels_last is supported")
@@ -117,6 +116,7 @@ def _explicit_padding(
 
 
 def _require_no_dilation(call: _Call) -> None:
+    """Reject dilated windows: neither the IR nor the accelerator's img2col has them."""
     rate = tuple(getattr(call.layer, "dilation_rate", (1, 1)))
     if any(r != 1 for r in rate):
         raise _unsupported(call, f"uses dilation_rate={rate}; only dilation 1 is supported")
@@ -161,7 +161,7 @@ def _emit_activation(b: _Builder, call: _Call, spec: Any, src: str, name: str) -
         return b.add(ir.Softmax(name=name, inputs=[src]))
     if act == "hard_sigmoid":
         # Keras 2's hard_sigmoid is clip(0.2x + 0.5, 0, 1) = relu6(1.2x + 3) / 6 = hsigmoid(1.2x).
-        pre = b.add(_affine(f"{name}_prescale", src, scale=1.2, offset=0.0))
+        pre = b.add(_affine(b.unique(f"{name}_prescale"), src, scale=1.2, offset=0.0))
         return b.add(ir.Activation(name=name, inputs=[pre], kind="hsigmoid"))
     supported = sorted({*_ACTIVATION_KINDS, "linear", "softmax", "hard_sigmoid", "quantized_relu"})
     raise _unsupported(call, f"uses activation {act!r}, which is not supported; supported: {', '.join(supported)}")
@@ -170,7 +170,7 @@ def _emit_activation(b: _Builder, call: _Call, spec: Any, src: str, name: str) -
 def _fused_activation(b: _Builder, call: _Call, src: str) -> str:
     """Emit a layer's fused ``activation=`` as a separate ``<name>_act`` layer."""
     spec = call.layer.get_config().get("activation")
-    return _emit_activation(b, call, spec, src, f"{call.name}_act")
+    return _emit_activation(b, call, spec, src, b.unique(f"{call.name}_act"))
 
 
 def _affine(name: str, src: str, scale: Any, offset: Any) -> ir.Affine:
@@ -191,6 +191,7 @@ def _identity(b: _Builder, call: _Call) -> str:
 
 
 def _conv2d(b: _Builder, call: _Call) -> str:
+    """Conv2D/QConv2D (groups kept; float kernel even when a kernel_quantizer is set)."""
     ly = call.layer
     _require_channels_last(call)
     _require_no_dilation(call)
@@ -225,6 +226,7 @@ def _depthwise_ir(
 
 
 def _depthwise_conv2d(b: _Builder, call: _Call) -> str:
+    """DepthwiseConv2D/QDepthwiseConv2D as a grouped conv with groups == cin."""
     ly = call.layer
     _require_channels_last(call)
     _require_no_dilation(call)
@@ -240,7 +242,7 @@ def _separable_conv2d(b: _Builder, call: _Call) -> str:
     _require_channels_last(call)
     _require_no_dilation(call)
     src = call.inputs[0]
-    dw = b.add(_depthwise_ir(call, f"{call.name}_dw", src, b.shape(src), _f32(ly.depthwise_kernel), None))
+    dw = b.add(_depthwise_ir(call, b.unique(f"{call.name}_dw"), src, b.shape(src), _f32(ly.depthwise_kernel), None))
     pointwise = _f32(ly.pointwise_kernel)
     params = {"kernel": pointwise}
     if ly.use_bias:
@@ -253,6 +255,7 @@ def _separable_conv2d(b: _Builder, call: _Call) -> str:
 
 
 def _dense(b: _Builder, call: _Call) -> str:
+    """Dense/QDense (float kernel even when a kernel_quantizer is set)."""
     ly = call.layer
     params = {"kernel": _f32(ly.kernel)}
     if ly.use_bias:
@@ -264,6 +267,7 @@ def _dense(b: _Builder, call: _Call) -> str:
 
 
 def _batchnorm(b: _Builder, call: _Call) -> str:
+    """BatchNormalization on the channel axis with inference (moving) statistics."""
     ly = call.layer
     rank = len(b.shape(call.inputs[0])) + 1  # Keras axes count the batch axis
     axes = [a % rank for a in np.atleast_1d(ly.axis).tolist()]
@@ -281,6 +285,7 @@ def _batchnorm(b: _Builder, call: _Call) -> str:
 
 
 def _relu(b: _Builder, call: _Call) -> str:
+    """ReLU layer: plain relu or relu6; leaky/thresholded/other caps have no IR op."""
     ly = call.layer
     slope = float(ly.negative_slope)
     threshold = float(ly.threshold)
@@ -296,14 +301,17 @@ def _relu(b: _Builder, call: _Call) -> str:
 
 
 def _activation(b: _Builder, call: _Call) -> str:
+    """Keras Activation layer by its serialised name."""
     return _emit_activation(b, call, call.layer.get_config().get("activation"), call.inputs[0], call.name)
 
 
 def _qactivation(b: _Builder, call: _Call) -> str:
+    """QKeras QActivation as its float activation (quantizer bits are not imported)."""
     return _emit_activation(b, call, call.layer.activation, call.inputs[0], call.name)
 
 
 def _softmax(b: _Builder, call: _Call) -> str:
+    """Softmax over the last axis only (the IR op has no axis)."""
     rank = len(b.shape(call.inputs[0])) + 1
     axes = [a % rank for a in np.atleast_1d(call.layer.axis).tolist()]
     if axes != [rank - 1]:
@@ -315,10 +323,11 @@ def _binary_chain(cls: type[ir.Layer]) -> Converter:
     """Add/Multiply: the IR op is binary, so n-ary Keras merges become ``<name>_part<k>`` chains."""
 
     def convert(b: _Builder, call: _Call) -> str:
+        """Left-fold the merge's inputs; the last step carries the Keras name."""
         acc = call.inputs[0]
         rest = call.inputs[1:]
         for k, other in enumerate(rest, start=1):
-            name = call.name if k == len(rest) else f"{call.name}_part{k}"
+            name = call.name if k == len(rest) else b.unique(f"{call.name}_part{k}")
             acc = b.add(cls(name=name, inputs=[acc, other]))
         return acc
 
@@ -326,7 +335,9 @@ def _binary_chain(cls: type[ir.Layer]) -> Converter:
 
 
 def _pool2d(kind: str) -> Converter:
+    """Max/average pooling converter with 'same' turned into explicit padding."""
     def convert(b: _Builder, call: _Call) -> str:
+        """One pooling layer of this kind."""
         ly = call.layer
         _require_channels_last(call)
         pad = _explicit_padding(call, ly.padding, b.shape(call.inputs[0]), ly.pool_size, ly.strides)
@@ -340,7 +351,9 @@ def _pool2d(kind: str) -> Converter:
 
 
 def _global_pool(kind: str) -> Converter:
+    """Global average/max pooling converter (keepdims kept)."""
     def convert(b: _Builder, call: _Call) -> str:
+        """One global pooling layer of this kind."""
         _require_channels_last(call)
         keepdims = bool(getattr(call.layer, "keepdims", False))
         return b.add(ir.GlobalPool(name=call.name, inputs=list(call.inputs), kind=kind, keepdims=keepdims))
@@ -349,16 +362,19 @@ def _global_pool(kind: str) -> Converter:
 
 
 def _flatten(b: _Builder, call: _Call) -> str:
+    """Flatten (row-major H, W, C as Keras)."""
     _require_channels_last(call)
     return b.add(ir.Flatten(name=call.name, inputs=list(call.inputs)))
 
 
 def _reshape(b: _Builder, call: _Call) -> str:
+    """Reshape to the Keras target shape (no batch axis)."""
     target = tuple(int(d) for d in call.layer.target_shape)
     return b.add(ir.Reshape(name=call.name, inputs=list(call.inputs), target=target))
 
 
 def _zero_padding(b: _Builder, call: _Call) -> str:
+    """ZeroPadding2D as explicit (top, bottom, left, right)."""
     _require_channels_last(call)
     (top, bottom), (left, right) = call.layer.padding
     pad = (int(top), int(bottom), int(left), int(right))
@@ -366,6 +382,7 @@ def _zero_padding(b: _Builder, call: _Call) -> str:
 
 
 def _rescaling(b: _Builder, call: _Call) -> str:
+    """Rescaling (scalar or per-channel) as an Affine."""
     ly = call.layer
     src = call.inputs[0]
     layer = _affine(call.name, src, _f32(ly.scale), _f32(ly.offset))
@@ -489,8 +506,9 @@ _CONVERTERS: dict[str, Converter] = {
     "GaussianDropout": _identity,
     "AlphaDropout": _identity,
     "InputLayer": _identity,
+    # tf.* calls in a functional model (x + 3.0, x * (1/6), tf.nn.relu6). SlicingOpLambda (x[...])
+    # is deliberately absent: the IR has no slice op.
     "TFOpLambda": _tf_op,
-    "SlicingOpLambda": _tf_op,
 }
 SUPPORTED_LAYERS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 
@@ -525,6 +543,7 @@ def _is_network(layer: Any) -> bool:
 
 
 def _require_network(model: Any) -> None:
+    """Refuse subclassed/unbuilt models: they have no graph to walk."""
     if not _is_network(model):
         raise UnsupportedLayerError(
             f"model {model.name!r} of type {type(model).__name__} is a subclassed or unbuilt model; "
@@ -544,7 +563,7 @@ def _import_network(b: _Builder, model: Any, input_names: list[str]) -> list[str
             if id(layer) in input_layers:
                 continue
             ins = [tensor_to_ir[id(t)] for t in node.keras_inputs]
-            outs = [t for t in _flat(node.outputs)]
+            outs = _flat(node.outputs)
             if _is_network(layer):
                 results = _import_network(b, layer, ins)
             else:
@@ -616,41 +635,9 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
     return graph
 
 
-# ---- files -----------------------------------------------------------------------------------
-
-
-def _custom_objects() -> dict[str, Any]:
-    """QKeras layers and quantizers, so a user's QKeras .h5/.keras file deserialises."""
-    objects: dict[str, Any] = {}
-    try:
-        from qkeras.utils import _add_supported_quantized_objects
-    except ImportError:  # plain Keras files still load without QKeras
-        return objects
-    _add_supported_quantized_objects(objects)
-    return objects
-
-
-def load_keras_model(path: str | Path) -> Any:
-    """Load a .h5/.keras model file (QKeras objects registered); bad files raise ModelFileError."""
-    p = Path(path)
-    if not p.exists():
-        raise ModelFileError(f"model file {str(p)!r} does not exist.")
-    if p.suffix.lower() not in KERAS_SUFFIXES:
-        raise ModelFileError(
-            f"model file {str(p)!r} has suffix {p.suffix!r}; expected one of {', '.join(KERAS_SUFFIXES)}."
-        )
-    import tensorflow as tf
-
-    try:
-        return tf.keras.models.load_model(p, custom_objects=_custom_objects(), compile=False)
-    except Exception as err:  # Keras raises many types (OSError, ValueError, zipfile...) for bad files
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(
-            f"cannot load Keras model file {str(p)!r}: {first_line}. Is it a complete .h5/.keras file "
-            "saved by Keras 2.15 / QKeras?"
-        ) from None
+# ---- files ----------------------------------------------------------------------------------
 
 
 def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None) -> ir.Graph:
-    """Load a .h5/.keras file and convert it to IR (see :func:`from_keras`)."""
+    """Load a .h5/.keras file (QKeras layers allowed) and convert it to IR (see :func:`from_keras`)."""
     return from_keras(load_keras_model(path), input_shape=input_shape)

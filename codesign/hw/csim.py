@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -43,28 +44,70 @@ class CsimError(CodesignError):
     """g++ failed to build a generated core, or its C-sim run failed."""
 
 
-def _sources(gen: GeneratedIP, with_main: bool) -> list[Path]:
+PCH_HEADERS = ("ap_int.h", "hls_stream.h")
+
+
+def _precompiled_header(flags: list[str]) -> Path:
+    """A precompiled header of the ap_types (the bulk of every compile), one per flag set.
+
+    Every core is compiled as one translation unit that ``-include``s it; g++ picks up the
+    ``.gch`` next to it when the flags match exactly.
+    """
+    from codesign.hw.paths import BUILD_DIR
+
+    key = hashlib.sha256(" ".join([*COMMON_FLAGS, *flags, str(ap_types_dir())]).encode()).hexdigest()[:16]
+    pch_dir = BUILD_DIR / "csim_pch" / key
+    header = pch_dir / "codesign_ap.h"
+    gch = pch_dir / "codesign_ap.h.gch"
+    if gch.exists():
+        return header
+    pch_dir.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"#include <{h}>\n" for h in PCH_HEADERS)
+    tmp_h = pch_dir / f".codesign_ap.{os.getpid()}.h"
+    tmp_h.write_text(text)
+    cmd = [CXX, *COMMON_FLAGS, *[f for f in flags if f != "-shared"], "-isystem", str(ap_types_dir()),
+           "-x", "c++-header", str(tmp_h), "-o", str(tmp_h) + ".gch"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CsimError(f"g++ failed to precompile the ap_types headers:\n{proc.stderr[-4000:]}")
+    if not header.exists():
+        header.write_text(text)
+    Path(str(tmp_h) + ".gch").replace(gch)
+    tmp_h.unlink()
+    return header
+
+
+def _unity_source(gen: GeneratedIP, with_main: bool, out_dir: Path) -> Path:
+    """One translation unit for the core and its C-sim wrapper (the headers are parsed once)."""
     name = gen.spec.name
-    srcs = [gen.hls_dir / f"{name}.cpp", gen.hls_dir / f"{name}_csim.cpp"]
-    return srcs + ([gen.hls_dir / "csim_main.cpp"] if with_main else [])
+    files = [gen.hls_dir / f"{name}.cpp", gen.hls_dir / f"{name}_csim.cpp"]
+    if with_main:
+        files.append(gen.hls_dir / "csim_main.cpp")
+    unity = out_dir / f"unity_{name}{'_main' if with_main else ''}.cpp"
+    text = "// Build glue only: the generated core and its C-sim wrapper as one translation unit.\n"
+    text += "".join(f'#include "{f}"\n' for f in files)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not unity.exists() or unity.read_text() != text:
+        unity.write_text(text)
+    return unity
 
 
 def _compile(gen: GeneratedIP, output: Path, flags: list[str], with_main: bool) -> Path:
     """Compile unless a build of identical sources and flags exists."""
     if shutil.which(CXX) is None:
         raise CsimError(f"{CXX} is not on PATH; it is needed for the C-sim.")
-    srcs = _sources(gen, with_main)
-    headers = sorted(gen.hls_dir.glob("*.h"))
-    cmd = [CXX, *COMMON_FLAGS, *flags, "-isystem", str(ap_types_dir()), f"-I{gen.hls_dir}", *map(str, srcs), "-o", str(output)]
-    digest = hashlib.sha256(" ".join(cmd).encode())
-    for f in srcs + headers:
+    unity = _unity_source(gen, with_main, output.parent)
+    sources = sorted(gen.hls_dir.glob("*.cpp")) + sorted(gen.hls_dir.glob("*.h"))
+    base = [CXX, *COMMON_FLAGS, *flags, "-isystem", str(ap_types_dir()), f"-I{gen.hls_dir}"]
+    digest = hashlib.sha256(" ".join(base).encode())
+    for f in sources:
         digest.update(f.read_bytes())
     stamp = output.with_suffix(output.suffix + ".sha256")
     if output.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    proc = subprocess.run([*cmd[:-1], str(tmp)], capture_output=True, text=True)
+    pch = _precompiled_header(flags)
+    tmp = output.with_name(f"{output.name}.{os.getpid()}.tmp")
+    proc = subprocess.run([*base, "-include", str(pch), str(unity), "-o", str(tmp)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise CsimError(f"g++ failed for {gen.spec.name}:\n{proc.stderr[-4000:]}")
     tmp.replace(output)  # atomic: parallel test workers never see a half-written file

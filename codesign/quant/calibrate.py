@@ -9,7 +9,7 @@ import numpy as np
 from codesign.graph.execute import run_float
 from codesign.graph.ir import Graph
 
-METHODS = ("minmax", "percentile")
+METHODS = ("minmax", "percentile", "mse")
 SAMPLES_PER_TENSOR = 200_000
 
 
@@ -21,6 +21,7 @@ class TensorRange:
     hi: float
     min: float
     max: float
+    samples: np.ndarray | None = None  # kept for "mse": the clip depends on the bit-width
 
 
 def calibrate(
@@ -35,7 +36,9 @@ def calibrate(
 
     ``minmax`` uses the extreme values; ``percentile`` clips each side to the given
     percentile of a uniform subsample (at most 200k values per tensor), which ignores rare
-    outliers so that low bit-widths keep resolution where the mass is.
+    outliers so that low bit-widths keep resolution where the mass is; ``mse`` keeps the
+    subsample so that the quantizer can pick, per tensor and bit-width, the clipping range
+    with the least squared quantization error (:func:`mse_clip`).
     """
     if method not in METHODS:
         raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
@@ -48,7 +51,7 @@ def calibrate(
         for name, a in acts.items():
             mins[name] = min(mins.get(name, np.inf), float(a.min()))
             maxs[name] = max(maxs.get(name, -np.inf), float(a.max()))
-            if method == "percentile":
+            if method in ("percentile", "mse"):
                 flat = a.reshape(-1)
                 take = min(flat.size, SAMPLES_PER_TENSOR // max(1, (len(x) + batch_size - 1) // batch_size))
                 samples.setdefault(name, []).append(rng.choice(flat, size=max(take, 1), replace=False))
@@ -59,5 +62,27 @@ def calibrate(
             s = np.concatenate(samples[name])
             lo = min(float(np.percentile(s, 100 - percentile)), 0.0) if lo < 0 else lo
             hi = float(np.percentile(s, percentile)) if hi > 0 else hi
-        out[name] = TensorRange(lo=lo, hi=hi, min=mins[name], max=maxs[name])
+        kept = np.concatenate(samples[name]) if method == "mse" else None
+        out[name] = TensorRange(lo=lo, hi=hi, min=mins[name], max=maxs[name], samples=kept)
     return out
+
+
+MSE_RATIOS = np.linspace(0.2, 1.0, 41)
+
+
+def mse_clip(samples: np.ndarray, mag: float, qmax: int, qmin: int) -> float:
+    """The magnitude ``c <= mag`` whose grid ``scale = c / qmax`` minimises the squared error.
+
+    Candidates are ``r * mag`` for r in [0.2, 1]; values are rounded half up and clamped to
+    ``[qmin, qmax]`` exactly as the integer quantizer does.
+    """
+    if mag <= 0 or samples is None or samples.size == 0:
+        return mag
+    x = samples.astype(np.float64)
+    best_c, best_err = mag, np.inf
+    for r in MSE_RATIOS:
+        s = r * mag / qmax
+        err = float(np.mean((np.clip(np.floor(x / s + 0.5), qmin, qmax) * s - x) ** 2))
+        if err < best_err:
+            best_c, best_err = r * mag, err
+    return best_c

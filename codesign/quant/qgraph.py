@@ -43,7 +43,7 @@ from codesign.graph.ir import (
 )
 from codesign.graph.ops import pool_counts
 from codesign.quant.bitconfig import BitConfig
-from codesign.quant.calibrate import TensorRange, calibrate
+from codesign.quant.calibrate import TensorRange, calibrate, mse_clip
 from codesign.quant.dyadic import (
     INT32_MAX,
     INT32_MIN,
@@ -235,8 +235,10 @@ def _demands(g: Graph, plan: _Plan, layers: list[Layer], bc: BitConfig) -> dict[
 
 
 def _scale(rng: TensorRange, bits: int, signed: bool) -> float:
-    _lo, hi = qrange(bits, signed)
+    lo, hi = qrange(bits, signed)
     mag = max(abs(rng.lo), abs(rng.hi)) if signed else max(rng.hi, 0.0)
+    if rng.samples is not None:  # "mse" calibration: the best clip depends on the width
+        mag = mse_clip(rng.samples, mag, hi, lo)
     return mag / hi if mag > 0 else 1.0 / hi
 
 
@@ -245,17 +247,40 @@ def _scale(rng: TensorRange, bits: int, signed: bool) -> float:
 # ------------------------------------------------------------------------------------------
 
 
-def _weights(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric narrow-range per-output-channel quantization (channels on the last axis)."""
+WEIGHT_CLIPS = ("max", "mse")
+MSE_CLIP_RATIOS = np.linspace(0.5, 1.0, 26)
+
+
+def _weights(w: np.ndarray, bits: int, clip: str = "max") -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric narrow-range per-output-channel quantization (channels on the last axis).
+
+    ``clip="max"`` sets ``scale = max|w| / qmax``. ``clip="mse"`` searches, per channel, the
+    clipping ratio r in [0.5, 1] of ``max|w|`` that minimises the squared quantization error
+    ``||w - q(w)||^2`` (outliers clipped, the rest resolved finer); it matters at <= 4 bits.
+    """
     _lo, hi = qrange(bits, True, narrow=True)
-    wmax = np.abs(w.astype(np.float64)).reshape(-1, w.shape[-1]).max(axis=0)
+    flat = w.astype(np.float64).reshape(-1, w.shape[-1])
+    wmax = np.abs(flat).max(axis=0)
+    if clip == "mse":
+        best_err = np.full(flat.shape[1], np.inf)
+        best = wmax.copy()
+        for r in MSE_CLIP_RATIOS:
+            s = np.where(wmax > 0, r * wmax / hi, 1.0)
+            err = ((quantize(flat, s, bits, True, narrow=True) * s - flat) ** 2).sum(axis=0)
+            better = err < best_err
+            best_err = np.where(better, err, best_err)
+            best = np.where(better, r * wmax, best)
+        wmax = best
+    elif clip != "max":
+        raise ValueError(f"weight clip must be one of {WEIGHT_CLIPS}, got {clip!r}")
     s = np.where(wmax > 0, wmax / hi, 1.0)
     return quantize(w, s, bits, True, narrow=True), s
 
 
-def _gemm_node(ly: Conv2D | Dense, x: QTensor, y: QTensor, bits: int, act: Act, out_name: str) -> QNode:
+def _gemm_node(ly: Conv2D | Dense, x: QTensor, y: QTensor, bits: int, act: Act, out_name: str,
+               weight_clip: str = "max") -> QNode:
     w = ly.params["kernel"]
-    w_q, s_w = _weights(w, bits)
+    w_q, s_w = _weights(w, bits, weight_clip)
     b = ly.params["bias"].astype(np.float64) if ly.use_bias else np.zeros(w.shape[-1])
     bias_q = np.clip(round_half_up(b / (x.scale * s_w)), INT32_MIN, INT32_MAX).astype(np.int64)
     mult, shift = quantize_multipliers(x.scale * s_w / y.scale)
@@ -294,8 +319,13 @@ def quantize_model(
     calib_x: np.ndarray,
     method: str = "minmax",
     percentile: float = 99.99,
+    weight_clip: str = "max",
 ) -> QGraph:
-    """Quantize a float IR graph with a BitConfig, calibrating on ``calib_x`` (N, H, W, C)."""
+    """Quantize a float IR graph with a BitConfig, calibrating on ``calib_x`` (N, H, W, C).
+
+    ``method``/``percentile`` choose activation calibration; ``weight_clip`` ("max"/"mse")
+    how per-channel weight scales are chosen.
+    """
     bitconfig.validated(graph)
     g = fold_batchnorm(graph)
     ranges = calibrate(g, calib_x, method=method, percentile=percentile)
@@ -332,7 +362,7 @@ def quantize_model(
             act_layer = plan.fused_act.get(ly.name)
             act = FUSABLE_ACTS[act_layer.kind] if act_layer else Act.NONE
             y = new_tensor(ly, signed=act not in (Act.RELU, Act.RELU6))
-            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name)
+            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip)
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)
         elif k in ("pad", "maxpool", "gmaxpool", "flatten", "reshape"):

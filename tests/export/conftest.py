@@ -1,40 +1,11 @@
-"""Shared setup for the export tests: ``tests/`` on sys.path (for ``ir_models``) and fixtures."""
+"""Export tests: ``tests/`` (``ir_models``) and this folder (``export_cases``) on sys.path."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import numpy as np
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
-
-from ir_models import tiny_mobilenet, tiny_resnet  # noqa: E402
-
-from codesign.graph.ir import Graph  # noqa: E402
-from codesign.quant.bitconfig import BitConfig, LayerBits  # noqa: E402
-
-MODELS = {"tiny_resnet": tiny_resnet, "tiny_mobilenet": tiny_mobilenet}
-MIXED_WIDTHS = (8, 4, 6, 3, 5, 2, 7)
-
-
-def mixed_bitconfig(graph: Graph) -> BitConfig:
-    """A deterministic mixed config covering 2..8 bits, with w_bits != a_bits per layer."""
-    names = [ly.name for ly in graph.quantizable()]
-    n = len(MIXED_WIDTHS)
-    layers = {name: LayerBits(MIXED_WIDTHS[i % n], MIXED_WIDTHS[(i + 3) % n]) for i, name in enumerate(names)}
-    return BitConfig(layers, model=graph.name).validated(graph)
-
-
-def bitconfig(graph: Graph, which: str) -> BitConfig:
-    """``"w8"``/``"w4"`` uniform, or ``"mixed"``."""
-    if which == "mixed":
-        return mixed_bitconfig(graph)
-    return BitConfig.uniform(graph, int(which[1:]))
-
-
-def images(graph: Graph, n: int, seed: int = 1) -> np.ndarray:
-    """Uniform [0, 1) images of the model's input shape."""
-    return np.random.default_rng(seed).uniform(0, 1, (n, *graph.input_shape)).astype(np.float32)
+HERE = Path(__file__).resolve().parent
+for _p in (HERE.parent, HERE):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))

@@ -184,3 +184,10 @@ def test_backward_rejects_a_gradient_for_a_layer_not_run() -> None:
     tape = forward(g, x, ["stem"])
     with pytest.raises(KeyError, match="fc"):
         backward(tape, {"fc": np.ones((1, 10), np.float32)})
+
+
+def test_no_gradient_reaching_the_input_gives_zeros() -> None:
+    g = tiny_resnet()
+    x = np.ones((2, *g.input_shape), np.float32)
+    dx = backward(forward(g, x, ["stem"]), {})
+    assert dx.shape == x.shape and dx.dtype == np.float32 and not dx.any()

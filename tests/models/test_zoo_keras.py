@@ -16,6 +16,12 @@ pytestmark = pytest.mark.tf
 
 IMAGENET_MODELS = [n for n, e in ZOO.items() if not e.trained]
 FLOAT32_BUDGET_BYTES = 1.5 * 1024 * 1024
+# Multiply-accumulates per 224x224 image as published (He et al. 2016; Sandler et al. 2018;
+# Howard et al. 2019): an independent check that the builders and the importer agree with the papers.
+PUBLISHED_MACS = {
+    "resnet18": 1.8e9, "resnet50": 3.8e9, "mobilenetv2": 300e6,
+    "mobilenetv3_small": 56e6, "mobilenetv3_large": 219e6,
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +79,7 @@ def test_imagenet_model_builds_caches_and_reloads(name: str, tmp_path: Path, mon
     graph = load_model(name)
     assert graph.input_shape == (224, 224, 3)
     assert graph[graph.outputs[0]].output_shape == (1000,)
+    assert graph.total_macs() == pytest.approx(PUBLISHED_MACS[name], rel=0.03)
     assert (tmp_path / name / "graph.json").is_file()
     again = load_model(name)  # from the cache this time
     assert [ly.name for ly in again.layers] == [ly.name for ly in graph.layers]

@@ -93,9 +93,10 @@ class MacTree(Core):
 
     def reference_workload(self) -> dict[str, int]:
         s = self.spec
-        # A 128x128x128 tile: M * ceil(N/lanes) * ceil(K/tree) beats.
-        beats = s.tile_m * -(-s.tile_n // s.lanes) * -(-s.tile_k // s.tree)
-        return {"beats": beats}
+        # A 128x128x128 tile: M * ceil(N/lanes) dot products of ceil(K/tree) beats each.
+        vectors = s.tile_m * -(-s.tile_n // s.lanes)
+        per_vector = -(-s.tile_k // s.tree)
+        return {"beats": vectors * per_vector, "vectors": vectors, "beats_per_vector": per_vector}
 
     def resources(self) -> dict[str, int]:
         s = self.spec
@@ -108,10 +109,14 @@ class MacTree(Core):
         return {"lanes": s.lanes, "multipliers": mults, "dsp": -(-dsp_mults // k), "lut": lut, "bram36": 0}
 
     def make_case(self, rng: np.random.Generator, n_vectors: int, extremes: bool = False,
-                  act_signed: bool = True) -> CsimCase:
-        """``n_vectors`` dot products of 1..4 beats; ``extremes`` biases operands to the range ends."""
+                  act_signed: bool = True, beats_per_vector: int = 0) -> CsimCase:
+        """``n_vectors`` dot products of 1..4 beats (or exactly ``beats_per_vector``);
+        ``extremes`` biases half the operands to the range ends."""
         s = self.spec
-        beats = rng.integers(1, 5, size=n_vectors)
+        if beats_per_vector:
+            beats = np.full(n_vectors, beats_per_vector, dtype=np.int64)
+        else:
+            beats = rng.integers(1, 5, size=n_vectors)
         n_beats = int(beats.sum())
         a_lo, a_hi = qrange(s.bits, act_signed)
         w_lo, w_hi = qrange(s.bits, True)

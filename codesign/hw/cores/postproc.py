@@ -15,7 +15,13 @@ import numpy as np
 from codesign.hw.budget import DSP_PER_POST_LANE, LUT_PER_POST_LANE, bram36_for
 from codesign.hw.cores.base import Core, CsimCase, Port, clog2
 from codesign.quant.dyadic import (
-    INT32_MAX, INT32_MIN, MAX_BITS, Act, ActParams, postprocess, quantize_multipliers,
+    INT32_MAX,
+    INT32_MIN,
+    MAX_BITS,
+    Act,
+    ActParams,
+    postprocess,
+    quantize_multipliers,
 )
 
 MAX_CHANNELS = 1024  # parameter memory depth (output channels of one layer)

@@ -1,0 +1,205 @@
+"""``OverlayDriver``: all register logic of the OQA overlay, for every board.
+
+The driver speaks only the :class:`codesign.board.base.Board` surface (MMIO + DMA buffers),
+so the very same code runs against ``SimBoard`` (Verilator) in CI and ``PynqBoard`` on the
+board. It checks the config hash, writes descriptors and the post-process window from
+:data:`codesign.hw.regmap.REGMAP`, starts jobs, waits with a timeout (raising
+:class:`BoardTimeout` with a register dump) and reads the 64-bit counters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
+from codesign.board.layer import GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
+from codesign.hw.overlay import OverlaySpec
+from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name
+from codesign.quant.qgraph import QNode, QTensor
+
+REG = by_name()
+AP_START = 1 << REG["AP_CTRL"].fields[0].lsb
+AP_DONE = 1 << REG["AP_CTRL"].fields[1].lsb
+DONE_POLLS = 64  # reads of AP_CTRL after the output transfer completed
+COUNTER_NAMES = tuple(f"CYC_{s}" for s in STAGES) + tuple(f"CNT_{a}" for a in ACTIVITY)
+
+
+@dataclass
+class Counters:
+    """The overlay's 64-bit counters, keyed by register name."""
+
+    values: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> int:
+        return self.values[name]
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters({k: self.values.get(k, 0) + other.values.get(k, 0) for k in COUNTER_NAMES})
+
+    @property
+    def cycles_total(self) -> int:
+        """CYC_TOTAL."""
+        return self.values["CYC_TOTAL"]
+
+
+@dataclass
+class LayerRun:
+    """Result of one layer on the overlay."""
+
+    output: np.ndarray
+    counters: Counters
+    jobs: int
+    macs: int  # useful MACs of the layer
+    peak_macs_per_cycle: int
+    wall_s: float
+    energy_uj_rails: float | None = None
+
+
+class OverlayDriver:
+    """Register-level driver of the overlay; one instance per (board, spec)."""
+
+    def __init__(self, board: Board, spec: OverlaySpec, check_hash: bool = True) -> None:
+        self.board = board
+        self.spec = spec
+        if check_hash:
+            self.check_config_hash()
+
+    # ---- registers -------------------------------------------------------------------
+    def write_reg(self, name: str, value: int) -> None:
+        """Write a register by its REGMAP name."""
+        self.board.write(REG[name].offset, int(value) & 0xFFFFFFFF)
+
+    def read_reg(self, name: str) -> int:
+        """Read a 32-bit register by name."""
+        return self.board.read(REG[name].offset)
+
+    def read_counter(self, name: str) -> int:
+        """Read a 64-bit counter: low word first (which latches the high word)."""
+        off = REG[name].offset
+        lo = self.board.read(off)
+        hi = self.board.read(off + 4)
+        return (hi << 32) | lo
+
+    def counters(self) -> Counters:
+        """Every stage and activity counter."""
+        return Counters({n: self.read_counter(n) for n in COUNTER_NAMES})
+
+    def clear_counters(self) -> None:
+        """Zero every counter (CNT_CTRL.CLEAR)."""
+        self.write_reg("CNT_CTRL", 1)
+
+    def register_dump(self) -> str:
+        """Every readable register as ``NAME=0x...`` (used in timeout messages)."""
+        parts = []
+        for r in REGMAP:
+            if r.access == "WO":
+                continue
+            try:
+                if r.width == 64:
+                    parts.append(f"{r.name}={self.read_counter(r.name)}")
+                else:
+                    parts.append(f"{r.name}=0x{self.board.read(r.offset):08X}")
+            except BoardError:
+                parts.append(f"{r.name}=<no answer>")
+        return ", ".join(parts)
+
+    def check_config_hash(self) -> None:
+        """Refuse a bitstream whose CONFIG_HASH differs from the spec's."""
+        try:
+            got = self.read_reg("CONFIG_HASH")
+        except BoardError as err:
+            raise BoardError(f"the board {self.board.name!r} does not answer on the overlay's AXI-lite port ({err}).") from None
+        want = self.spec.config_hash
+        if got != want:
+            raise ConfigHashMismatch(
+                f"the overlay on board {self.board.name!r} has config hash 0x{got:08X} but the spec "
+                f"{self.spec.name} expects 0x{want:08X}: the bitstream was built from a different spec. "
+                "Rebuild it with `make ip BITS=...` and `make bitstream`, or pass the matching --bits."
+            )
+        mask = self.read_reg("BITS_SUPPORTED")
+        if mask != self.spec.bits_mask:
+            raise ConfigHashMismatch(f"the overlay reports engines 0x{mask:X}, the spec expects 0x{self.spec.bits_mask:X}.")
+
+    # ---- jobs ------------------------------------------------------------------------
+    def _timeout_s(self, in_words: int, out_words: int, beats: int, post_beats: int) -> float:
+        cycles = 4 * (in_words + out_words + beats + post_beats) + 200_000
+        return cycles / (self.board.clock_mhz * 1e6)
+
+    def run_job(self, node: QNode, job: GemmJob, desc: dict[str, int], in_t: QTensor, out_t: QTensor) -> np.ndarray:
+        """Run one GEMM job and return its [M, NT] output codes."""
+        engine = self.spec.engine(desc["DESC_BITS"] & 0xF)
+        for name, value in desc.items():
+            self.write_reg(name, value)
+        nt = job.w.shape[1]
+        self.write_reg("PP_ADDR", 0)
+        for c in range(nt):
+            self.write_reg("PP_BIAS", int(job.bias[c]))
+            self.write_reg("PP_MULT", int(job.mult[c]))
+            self.write_reg("PP_SHIFT", int(job.shift[c]))
+        words = pack_job_input(job, engine, in_t.signed)
+        inbuf = self.board.allocate(words.size, np.uint64)
+        inbuf[:] = words
+        m = job.a.shape[0]
+        n_out = output_words(m, nt, out_t.bits)
+        outbuf = self.board.allocate(n_out, np.uint64)
+        self.board.dma_recv(outbuf, n_out)
+        self.board.dma_send(inbuf, words.size)
+        self.write_reg("AP_CTRL", AP_START)
+        kb = -(-job.w.shape[0] // engine.tree)
+        beats = m * kb * -(-nt // engine.lanes)
+        timeout = self._timeout_s(words.size, n_out, beats, m * -(-nt // self.spec.post_lanes))
+        if not self.board.dma_wait_recv(timeout):
+            raise BoardTimeout(
+                f"layer {node.name!r}: the overlay did not finish a {m}x{nt}x{job.w.shape[0]} job within "
+                f"{timeout * 1e3:.1f} ms. Register dump: {self.register_dump()}"
+            )
+        for _ in range(DONE_POLLS):
+            if self.read_reg("AP_CTRL") & AP_DONE:
+                break
+        else:
+            raise BoardTimeout(f"layer {node.name!r}: output complete but AP_DONE never set. "
+                               f"Register dump: {self.register_dump()}")
+        if not self.board.dma_wait_send(timeout):
+            raise BoardTimeout(f"layer {node.name!r}: the input transfer did not complete. "
+                               f"Register dump: {self.register_dump()}")
+        return unpack_output(np.asarray(outbuf), m, nt, out_t)
+
+    def run_layer(self, node: QNode, x: np.ndarray, in_t: QTensor, out_t: QTensor) -> LayerRun:
+        """Run a whole conv/dense layer (host tile loop over groups and N-tiles)."""
+        engine = self.spec.engine(int(node.attrs.get("w_bits", in_t.bits)))
+        if in_t.bits != engine.bits:
+            raise BoardError(
+                f"layer {node.name!r} reads {in_t.bits}-bit activations but its weights are {engine.bits}-bit; "
+                "the overlay's engines take equal widths (quantize with the same W/A bits)."
+            )
+        t0 = time.perf_counter()
+        rails0 = self.board.energy_uj()
+        shp, jobs = lower(node, x, engine, self.spec)
+        self.clear_counters()
+        out = np.zeros((shp.m, shp.n * shp.groups), np.int64)
+        for job in jobs:
+            desc = descriptor(node, shp, job, engine, in_t, out_t)
+            y = self.run_job(node, job, desc, in_t, out_t)
+            out[:, job.col0:job.col0 + y.shape[1]] = y
+        counters = self.counters()
+        rails1 = self.board.energy_uj()
+        energy = None if rails0 is None or rails1 is None else rails1 - rails0
+        if node.kind == "dense":
+            out_shape: tuple[int, ...] = (*x.shape[:-1], shp.n * shp.groups)
+        else:
+            ow = self._out_w(node, x.shape)
+            out_shape = (x.shape[0], shp.m // x.shape[0] // ow, ow, shp.n * shp.groups)
+        return LayerRun(out.reshape(out_shape), counters, len(jobs), shp.macs * shp.groups,
+                        engine.peak_macs_per_cycle, time.perf_counter() - t0, energy)
+
+    @staticmethod
+    def _out_w(node: QNode, x_shape: tuple[int, ...]) -> int:
+        kw = node.params["weight"].shape[1]
+        _t, _b, lft, r = node.attrs["padding"]
+        return (x_shape[2] + lft + r - kw) // node.attrs["strides"][1] + 1
+
+
+__all__ = ["Counters", "LayerRun", "OverlayDriver"]

@@ -1,0 +1,176 @@
+"""Host side of a layer on the overlay: lowering a conv/dense node to GEMM jobs and packing.
+
+A QGraph conv/dense node becomes, per group (depthwise/grouped convs have one per group) and
+per N-tile, one :class:`GemmJob`: the im2col activation matrix ``A`` [M, K], the weight tile
+``W`` [K, NT] and the per-channel post-process parameters. Packing follows
+:mod:`codesign.hw.packing` (64-bit words, element 0 in the LSBs): rows of ``A`` are padded to
+``KB * tree`` elements, the weight tile is ordered (lane group, k-beat, lane) with ``tree``
+weights per word. Depthwise layers therefore run one output channel per job on one lane of
+the engine: a degenerate GEMM, which is exactly what OQA should measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.errors import UnsupportedLayerError
+from codesign.graph import ops
+from codesign.hw.overlay import EngineSpec, OverlaySpec
+from codesign.hw.packing import pack64, unpack64
+from codesign.quant.golden import act_params
+from codesign.quant.qgraph import QNode, QTensor
+
+PP_DEPTH = 1024  # channels of the post-process parameter memory
+
+
+@dataclass
+class GemmJob:
+    """One ap_start: an N-tile of one group of a layer."""
+
+    a: np.ndarray  # [M, K] activation codes
+    w: np.ndarray  # [K, NT] weight codes
+    bias: np.ndarray  # [NT]
+    mult: np.ndarray  # [NT]
+    shift: np.ndarray  # [NT]
+    col0: int  # first output channel of the tile in the layer's output
+    group: int
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """GEMM view of a layer plus the conv geometry the descriptor records."""
+
+    m: int
+    n: int
+    k: int
+    groups: int
+    in_h: int
+    in_w: int
+    in_c: int
+    kh: int
+    kw: int
+    stride: int
+    pad: int
+
+    @property
+    def macs(self) -> int:
+        """Useful multiply-accumulates of the layer (all groups)."""
+        return self.m * self.n * self.k
+
+
+def layer_shape(node: QNode, x_shape: tuple[int, ...]) -> LayerShape:
+    """GEMM dimensions of ``node`` for an NHWC (or NC) input of shape ``x_shape``."""
+    w = node.params["weight"]
+    if node.kind == "dense":
+        batch = int(np.prod(x_shape[:-1]))
+        return LayerShape(batch, w.shape[1], w.shape[0], 1, 1, 1, x_shape[-1], 1, 1, 1, 0)
+    if node.kind != "conv":
+        raise UnsupportedLayerError(f"layer {node.name!r} of kind {node.kind} does not run on the overlay.")
+    kh, kw, cin_g, cout = w.shape
+    groups = int(node.attrs.get("groups", 1))
+    n_img, h, wd, _c = x_shape
+    t, b, lft, r = node.attrs["padding"]
+    sh, sw = node.attrs["strides"]
+    oh = (h + t + b - kh) // sh + 1
+    ow = (wd + lft + r - kw) // sw + 1
+    return LayerShape(n_img * oh * ow, cout // groups, kh * kw * cin_g, groups, h, wd, _c, kh, kw, sh, max(t, lft))
+
+
+def tile_width(engine: EngineSpec, spec: OverlaySpec, k: int, n: int) -> int:
+    """Widest N-tile whose weights fit the weight bank (and the post-process memory)."""
+    kb = -(-k // engine.tree)
+    if kb > spec.row_depth:
+        raise UnsupportedLayerError(
+            f"K={k} needs {kb} activation words per row but the overlay's row buffer holds {spec.row_depth}; "
+            "this layer is too deep for the overlay."
+        )
+    groups_fit = max(1, spec.wbank_depth // kb)
+    if kb > spec.wbank_depth:
+        raise UnsupportedLayerError(f"K={k} does not fit the weight bank ({spec.wbank_depth} words per lane).")
+    width = min(n, groups_fit * engine.lanes, PP_DEPTH)
+    return width
+
+
+def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec) -> tuple[LayerShape, list[GemmJob]]:
+    """Split a conv/dense node over an input batch ``x`` into overlay jobs."""
+    x = np.asarray(x, np.int64)
+    shp = layer_shape(node, x.shape)
+    w = node.params["weight"].astype(np.int64)
+    p = node.params
+    jobs: list[GemmJob] = []
+    if node.kind == "dense":
+        a_groups = [x.reshape(-1, x.shape[-1])]
+        w_groups = [w]
+    else:
+        xp = ops.pad_nhwc(x, node.attrs["padding"], 0)
+        kh, kw, cin_g, cout = w.shape
+        cout_g = cout // shp.groups
+        a_groups, w_groups = [], []
+        for g in range(shp.groups):
+            cols = ops.im2col(xp[..., g * cin_g:(g + 1) * cin_g], (kh, kw), node.attrs["strides"])
+            a_groups.append(cols.reshape(-1, cols.shape[-1]))
+            w_groups.append(w[..., g * cout_g:(g + 1) * cout_g].reshape(kh * kw * cin_g, cout_g))
+    width = tile_width(engine, spec, shp.k, shp.n)
+    for g, (a, wg) in enumerate(zip(a_groups, w_groups)):
+        for c0 in range(0, shp.n, width):
+            c1 = min(shp.n, c0 + width)
+            lo, hi = g * shp.n + c0, g * shp.n + c1
+            jobs.append(GemmJob(np.ascontiguousarray(a), wg[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi],
+                                p["shift"][lo:hi], lo, g))
+    return shp, jobs
+
+
+def pack_job_input(job: GemmJob, engine: EngineSpec, a_signed: bool) -> np.ndarray:
+    """The job's input stream: weight words (g, kb, lane) then activation rows, as uint64."""
+    k, nt = job.w.shape
+    tree, lanes = engine.tree, engine.lanes
+    kb = -(-k // tree)
+    g = -(-nt // lanes)
+    wp = np.zeros((kb * tree, g * lanes), np.int64)
+    wp[:k, :nt] = job.w
+    # [kb, t, g, l] -> [g, kb, l, t]
+    wt = wp.reshape(kb, tree, g, lanes).transpose(2, 0, 3, 1)
+    w_words = pack64(wt.ravel(), engine.bits, signed=True)
+    m = job.a.shape[0]
+    ap = np.zeros((m, kb * tree), np.int64)
+    ap[:, :k] = job.a
+    a_words = pack64(ap.ravel(), engine.bits, signed=a_signed)
+    return np.concatenate([w_words, a_words]).astype(np.uint64)
+
+
+def output_words(m: int, nt: int, out_bits: int) -> int:
+    """64-bit words of the job's output stream."""
+    per = 64 // out_bits
+    return -(-(m * nt) // per)
+
+
+def unpack_output(words: np.ndarray, m: int, nt: int, out_t: QTensor) -> np.ndarray:
+    """Output stream -> [M, NT] codes."""
+    return unpack64(words, out_t.bits, out_t.signed, m * nt).reshape(m, nt)
+
+
+def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, in_t: QTensor,
+               out_t: QTensor) -> dict[str, int]:
+    """Register values of the layer descriptor for one job (names from REGMAP)."""
+    ap = act_params(node)
+    nib = lambda v: min(int(v), 15)  # noqa: E731 - 4-bit descriptor fields (informational)
+    return {
+        "DESC_M": job.a.shape[0],
+        "DESC_N": job.w.shape[1],
+        "DESC_K": shp.k,
+        "DESC_IN_HW": (shp.in_h & 0xFFFF) | ((shp.in_w & 0xFFFF) << 16),
+        "DESC_IN_C": shp.in_c,
+        "DESC_KERNEL": nib(shp.kh) | nib(shp.kw) << 4 | nib(shp.stride) << 8 | nib(shp.pad) << 12,
+        "DESC_BITS": engine.bits | in_t.bits << 4 | out_t.bits << 8 | int(in_t.signed) << 12 | int(out_t.signed) << 13,
+        "DESC_ACT": int(ap.act),
+        "DESC_ACT_SIX": int(ap.six),
+        "DESC_ACT_THREE": int(ap.three),
+        "DESC_HS_MULT": int(ap.hs_mult),
+        "DESC_HS_SHIFT": int(ap.hs_shift),
+    }
+
+
+__all__ = ["GemmJob", "LayerShape", "descriptor", "layer_shape", "lower", "output_words", "pack_job_input",
+           "tile_width", "unpack_output"]

@@ -1,0 +1,327 @@
+"""The OQA overlay: one GEMM engine per candidate bit-width, shared post-process, counters.
+
+``OverlaySpec`` is plain data built from the IP generator's per-core ``IPSpec`` s (read back
+from ``build/ip/<core>_w<bits>/ip.json``, so the overlay instantiates exactly the generated
+cores). :func:`generate_overlay` renders the top-level Verilog
+(``hls_templates/overlay/overlay_top.v.j2``) next to copies of the core Verilog and writes
+``overlay.json``, the manifest the simulator build, the driver and the Vivado TCL check
+against.
+
+Job model (what one ``ap_start`` computes; see ``docs/board.md``): the host streams one
+N-tile of weights (``G`` lane groups x ``KB`` k-beats x ``LANES`` words, 64-bit each), then
+``M`` im2col rows of ``KB`` activation words. The overlay keeps the weight tile in a weight
+bank and double-buffers the activation rows, so row ``m+1`` is received while row ``m`` runs
+through the ``G`` lane groups of the selected engine. Accumulators go to the shared
+post-process ``POST_LANES`` channels per cycle, and the codes are packed at ``out_bits`` into
+64-bit words (element 0 in the LSBs, :mod:`codesign.hw.packing`) on the output stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from codesign.errors import CodesignError
+from codesign.hw.generator import load_spec
+from codesign.hw.paths import BUILD_DIR, HLS_TEMPLATES
+from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
+from codesign.hw.render import render
+from codesign.hw.spec import IPSpec
+
+OVERLAY_VERSION = 1
+OVERLAY_TEMPLATE = "overlay/overlay_top.v.j2"
+DEFAULT_IP_DIR = BUILD_DIR / "ip"
+# Weight bank: LANES memories of WBANK_DEPTH 64-bit words, shared by every engine (only one
+# runs at a time). 1024 words x 64 bit = 2 BRAM36 per lane.
+WBANK_DEPTH = 1024
+# Activation row buffer: two halves of ROW_DEPTH 64-bit words (K up to ROW_DEPTH * tree).
+ROW_DEPTH = 1024
+WORD_BITS = 64
+# AXI-lite address plan of the block designs (vivado_scripts/overlay/bd_*.tcl): PS7 GP0 maps
+# the PL at 0x4000_0000-0x7FFF_FFFF; ZynqMP HPM0_LPD at 0x8000_0000.
+ADDRESS_MAPS: dict[str, dict[str, dict[str, str]]] = {
+    "xc7z020": {
+        "overlay_0/s_axi_control": {"base": "0x43C00000", "range": "64K"},
+        "axi_dma_0/S_AXI_LITE": {"base": "0x40400000", "range": "64K"},
+    },
+    "zcu104": {
+        "overlay_0/s_axi_control": {"base": "0x80000000", "range": "64K"},
+        "axi_dma_0/S_AXI_LITE": {"base": "0x80010000", "range": "64K"},
+    },
+}
+BOARD_DEVICE = {"pynq_z2": "xc7z020", "zcu104": "zcu104"}
+
+
+class MissingIPError(CodesignError):
+    """A requested bit-width has no generated IP core."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """One GEMM engine of the overlay (a generated ``mac_tree_w<bits>`` core)."""
+
+    bits: int
+    lanes: int
+    tree: int
+    module: str
+    config_hash: int
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """Multipliers of the engine: ``lanes * tree``."""
+        return self.lanes * self.tree
+
+
+@dataclass(frozen=True)
+class OverlaySpec:
+    """Everything that defines one overlay build (its hash is the CONFIG_HASH register)."""
+
+    bits: tuple[int, ...]
+    device: str
+    engines: tuple[EngineSpec, ...]
+    post_module: str
+    post_lanes: int
+    post_hash: int
+    wbank_depth: int = WBANK_DEPTH
+    row_depth: int = ROW_DEPTH
+    version: int = OVERLAY_VERSION
+    ip_dir: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        """Module / directory name, e.g. ``overlay_w4_8``."""
+        return "overlay_w" + "_".join(str(b) for b in self.bits)
+
+    @property
+    def bank_lanes(self) -> int:
+        """Lanes of the shared weight bank (the widest engine)."""
+        return max(e.lanes for e in self.engines)
+
+    def engine(self, bits: int) -> EngineSpec:
+        """The engine for ``bits``; raises MissingIPError when the overlay has none."""
+        for e in self.engines:
+            if e.bits == bits:
+                return e
+        raise MissingIPError(
+            f"the overlay {self.name} has no {bits}-bit engine (it has {', '.join(map(str, self.bits))}); "
+            f"generate it with `make ip BITS={','.join(str(b) for b in sorted({*self.bits, bits}))}`."
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Canonical plain-data view (the hashed part; ``ip_dir`` is not part of it)."""
+        d = asdict(self)
+        d.pop("ip_dir")
+        return d
+
+    def canonical_json(self) -> str:
+        """The exact text hashed by :attr:`config_hash`."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def config_hash(self) -> int:
+        """32-bit hash of the spec: the value of the CONFIG_HASH register."""
+        return int(hashlib.sha256(self.canonical_json().encode()).hexdigest()[:8], 16)
+
+    @property
+    def bits_mask(self) -> int:
+        """Value of the BITS_SUPPORTED register."""
+        m = 0
+        for b in self.bits:
+            m |= 1 << b
+        return m
+
+
+def _find_ip(ip_dir: Path, core: str, bits: int, want: list[int]) -> IPSpec:
+    root = ip_dir / f"{core}_w{bits}"
+    if not (root / "ip.json").is_file() or not (root / "rtl" / f"{core}_w{bits}.v").is_file():
+        raise MissingIPError(
+            f"no generated {bits}-bit IP ({core}_w{bits}) under {ip_dir}; "
+            f"generate it with `make ip BITS={','.join(map(str, want))}` "
+            f"(python -m codesign.ip --bits {','.join(map(str, want))} --out {ip_dir})."
+        )
+    return load_spec(root)
+
+
+def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySpec:
+    """Build the overlay spec from the generated cores of ``bits`` under ``ip_dir``."""
+    from codesign.quant.dyadic import check_bits
+
+    want = sorted({check_bits(b) for b in bits})
+    if not want:
+        raise MissingIPError("no bit-widths requested; pass e.g. --bits 4,8.")
+    root = Path(ip_dir) if ip_dir is not None else DEFAULT_IP_DIR
+    engines = []
+    for b in want:
+        s = _find_ip(root, "mac_tree", b, want)
+        engines.append(EngineSpec(b, s.lanes, s.tree, s.name, s.config_hash))
+    post = _find_ip(root, "postproc", max(want), want)
+    devices = {load_spec(root / f"mac_tree_w{b}").device for b in want}
+    if len(devices) != 1:
+        raise MissingIPError(f"the generated cores under {root} target different devices ({sorted(devices)}); "
+                             f"regenerate them with one `make ip BITS=... DEVICE=...`.")
+    lanes = {e.lanes for e in engines}
+    if any(ln % post.post_lanes for ln in lanes):
+        raise MissingIPError(f"engine lanes {sorted(lanes)} are not multiples of {post.post_lanes} post-process lanes.")
+    return OverlaySpec(
+        bits=tuple(want), device=devices.pop(), engines=tuple(engines), post_module=post.name,
+        post_lanes=post.post_lanes, post_hash=post.config_hash, ip_dir=str(root.resolve()),
+    )
+
+
+def template_digest() -> str:
+    """sha256 of the overlay template (part of the simulator cache key)."""
+    return hashlib.sha256((HLS_TEMPLATES / OVERLAY_TEMPLATE).read_bytes()).hexdigest()
+
+
+def render_overlay(spec: OverlaySpec) -> str:
+    """The overlay top-level Verilog."""
+    regs = {r.name: r for r in REGMAP}
+    return render(
+        OVERLAY_TEMPLATE, "v", None, s=spec, regs=regs, regmap=REGMAP, addr_width=ADDR_WIDTH,
+        word_bits=WORD_BITS, config_hash=spec.config_hash,
+    )
+
+
+@dataclass(frozen=True)
+class GeneratedOverlay:
+    """Paths of a rendered overlay."""
+
+    spec: OverlaySpec
+    root: Path
+
+    @property
+    def top(self) -> Path:
+        """The overlay top Verilog."""
+        return self.root / "rtl" / f"{self.spec.name}.v"
+
+    @property
+    def sources(self) -> list[Path]:
+        """Every Verilog file of the overlay, top last."""
+        return sorted((self.root / "rtl").glob("*.v"), key=lambda p: (p == self.top, p.name))
+
+    @property
+    def manifest(self) -> Path:
+        """overlay.json."""
+        return self.root / "overlay.json"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def manifest_dict(spec: OverlaySpec) -> dict[str, object]:
+    """What overlay.json records: spec, hash, ports, AXI address plan, registers."""
+    return {
+        "name": spec.name,
+        "version": spec.version,
+        "config_hash": f"0x{spec.config_hash:08x}",
+        "spec": spec.to_dict(),
+        "top": spec.name,
+        "cores": [e.module for e in spec.engines] + [spec.post_module],
+        "ports": {
+            "clock": "ap_clk", "reset": "ap_rst_n", "interrupt": "interrupt",
+            "s_axi_control": {"protocol": "AXI4LITE", "addr_width": ADDR_WIDTH, "data_width": 32},
+            "s_axis": {"protocol": "AXI4STREAM", "data_width": WORD_BITS},
+            "m_axis": {"protocol": "AXI4STREAM", "data_width": WORD_BITS},
+        },
+        # The block design's address plan (PS7 GP0 view); the driver finds the IP by name.
+        "address_map": ADDRESS_MAPS.get(spec.device, ADDRESS_MAPS["xc7z020"]),
+        "registers": as_dict(),
+    }
+
+
+def generate_overlay(spec: OverlaySpec, out: Path | str | None = None) -> GeneratedOverlay:
+    """Render the overlay top, copy the core Verilog and write overlay.json under ``out``."""
+    root = Path(out) if out is not None else Path(spec.ip_dir) / spec.name
+    gen = GeneratedOverlay(spec, root)
+    src = Path(spec.ip_dir)
+    for module in [e.module for e in spec.engines] + [spec.post_module]:
+        dst = root / "rtl" / f"{module}.v"
+        text = (src / module / "rtl" / f"{module}.v").read_text()
+        _write(dst, text)
+    _write(gen.top, render_overlay(spec))
+    _write(gen.manifest, json.dumps(manifest_dict(spec), indent=2, sort_keys=True) + "\n")
+    return gen
+
+
+def sim_cache_key(spec: OverlaySpec, harness_digest: str) -> str:
+    """Key of a simulator build: spec + core Verilog + overlay template + harness sources."""
+    h = hashlib.sha256(spec.canonical_json().encode())
+    src = Path(spec.ip_dir)
+    for module in [e.module for e in spec.engines] + [spec.post_module]:
+        h.update((src / module / "rtl" / f"{module}.v").read_bytes())
+    h.update(template_digest().encode())
+    h.update(harness_digest.encode())
+    return h.hexdigest()[:16]
+
+
+def copy_sources(gen: GeneratedOverlay, dst: Path) -> list[Path]:
+    """Copy the overlay's Verilog into ``dst`` (for a simulator or Vivado project)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in gen.sources:
+        shutil.copy2(p, dst / p.name)
+        out.append(dst / p.name)
+    return out
+
+
+__all__ = [
+    "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "generate_overlay", "manifest_dict",
+    "overlay_spec", "render_overlay", "sim_cache_key",
+]
+
+
+def tcl_manifest(gen: GeneratedOverlay) -> str:
+    """The manifest as Tcl ``set`` commands, sourced by ``vivado_scripts/overlay/*.tcl``."""
+    from codesign.hw.device import get_device
+
+    spec = gen.spec
+    man = manifest_dict(spec)
+    dev = get_device(spec.device)
+    lines = [
+        "# Generated by codesign.hw.overlay -- DO NOT EDIT. The overlay manifest as Tcl variables.",
+        f"set OVERLAY(top) {spec.name}",
+        "set OVERLAY(instance) overlay_0",
+        "set OVERLAY(dma) axi_dma_0",
+        f"set OVERLAY(config_hash) {man['config_hash']}",
+        f"set OVERLAY(device) {spec.device}",
+        f"set OVERLAY(part) {dev.part}",
+        f"set OVERLAY(clock_mhz) {dev.clock_mhz:g}",
+        f"set OVERLAY(stream_width) {WORD_BITS}",
+        "set OVERLAY(rtl) [list " + " ".join(f"{{{p.resolve()}}}" for p in gen.sources) + "]",
+    ]
+    for seg, info in man["address_map"].items():  # type: ignore[union-attr]
+        lines.append(f"set OVERLAY(base,{seg}) {info['base']}")
+        lines.append(f"set OVERLAY(range,{seg}) {info['range']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m codesign.hw.overlay --bits 4,8 --ip-dir build/ip --out build/overlay/src``."""
+    import argparse
+
+    from codesign.quant.dyadic import parse_bits_list
+
+    p = argparse.ArgumentParser(prog="python -m codesign.hw.overlay", description=main.__doc__)
+    p.add_argument("--bits", default="4,8")
+    p.add_argument("--ip-dir", type=Path, default=DEFAULT_IP_DIR)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    spec = overlay_spec(parse_bits_list(args.bits), args.ip_dir)
+    gen = generate_overlay(spec, args.out)
+    _write(args.out / "overlay_manifest.tcl", tcl_manifest(gen))
+    print(gen.manifest)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from codesign.errors import run_cli
+
+    sys.exit(run_cli(main))

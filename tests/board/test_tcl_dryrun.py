@@ -1,0 +1,151 @@
+"""Dry run of the Vivado flow under tclsh with every Vivado command stubbed.
+
+The stubs record each call; the test then checks that every IP, port and address the TCL
+names exists in the generated overlay manifest, the overlay RTL and the register map, and that
+the flow ends by copying <top>.bit and <top>.hwh into the output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codesign.hw.device import get_device
+from codesign.hw.generator import generate_core
+from codesign.hw.overlay import BOARD_DEVICE
+from codesign.hw.paths import REPO_ROOT, VIVADO_SCRIPTS
+from codesign.hw.regmap import REGMAP
+from codesign.hw.spec import make_spec
+
+SEP = "\x1f"
+# Vivado IP interface names the scripts may use (AXI DMA 7.1 and the PS blocks' ports).
+DMA_PINS = {"M_AXIS_MM2S", "S_AXIS_S2MM", "S_AXI_LITE", "M_AXI_MM2S", "M_AXI_S2MM"}
+PS_PINS = {"M_AXI_GP0", "S_AXI_HP0", "FCLK_CLK0", "M_AXI_HPM0_LPD", "S_AXI_HP0_FPD", "pl_clk0"}
+
+STUBS = r"""
+set ::dry_log [open $::env(DRYRUN_LOG) w]
+proc record {cmd args} { puts $::dry_log [join [concat [list $cmd] $args] "\x1f"]; flush $::dry_log }
+foreach cmd {create_project add_files update_compile_order create_bd_design apply_bd_automation
+             set_property connect_bd_intf_net connect_bd_net assign_bd_address validate_bd_design
+             save_bd_design generate_target launch_runs} {
+    proc $cmd {args} "record $cmd {*}\$args; return {}"
+}
+proc create_bd_cell {args} { record create_bd_cell {*}$args; return [lindex $args end] }
+proc get_bd_intf_pins {args} { record get_bd_intf_pins {*}$args; return [lindex $args end] }
+proc get_bd_pins {args} { record get_bd_pins {*}$args; return [lindex $args end] }
+proc get_bd_addr_segs {args} { record get_bd_addr_segs {*}$args; return "seg:[lindex $args end]" }
+proc get_files {args} { record get_files {*}$args; return [lindex $args end] }
+proc make_wrapper {args} { record make_wrapper {*}$args; return "$::proj_dir/overlay_wrapper.v" }
+proc current_fileset {args} { return sources_1 }
+proc get_runs {args} { return [lindex $args end] }
+proc get_property {args} { return "100%" }
+proc wait_on_run {args} {
+    record wait_on_run {*}$args
+    file mkdir "$::proj_dir/overlay.runs/impl_1" "$::proj_dir/overlay.gen/sources_1/bd/overlay/hw_handoff"
+    close [open "$::proj_dir/overlay.runs/impl_1/overlay_wrapper.bit" w]
+    close [open "$::proj_dir/overlay.gen/sources_1/bd/overlay/hw_handoff/overlay.hwh" w]
+}
+"""
+
+
+def _dry_run(tmp_path: Path, board: str, ip_dir: Path, bits: str = "4,8") -> tuple[subprocess.CompletedProcess, list[list[str]], Path]:
+    out = tmp_path / f"overlay_{board}"
+    log = tmp_path / f"{board}.log"
+    driver = tmp_path / f"dry_{board}.tcl"
+    driver.write_text(STUBS + f"\nset argv [list {{{out}}} {board} {bits}]\nset argc 3\n"
+                      f"source {{{VIVADO_SCRIPTS / 'build_overlay.tcl'}}}\n")
+    env = dict(os.environ, DRYRUN_LOG=str(log), CODESIGN_IP_DIR=str(ip_dir))
+    proc = subprocess.run(["tclsh", str(driver)], capture_output=True, text=True, env=env, cwd=REPO_ROOT, check=False)
+    calls = [line.split(SEP) for line in log.read_text().splitlines()] if log.exists() else []
+    return proc, calls, out
+
+
+def _ip(tmp_path: Path, device: str) -> Path:
+    root = tmp_path / f"ip_{device}"
+    for b in (4, 8):
+        for core in ("mac_tree", "postproc"):
+            generate_core(make_spec(core, b, device), root)
+    return root
+
+
+pytestmark = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
+
+
+@pytest.mark.parametrize("board", sorted(BOARD_DEVICE))
+def test_block_design_names_only_what_exists(tmp_path, board: str) -> None:
+    device = BOARD_DEVICE[board]
+    proc, calls, out = _dry_run(tmp_path, board, _ip(tmp_path, device))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    man = json.loads((out / "src" / "overlay.json").read_text())
+    top = man["top"]
+    rtl = (out / "src" / "rtl" / f"{top}.v").read_text()
+    ports = {p.split("_tdata")[0] for p in re.findall(r"\b(s_axis_tdata|m_axis_tdata)\b", rtl)}
+    assert ports == {"s_axis", "m_axis"} and "s_axi_control_awaddr" in rtl
+
+    by_cmd: dict[str, list[list[str]]] = {}
+    for c in calls:
+        by_cmd.setdefault(c[0], []).append(c[1:])
+    # the part of the device the IP was generated for
+    (proj,) = by_cmd["create_project"]
+    assert proj[proj.index("-part") + 1] == get_device(device).part
+    # every RTL file added exists and is the manifest's
+    added = [a for call in by_cmd["add_files"] for arg in call for a in arg.split() if a.endswith(".v")]
+    assert added and all(Path(a).is_file() for a in added if "vivado_" not in a)  # not the wrapper
+    assert any(Path(a).name == f"{top}.v" for a in added)
+    # cells: the overlay module by reference, the DMA by name
+    cells = {c[-1]: c for c in by_cmd["create_bd_cell"]}
+    assert cells["overlay_0"][cells["overlay_0"].index("-reference") + 1] == top
+    assert "axi_dma_0" in cells
+    # every pin named exists on its cell
+    overlay_ports = {v if isinstance(v, str) else k for k, v in man["ports"].items()}
+    for call in by_cmd.get("get_bd_intf_pins", []) + by_cmd.get("get_bd_pins", []):
+        cell, _, pin = call[-1].strip("/").rpartition("/")
+        cell = cell.rpartition("/")[2]
+        if cell == "overlay_0":
+            assert pin in overlay_ports and re.search(rf"\b{pin}(_tdata|_awaddr)?\b", rtl), pin
+        elif cell == "axi_dma_0":
+            assert pin in DMA_PINS, pin
+        else:
+            assert pin in PS_PINS, (cell, pin)
+    for call in by_cmd["apply_bd_automation"]:
+        cfg = " ".join(call)
+        for pin in re.findall(r"/\w+/(\w+)", cfg):
+            assert pin in PS_PINS, pin
+    # addresses: exactly the manifest's map
+    assigned = {}
+    for call in by_cmd["assign_bd_address"]:
+        seg = call[-1].removeprefix("seg:")
+        assigned[seg] = (call[call.index("-offset") + 1], call[call.index("-range") + 1])
+    want = {k: (v["base"], v["range"]) for k, v in man["address_map"].items()}
+    assert assigned == want
+    # the flow ends with the files pynq.Overlay loads
+    assert (out / f"{top}.bit").is_file() and (out / f"{top}.hwh").is_file()
+
+
+def test_rtl_register_offsets_are_the_register_map(tmp_path) -> None:
+    _proc, _calls, out = _dry_run(tmp_path, "pynq_z2", _ip(tmp_path, "xc7z020"))
+    man = json.loads((out / "src" / "overlay.json").read_text())
+    rtl = (out / "src" / "rtl" / f"{man['top']}.v").read_text()
+    found = {m[0]: int(m[1], 16) for m in re.findall(r"localparam \[AXIL_AW-1:0\] A_(\w+) = \d+'h([0-9A-F]+);", rtl)}
+    for r in REGMAP:
+        assert found[r.name] == r.offset
+        assert man["registers"][r.name]["offset"] == r.offset
+        if r.width == 64:
+            assert found[f"{r.name}_HI"] == r.offset + 4
+    assert set(found) == {r.name for r in REGMAP} | {f"{r.name}_HI" for r in REGMAP if r.width == 64}
+
+
+def test_board_and_ip_device_mismatch_is_refused(tmp_path) -> None:
+    proc, _calls, _out = _dry_run(tmp_path, "zcu104", _ip(tmp_path, "xc7z020"))
+    assert proc.returncode == 2 and "make ip DEVICE=zcu104" in proc.stderr
+
+
+def test_missing_ip_is_a_clear_message(tmp_path) -> None:
+    proc, _calls, _out = _dry_run(tmp_path, "pynq_z2", tmp_path / "empty", bits="4")
+    assert proc.returncode == 2 and "make ip BITS=4" in proc.stderr

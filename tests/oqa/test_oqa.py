@@ -1,0 +1,117 @@
+"""OQA end to end on the simulated board: hardware tables of the small models, CLI, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign import oqa
+from codesign.board import driver as driver_mod
+from codesign.errors import EXIT_USER_ERROR, run_cli
+from codesign.hwtable import STAGES, HwTable
+from codesign.models import SMALL_MODELS, load_model, model_dir
+from ir_models import tiny_mobilenet
+
+pytestmark = pytest.mark.rtl
+
+
+def _check_table(table: HwTable, graph, bits: list[int]) -> None:
+    table.check_model(graph, bits)
+    for r in table.rows:
+        assert r.cycles_total >= max(getattr(r, s) for s in STAGES) > 0
+        assert 0.0 < r.utilization <= 1.0
+        assert r.latency_ms == pytest.approx(r.cycles_total / 1e5)
+        assert r.energy_uj > 0 and r.macs > 0
+    for key in ("device", "clock_mhz", "protocol", "units", "config_hash", "board"):
+        assert table.meta[key]
+
+
+def test_oqa_on_a_depthwise_hswish_se_model(sim_board, overlay) -> None:
+    """Depthwise, h-swish, ReLU6, SE 1x1 convs on 1x1 maps and a dense layer, all bit-exact."""
+    graph = tiny_mobilenet()
+    res = oqa.measure_full(graph, [4, 8], sim_board, overlay, warmup=0, repeats=1, progress=False)
+    _check_table(res.table, graph, [4, 8])
+    kinds = {d.layer: d.kind for d in res.details}
+    assert kinds["dw"] == "depthwise"
+    assert {p.kind for p in res.ps_ops} >= {"add", "mul", "gavgpool"}
+    # the depthwise layer maps poorly onto the GEMM engine: that is what OQA must show
+    dw, ex = res.table.get("dw", 8), res.table.get("ex", 8)
+    assert dw.utilization < ex.utilization
+
+
+@pytest.mark.parametrize("name", SMALL_MODELS)
+def test_oqa_small_zoo_models(sim_board, overlay, name: str) -> None:
+    if not (model_dir(name) / "graph.json").is_file():
+        pytest.skip(f"trained weights of {name} are not committed yet")
+    graph = load_model(name)
+    res = oqa.measure_full(graph, [4, 8], sim_board, overlay, warmup=1, repeats=1, progress=False)
+    _check_table(res.table, graph, [4, 8])
+    total = {b: sum(r.cycles_total for r in res.table.rows if r.bits == b) for b in (4, 8)}
+    assert total[4] < total[8]
+
+
+def test_a_wrong_board_output_stops_oqa(sim_board, overlay, monkeypatch) -> None:
+    real = driver_mod.OverlayDriver.run_job
+
+    def corrupt(self, *a, **k):
+        y = real(self, *a, **k)
+        y.flat[0] += 1
+        return y
+
+    monkeypatch.setattr(driver_mod.OverlayDriver, "run_job", corrupt)
+    with pytest.raises(oqa.BitExactError, match="differs from the golden model"):
+        oqa.measure_full(tiny_mobilenet(), [4], sim_board, overlay, warmup=0, progress=False)
+
+
+def test_cli_writes_the_tables(overlay, sim_board, tmp_path) -> None:
+    out = tmp_path / "hw.csv"
+    model = tmp_path / "tiny"
+    from codesign.graph.serialize import save_graph
+
+    save_graph(tiny_mobilenet(), model)
+    code = run_cli(oqa.main, ["--model", str(model), "--bits", "4,8", "--board", "sim", "--out", str(out),
+                              "--ip-dir", overlay.ip_dir, "--warmup", "0", "--quiet"])
+    assert code == 0
+    table = HwTable.load(out)
+    assert table.bits == [4, 8] and table.meta["clock_mhz"] == "100"
+    ps = (tmp_path / "hw.ps.csv").read_text()
+    assert "# units: ms" in ps and "gavgpool" in ps
+    assert "util_compute" in (tmp_path / "hw.detail.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--bits", "3"], "make ip BITS=3"),
+        (["--bits", "9"], "outside the supported range"),
+        (["--bits", "4,x"], "malformed bit list"),
+        (["--model", "no_such_model"], "cannot resolve model"),
+    ],
+)
+def test_cli_bad_input(overlay, tmp_path, capsys, args: list[str], needle: str) -> None:
+    argv = ["--model", "resnet_s", "--bits", "4", "--out", str(tmp_path / "hw.csv"), "--ip-dir", overlay.ip_dir]
+    for flag, value in zip(args[::2], args[1::2]):
+        argv[argv.index(flag) + 1] = value
+    assert run_cli(oqa.main, argv) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert needle in " ".join(err.split()) and "Traceback" not in err
+
+
+def test_cli_unsupported_layer(overlay, tmp_path, capsys) -> None:
+    """A model file whose softmax sits in the middle cannot be quantized: clear message, exit 2."""
+    from codesign.graph.serialize import save_graph
+    from ir_models import Builder
+
+    b = Builder((8, 8, 1), 0)
+    x = b.softmax(b.conv("input", "c1", 4, 3), "mid_softmax")
+    x = b.dense(b.flatten(x, "flat"), "fc", 3)
+    save_graph(b.graph("bad", x), tmp_path / "bad")
+    argv = ["--model", str(tmp_path / "bad"), "--bits", "4", "--out", str(tmp_path / "hw.csv"),
+            "--ip-dir", overlay.ip_dir]
+    assert run_cli(oqa.main, argv) == EXIT_USER_ERROR
+    assert "softmax" in capsys.readouterr().err
+
+
+def test_synthetic_inputs_are_seeded() -> None:
+    g = tiny_mobilenet()
+    np.testing.assert_array_equal(oqa.synthetic_inputs(g, 2, 5), oqa.synthetic_inputs(g, 2, 5))
