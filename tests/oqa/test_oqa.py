@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ir_models import tiny_mobilenet
 
 from codesign import oqa
 from codesign.board import driver as driver_mod
 from codesign.errors import EXIT_USER_ERROR, run_cli
 from codesign.hwtable import STAGES, HwTable
 from codesign.models import SMALL_MODELS, load_model, model_dir
-from ir_models import tiny_mobilenet
 
 pytestmark = pytest.mark.rtl
 
@@ -99,8 +99,9 @@ def test_cli_bad_input(overlay, tmp_path, capsys, args: list[str], needle: str) 
 
 def test_cli_unsupported_layer(overlay, tmp_path, capsys) -> None:
     """A model file whose softmax sits in the middle cannot be quantized: clear message, exit 2."""
-    from codesign.graph.serialize import save_graph
     from ir_models import Builder
+
+    from codesign.graph.serialize import save_graph
 
     b = Builder((8, 8, 1), 0)
     x = b.softmax(b.conv("input", "c1", 4, 3), "mid_softmax")
