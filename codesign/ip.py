@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/ip"), help="output directory (default build/ip)")
     p.add_argument("--device", default="xc7z020", help=f"device budget profile: {', '.join(sorted(DEVICES))}")
     p.add_argument("--cores", default="", help="comma-separated subset of cores (default: all)")
+    p.add_argument("--lanes", type=int, default=None, help="override the lanes derived from the budget")
+    p.add_argument("--tile", type=int, default=None, help="tile size per side, <= 128 (default 128)")
     p.add_argument("--no-csim", dest="csim", action="store_false", help="skip the g++ C-simulation")
     p.add_argument("--no-rtl", dest="rtl", action="store_false", help="skip the Verilator cycle measurement")
     p.add_argument("--seed", type=int, default=1, help="seed of the random test vectors (default 1)")
@@ -49,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from codesign.hw.device import DeviceBudgetError
 
         raise DeviceBudgetError(f"unknown core(s) {', '.join(unknown)}; known: {', '.join(CORES)}.")
-    specs = specs_for(bits, args.device, cores)
+    specs = specs_for(bits, args.device, cores, lanes=args.lanes, tile=args.tile)
     console = Console(stderr=True)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,12 @@
 """Host side of a layer on the overlay: lowering a conv/dense node to GEMM jobs and packing.
 
-A QGraph conv/dense node becomes, per group (depthwise/grouped convs have one per group) and
-per N-tile, one :class:`GemmJob`: the im2col activation matrix ``A`` [M, K], the weight tile
+A QGraph conv/dense node becomes one or more GEMMs (:func:`_blocks`) and each GEMM, per
+N-tile, one :class:`GemmJob`: the im2col activation matrix ``A`` [M, K], the weight tile
 ``W`` [K, NT] and the per-channel post-process parameters. Packing follows
 :mod:`codesign.hw.packing` (64-bit words, element 0 in the LSBs): rows of ``A`` are padded to
 ``KB * tree`` elements, the weight tile is ordered (lane group, k-beat, lane) with ``tree``
-weights per word. Depthwise layers therefore run one output channel per job on one lane of
-the engine: a degenerate GEMM, which is exactly what OQA should measure.
+weights per word. Depthwise layers run as block-diagonal GEMMs: a degenerate mapping that
+issues mostly zero products, which is exactly what OQA should measure.
 """
 
 from __future__ import annotations
@@ -93,32 +93,58 @@ def tile_width(engine: EngineSpec, spec: OverlaySpec, k: int, n: int) -> int:
     return width
 
 
+def _blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """The layer as independent GEMMs ``(A [M, K], W [K, N], first output channel)``.
+
+    Dense and ungrouped convs are one GEMM. A depthwise conv (one input channel per group,
+    channel multiplier 1) becomes block-diagonal GEMMs over ``lanes`` channels at a time: the
+    im2col rows of the block's channels against a weight matrix that is zero off the diagonal
+    blocks. That issues ``lanes`` times more multiplies than useful, but fewer beats and jobs
+    than one channel per job. Other grouped convs run one GEMM per group.
+    """
+    w = node.params["weight"].astype(np.int64)
+    if node.kind == "dense":
+        return [(x.reshape(-1, x.shape[-1]), w, 0)]
+    kh, kw, cin_g, cout = w.shape
+    xp = ops.pad_nhwc(x, node.attrs["padding"], 0)
+    strides = node.attrs["strides"]
+    if shp.groups == 1:
+        cols = ops.im2col(xp, (kh, kw), strides)
+        return [(cols.reshape(-1, cols.shape[-1]), w.reshape(kh * kw * cin_g, cout), 0)]
+    if cin_g == 1 and shp.n == 1:  # depthwise, multiplier 1
+        taps = kh * kw
+        cols = ops.im2col(xp, (kh, kw), strides).reshape(-1, taps, cout)
+        out = []
+        for c0 in range(0, cout, lanes):
+            c1 = min(cout, c0 + lanes)
+            b = c1 - c0
+            wb = np.zeros((taps, b, b), np.int64)
+            idx = np.arange(b)
+            wb[:, idx, idx] = w[:, :, 0, c0:c1].reshape(taps, b)
+            out.append((np.ascontiguousarray(cols[:, :, c0:c1]).reshape(-1, taps * b), wb.reshape(taps * b, b), c0))
+        return out
+    cout_g = cout // shp.groups
+    out = []
+    for g in range(shp.groups):
+        cols = ops.im2col(xp[..., g * cin_g:(g + 1) * cin_g], (kh, kw), strides)
+        wg = w[..., g * cout_g:(g + 1) * cout_g].reshape(kh * kw * cin_g, cout_g)
+        out.append((cols.reshape(-1, cols.shape[-1]), wg, g * cout_g))
+    return out
+
+
 def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec) -> tuple[LayerShape, list[GemmJob]]:
-    """Split a conv/dense node over an input batch ``x`` into overlay jobs."""
+    """Split a conv/dense node over an input batch ``x`` into overlay jobs (host tile loop)."""
     x = np.asarray(x, np.int64)
     shp = layer_shape(node, x.shape)
-    w = node.params["weight"].astype(np.int64)
     p = node.params
     jobs: list[GemmJob] = []
-    if node.kind == "dense":
-        a_groups = [x.reshape(-1, x.shape[-1])]
-        w_groups = [w]
-    else:
-        xp = ops.pad_nhwc(x, node.attrs["padding"], 0)
-        kh, kw, cin_g, cout = w.shape
-        cout_g = cout // shp.groups
-        a_groups, w_groups = [], []
-        for g in range(shp.groups):
-            cols = ops.im2col(xp[..., g * cin_g:(g + 1) * cin_g], (kh, kw), node.attrs["strides"])
-            a_groups.append(cols.reshape(-1, cols.shape[-1]))
-            w_groups.append(w[..., g * cout_g:(g + 1) * cout_g].reshape(kh * kw * cin_g, cout_g))
-    width = tile_width(engine, spec, shp.k, shp.n)
-    for g, (a, wg) in enumerate(zip(a_groups, w_groups)):
-        for c0 in range(0, shp.n, width):
-            c1 = min(shp.n, c0 + width)
-            lo, hi = g * shp.n + c0, g * shp.n + c1
-            jobs.append(GemmJob(np.ascontiguousarray(a), wg[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi],
-                                p["shift"][lo:hi], lo, g))
+    for g, (a, wb, first) in enumerate(_blocks(node, x, shp, engine.lanes)):
+        k, n = wb.shape
+        width = tile_width(engine, spec, k, n)
+        for c0 in range(0, n, width):
+            c1 = min(n, c0 + width)
+            lo, hi = first + c0, first + c1
+            jobs.append(GemmJob(a, wb[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi], p["shift"][lo:hi], lo, g))
     return shp, jobs
 
 
@@ -159,7 +185,7 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     return {
         "DESC_M": job.a.shape[0],
         "DESC_N": job.w.shape[1],
-        "DESC_K": shp.k,
+        "DESC_K": job.w.shape[0],
         "DESC_IN_HW": (shp.in_h & 0xFFFF) | ((shp.in_w & 0xFFFF) << 16),
         "DESC_IN_C": shp.in_c,
         "DESC_KERNEL": nib(shp.kh) | nib(shp.kw) << 4 | nib(shp.stride) << 8 | nib(shp.pad) << 12,

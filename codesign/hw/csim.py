@@ -12,6 +12,7 @@ Two builds per core, both cached by a hash of their sources and flags:
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import os
 import shutil
@@ -24,7 +25,7 @@ import numpy as np
 from codesign.errors import CodesignError
 from codesign.hw.cores.base import CsimCase
 from codesign.hw.generator import GeneratedIP
-from codesign.hw.paths import ap_types_dir
+from codesign.hw.paths import BUILD_DIR, ap_types_dir
 
 CXX = "g++"
 # -Wno-(maybe-)uninitialized: ap_private's default constructor masks the unused bits of a not yet
@@ -77,12 +78,12 @@ def _precompiled_header(flags: list[str]) -> Path:
     return header
 
 
-def _unity_source(gen: GeneratedIP, with_main: bool, out_dir: Path) -> Path:
+def _unity_source(gen: GeneratedIP, with_main: bool, out_dir: Path, src_dir: Path) -> Path:
     """One translation unit for the core and its C-sim wrapper (the headers are parsed once)."""
     name = gen.spec.name
-    files = [gen.hls_dir / f"{name}.cpp", gen.hls_dir / f"{name}_csim.cpp"]
+    files = [src_dir / f"{name}.cpp", src_dir / f"{name}_csim.cpp"]
     if with_main:
-        files.append(gen.hls_dir / "csim_main.cpp")
+        files.append(src_dir / "csim_main.cpp")
     unity = out_dir / f"unity_{name}{'_main' if with_main else ''}.cpp"
     text = "// Build glue only: the generated core and its C-sim wrapper as one translation unit.\n"
     text += "".join(f'#include "{f}"\n' for f in files)
@@ -92,37 +93,62 @@ def _unity_source(gen: GeneratedIP, with_main: bool, out_dir: Path) -> Path:
     return unity
 
 
-def _compile(gen: GeneratedIP, output: Path, flags: list[str], with_main: bool) -> Path:
-    """Compile unless a build of identical sources and flags exists."""
+def _compile(gen: GeneratedIP, name: str, flags: list[str], with_main: bool) -> Path:
+    """Compile unless a build of identical sources and flags exists (content-addressed cache).
+
+    The cache lives under ``build/csim_cache/<hash>/`` so that `make ip`, the tests and every
+    pytest worker share one build per (core, bits, flags).
+    """
+
+
     if shutil.which(CXX) is None:
         raise CsimError(f"{CXX} is not on PATH; it is needed for the C-sim.")
-    unity = _unity_source(gen, with_main, output.parent)
     sources = sorted(gen.hls_dir.glob("*.cpp")) + sorted(gen.hls_dir.glob("*.h"))
-    base = [CXX, *COMMON_FLAGS, *flags, "-isystem", str(ap_types_dir()), f"-I{gen.hls_dir}"]
-    digest = hashlib.sha256(" ".join(base).encode())
+    base = [CXX, *COMMON_FLAGS, *flags, "-isystem", str(ap_types_dir())]
+    digest = hashlib.sha256(" ".join([*base, name, str(with_main)]).encode())
     for f in sources:
+        digest.update(f.name.encode())
         digest.update(f.read_bytes())
-    stamp = output.with_suffix(output.suffix + ".sha256")
-    if output.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
+    out_dir = BUILD_DIR / "csim_cache" / digest.hexdigest()[:20]
+    output = out_dir / name
+    if output.exists():
         return output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel workers: one compiles, the others wait and reuse
+        if not output.exists():
+            _compile_into(gen, out_dir, output, base, flags, with_main)
+    return output
+
+
+def _compile_into(gen: GeneratedIP, out_dir: Path, output: Path, base: list[str], flags: list[str],
+                  with_main: bool) -> None:
+    """Copy the sources into the cache entry and compile them there."""
+    sources = sorted(gen.hls_dir.glob("*.cpp")) + sorted(gen.hls_dir.glob("*.h"))
+    # Copy the sources next to the build so that the cached artefact never depends on `out`.
+    src_dir = out_dir / "src"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    for f in sources:
+        shutil.copy2(f, src_dir / f.name)
+    stub = GeneratedIP(gen.spec, out_dir)
+    unity = _unity_source(stub, with_main, out_dir, src_dir)
     pch = _precompiled_header(flags)
     tmp = output.with_name(f"{output.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([*base, "-include", str(pch), str(unity), "-o", str(tmp)], capture_output=True, text=True)
+    cmd = [*base, f"-I{src_dir}", "-include", str(pch), str(unity), "-o", str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise CsimError(f"g++ failed for {gen.spec.name}:\n{proc.stderr[-4000:]}")
     tmp.replace(output)  # atomic: parallel test workers never see a half-written file
-    stamp.write_text(digest.hexdigest())
-    return output
 
 
 def build_executable(gen: GeneratedIP) -> Path:
     """The sanitized stand-alone C-sim executable of ``gen``."""
-    return _compile(gen, gen.root / "csim" / f"csim_{gen.spec.name}", SANITIZE_FLAGS, with_main=True)
+    return _compile(gen, f"csim_{gen.spec.name}", SANITIZE_FLAGS, with_main=True)
 
 
 def build_library(gen: GeneratedIP) -> Path:
     """The ctypes-loadable shared library of ``gen``."""
-    return _compile(gen, gen.root / "csim" / f"lib{gen.spec.name}.so", LIB_FLAGS, with_main=False)
+    return _compile(gen, f"lib{gen.spec.name}.so", LIB_FLAGS, with_main=False)
 
 
 def write_case(path: Path, case: CsimCase) -> None:

@@ -107,10 +107,12 @@ def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
     return gen
 
 
-def specs_for(bits_list: list[int], device: str = "xc7z020", cores: list[str] | None = None) -> list[IPSpec]:
+def specs_for(bits_list: list[int], device: str = "xc7z020", cores: list[str] | None = None,
+              lanes: int | None = None, tile: int | None = None) -> list[IPSpec]:
     """Every (core, bits) spec for a bit list; raises a user error if one does not fit."""
     names = cores or list(CORES)
-    return [make_spec(core, bits, device) for bits in bits_list for core in names]
+    tiles = {} if tile is None else {"tile_m": tile, "tile_n": tile, "tile_k": tile}
+    return [make_spec(core, bits, device, lanes=lanes, **tiles) for bits in bits_list for core in names]
 
 
 def load_spec(ip_dir: Path) -> IPSpec:

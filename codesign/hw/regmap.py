@@ -64,7 +64,7 @@ def _build() -> tuple[Register, ...]:
         )),
         Register("GIE", 0x04, "RW", "global interrupt enable"),
         Register("IER", 0x08, "RW", "interrupt enable (bit0 done, bit1 ready)"),
-        Register("ISR", 0x0C, "W1C", "interrupt status (toggle on write)"),
+        Register("ISR", 0x0C, "W1C", "interrupt status (write 1 to clear)"),
         # Layer descriptor.
         Register("DESC_M", 0x10, "RW", "GEMM rows = OH*OW"),
         Register("DESC_N", 0x14, "RW", "GEMM columns = Cout"),

@@ -26,6 +26,9 @@ CASES = {
     "conv1x1_relu6_out5": ("conv", {"k": 1, "pad": 0, "act": Act.RELU6, "out_bits": 5, "cout": 37}),
     "conv3x3_hswish_out3": ("conv", {"act": Act.HSWISH, "out_bits": 3, "out_signed": True, "cout": 21}),
     "depthwise_relu6": ("conv", {"cin": 6, "cout": 6, "groups": 6, "act": Act.RELU6}),
+    "depthwise_s2_two_blocks": ("conv", {"hw": 7, "cin": 40, "cout": 40, "groups": 40, "stride": 2}),
+    "depthwise_multiplier2": ("conv", {"cin": 6, "cout": 12, "groups": 6, "act": Act.NONE, "out_signed": True}),
+    "grouped_conv": ("conv", {"cin": 8, "cout": 8, "groups": 2, "k": 1, "pad": 0}),
     "dense_none_out7": ("dense", {"cin": 70, "cout": 10, "act": Act.NONE, "out_bits": 7, "out_signed": True}),
     "conv_wide_multi_tile": ("conv", {"hw": 3, "cin": 128, "cout": 300, "k": 3}),
 }

@@ -26,6 +26,14 @@ def test_bad_device_exit_2(tmp_path, capsys) -> None:
     assert "unknown device" in capsys.readouterr().err
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("extra", [["--lanes", "128"], ["--tile", "256"], ["--cores", "fft"]])
+def test_over_budget_or_bad_spec_exit_2(extra: list[str], tmp_path, capsys) -> None:
+    assert run_cli(main, ["--bits", "8", "--out", str(tmp_path), "--no-csim", "--no-rtl", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+
+
 @pytest.mark.csim
 def test_small_run_writes_layout(tmp_path) -> None:
     out = tmp_path / "ip"
