@@ -17,6 +17,7 @@ time) go to ``<out>.detail.csv``.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import statistics
 import sys
@@ -92,7 +93,48 @@ def synthetic_inputs(graph: Graph, n: int, seed: int) -> np.ndarray:
 
 def quantize_uniform(graph: Graph, bits: int, seed: int) -> QGraph:
     """The model at uniform ``bits`` (W and A), calibrated on seeded synthetic images."""
-    return quantize_model(graph, BitConfig.uniform(graph, bits), synthetic_inputs(graph, CALIB_IMAGES, seed))
+    try:
+        return quantize_model(graph, BitConfig.uniform(graph, bits), synthetic_inputs(graph, CALIB_IMAGES, seed))
+    except ValueError as err:  # e.g. ranges too small for the integer ReLU6/h-swish constants
+        raise CodesignError(
+            f"model {graph.name!r} cannot be quantized at {bits} bit on synthetic data ({err}). "
+            "Random-init models lose their activation range with depth; pass --recalibrate-bn to "
+            "re-estimate the BN statistics on the synthetic images first (cycle counts do not change)."
+        ) from None
+
+
+def recalibrate_bn(graph: Graph, x: np.ndarray) -> Graph:
+    """Copy of ``graph`` whose BatchNorm statistics are re-estimated on the batch ``x``.
+
+    The ImageNet-shape zoo models are random-init: with their stored BN statistics (mean 0,
+    var 1) activations shrink layer after layer, until a deep MobileNet's ReLU6/h-swish outputs
+    have ranges too small for the integer activation constants and quantization fails. Setting
+    each BN's statistics to its input's batch statistics keeps every layer at unit scale.
+    Weights and shapes are unchanged, so no cycle count depends on this.
+    """
+    from codesign.graph.execute import float_layer
+    from codesign.graph.ir import BatchNorm, Input
+
+    g = copy.deepcopy(graph)
+    acts: dict[str, np.ndarray] = {}
+    remaining = {ly.name: len(g.consumers(ly.name)) for ly in g.layers}
+    for ly in g.layers:
+        if isinstance(ly, Input):
+            acts[ly.name] = x.astype(np.float32)
+            continue
+        ins = [acts[i] for i in ly.inputs]
+        if isinstance(ly, BatchNorm):
+            axes = tuple(range(ins[0].ndim - 1))
+            ly.params["mean"] = ins[0].mean(axis=axes).astype(np.float32)
+            ly.params["var"] = ins[0].var(axis=axes).astype(np.float32)
+        acts[ly.name] = float_layer(ly, ins)
+        for i in ly.inputs:
+            remaining[i] -= 1
+            if remaining[i] == 0:
+                del acts[i]
+    return g
+
+
 
 
 def _time_ps(qg: QGraph, tr, repeats: int) -> list[PsOp]:
@@ -286,6 +328,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dma-bw", type=float, default=8.0, help="sim DMA bandwidth, bytes/cycle (default 8)")
     p.add_argument("--dma-latency", type=int, default=32, help="sim DMA latency, cycles (default 32)")
     p.add_argument("--layers", default="", help="comma-separated subset of layers (default: all)")
+    p.add_argument("--recalibrate-bn", action="store_true",
+                   help="re-estimate BN statistics on synthetic images first (random-init models)")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -299,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warmup < 0 or args.repeats < 1:
         raise CodesignError("--warmup must be >= 0 and --repeats >= 1.")
     graph = resolve_model(args.model)
+    if args.recalibrate_bn:
+        graph = recalibrate_bn(graph, synthetic_inputs(graph, 4, args.seed + 99))
     if not graph.quantizable():
         raise CodesignError(f"model {graph.name!r} has no conv/dense layer to measure.")
     board = open_board(args.board, bits, args.ip_dir, args.dma_bw, args.dma_latency, args.bitstream)
@@ -314,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         board.close()
     result.table.meta["sweep_wall_s"] = f"{time.perf_counter() - t0:.1f}"
+    if args.recalibrate_bn:
+        result.table.meta["protocol"] += "; BN statistics re-estimated on 4 synthetic images (--recalibrate-bn)"
     for p in save_result(result, args.out):
         print(p)
     return 0

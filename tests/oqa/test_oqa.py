@@ -116,3 +116,39 @@ def test_cli_unsupported_layer(overlay, tmp_path, capsys) -> None:
 def test_synthetic_inputs_are_seeded() -> None:
     g = tiny_mobilenet()
     np.testing.assert_array_equal(oqa.synthetic_inputs(g, 2, 5), oqa.synthetic_inputs(g, 2, 5))
+
+
+def _vanishing_model():
+    """A conv+BN+ReLU6 net whose stored BN statistics leave a ~1e-2 activation range."""
+    from ir_models import Builder
+
+    b = Builder((8, 8, 1), 0)
+    x = b.cbr("input", "c1", 4, 3, act="relu6")
+    x = b.dense(b.flatten(x, "flat"), "fc", 3)
+    g = b.graph("vanishing", x)
+    g["c1"].params["kernel"] = g["c1"].params["kernel"] * 1e-2
+    for k in ("mean", "beta"):
+        g["c1_bn"].params[k] = np.zeros_like(g["c1_bn"].params[k])
+    return g
+
+
+def test_unquantizable_model_is_a_clear_message_and_recalibration_fixes_it(overlay, tmp_path, capsys) -> None:
+    from codesign.graph.serialize import save_graph
+
+    save_graph(_vanishing_model(), tmp_path / "m")
+    argv = ["--model", str(tmp_path / "m"), "--bits", "8", "--out", str(tmp_path / "hw.csv"), "--ip-dir",
+            overlay.ip_dir, "--warmup", "0", "--quiet"]
+    assert run_cli(oqa.main, argv) == EXIT_USER_ERROR
+    assert "--recalibrate-bn" in " ".join(capsys.readouterr().err.split())
+    assert run_cli(oqa.main, [*argv, "--recalibrate-bn"]) == 0
+    assert "recalibrate-bn" in HwTable.load(tmp_path / "hw.csv").meta["protocol"]
+
+
+def test_recalibrate_bn_changes_only_bn_statistics() -> None:
+    g = _vanishing_model()
+    r = oqa.recalibrate_bn(g, oqa.synthetic_inputs(g, 4, 0))
+    for a, b in zip(g.layers, r.layers):
+        assert a.name == b.name and a.output_shape == b.output_shape
+        for k in a.params:
+            same = np.array_equal(a.params[k], b.params[k])
+            assert same or (a.op == "batchnorm" and k in ("mean", "var")), (a.name, k)
