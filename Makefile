@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BITS ?= 4,8
+BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
 
@@ -41,7 +42,7 @@ bitstream: $(STAMP) ## Vivado block design -> build/overlay/*.bit + .hwh (needs 
 	  echo "make bitstream: the overlay block design is not built yet (issue: OQA overlay); nothing to do." >&2; exit 1; fi
 	@if ! command -v vivado >/dev/null; then \
 	  echo "make bitstream: Vivado is not on PATH; source <Vivado>/settings64.sh and retry." >&2; exit 1; fi
-	vivado -mode batch -source vivado_scripts/build_overlay.tcl -tclargs build/overlay
+	vivado -mode batch -source vivado_scripts/build_overlay.tcl -tclargs build/overlay $(BOARD) $(BITS)
 
 bench: $(STAMP) ## benchmarks under bench/ (figures go to docs/RESULTS.md)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

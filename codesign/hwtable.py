@@ -15,6 +15,7 @@ from pathlib import Path
 from codesign.errors import CodesignError, ModelFileError
 from codesign.graph.ir import Graph
 
+_OPTIONAL = ("bram_reads", "bram_writes", "stream_beats", "util_compute", "jobs")
 STAGES = ("cycles_transfer_in", "cycles_compute", "cycles_postproc", "cycles_writeback")
 
 
@@ -40,6 +41,8 @@ class HwRow:
     bram_reads: int = 0
     bram_writes: int = 0
     stream_beats: int = 0
+    util_compute: float = 0.0  # MACs / (compute cycles x engine MACs per cycle)
+    jobs: int = 0  # overlay jobs (tiles) the layer was split into
 
 
 @dataclass
@@ -125,7 +128,7 @@ class HwTable:
                 kw = {}
                 for k, t in types.items():
                     if k not in rec:
-                        if k in ("bram_reads", "bram_writes", "stream_beats"):
+                        if k in _OPTIONAL:
                             continue
                         raise HwTableError(f"hardware table {p} lacks column {k!r}.")
                     v = rec[k]

@@ -76,13 +76,12 @@ async def cycle_model(dut):
     await _setup(dut)
     target = core.reference_workload()["busy_cycles"]
     busy = np.zeros((target + 64, N_STAGES), dtype=bool)
-    for i in range(N_STAGES):  # stage i busy for exactly `target` cycles at random times
-        busy[rng.choice(len(busy), size=target, replace=False), i] = True
+    for i in range(N_STAGES):  # stage i busy for exactly `target` cycles at random times after start
+        busy[rng.choice(np.arange(1, len(busy)), size=target, replace=False), i] = True
     start = np.zeros(len(busy), bool)
     stop = np.zeros(len(busy), bool)
     clear = np.zeros(len(busy), bool)
-    start[0] = True
-    busy[0] = False  # counting starts the cycle after start
+    start[0] = True  # counting starts the cycle after start
     n_busy = busy.sum(axis=0)
     from codesign.hw.cores.base import CsimCase
 

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     cache: dict[str, bool] = {}
     for item in items:
         for marker, (available, reason) in _TOOLS.items():
-            if marker in item.keywords:
+            if item.get_closest_marker(marker) is not None:  # not keywords: folder names match too
                 if marker not in cache:
                     cache[marker] = available()
                 if not cache[marker]:

@@ -44,6 +44,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay to 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use only the first N train images (smoke tests)")
+    p.add_argument("--test-limit", type=int, default=None,
+                   help="evaluate on the first N test images only (smoke tests; not for committed weights)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="output root; IR goes to OUT/<model>/")
     p.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR, help="where trained .keras files go")
     p.add_argument("--skip-training", action="store_true",
@@ -51,8 +53,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         raise CodesignError(f"--epochs must be at least 1, got {args.epochs}.")
-    if args.limit is not None and args.limit < 1:
-        raise CodesignError(f"--limit must be at least 1, got {args.limit}.")
+    for flag in ("limit", "test_limit"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise CodesignError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
     return args
 
 
@@ -141,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {split: load_dataset(args.dataset, split) for split in ("train", "test")}
     if args.limit:
         data["train"] = (data["train"][0][: args.limit], data["train"][1][: args.limit])
+    if args.test_limit:
+        data["test"] = (data["test"][0][: args.test_limit], data["test"][1][: args.test_limit])
     if int(data["train"][1].max()) >= NUM_CLASSES:
         raise CodesignError(f"dataset {args.dataset!r} has labels >= {NUM_CLASSES}; the small models have 10 classes.")
     shown = list(sys.argv[1:] if argv is None else argv)

@@ -45,6 +45,7 @@ from codesign.graph.ops import pool_counts
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.calibrate import TensorRange, calibrate, mse_clip
 from codesign.quant.dyadic import (
+    HSWISH_CLAMP,
     INT32_MAX,
     INT32_MIN,
     MAX_SHIFT,
@@ -362,6 +363,10 @@ def quantize_model(
             act_layer = plan.fused_act.get(ly.name)
             act = FUSABLE_ACTS[act_layer.kind] if act_layer else Act.NONE
             y = new_tensor(ly, signed=act not in (Act.RELU, Act.RELU6))
+            if act in (Act.RELU6, Act.HSWISH):
+                # ReLU6/h-swish constants round(3/s) must fit the int16 pre-clamp: a (near-)dead
+                # tensor with a tiny range gets the smallest scale that still represents 3.0.
+                y.scale = max(y.scale, 3.0 / HSWISH_CLAMP)
             node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip)
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)

@@ -98,14 +98,14 @@ def test_resolve_model_reads_keras_files(keras_zoo, tmp_path: Path) -> None:  # 
 
 @pytest.mark.slow
 def test_training_cli_smoke(tmp_path: Path) -> None:
-    """One epoch on 256 images, then --skip-training re-imports the checkpoint."""
+    """One epoch on 256 images (500 test images), then --skip-training re-imports the checkpoint."""
     from codesign.models.train import main
 
-    args = ["--model", "resnet_s", "--epochs", "1", "--limit", "256",
+    args = ["--model", "resnet_s", "--epochs", "1", "--limit", "256", "--test-limit", "500",
             "--out", str(tmp_path / "w"), "--checkpoint-dir", str(tmp_path / "ckpt")]
     assert main(args) == 0
     meta = json.loads((tmp_path / "w" / "resnet_s" / "meta.json").read_text())
-    assert meta["epochs"] == 1 and meta["train_images"] == 256 and meta["test_images"] == 10000
+    assert meta["epochs"] == 1 and meta["train_images"] == 256 and meta["test_images"] == 500
     assert abs(meta["keras_test_top1"] - meta["ir_test_top1"]) < 0.01
     assert meta["ir_vs_keras_max_abs_diff"] < 1e-4
     assert main([*args, "--skip-training"]) == 0
