@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tie-residuals", action="store_true", help="layers summed by one residual add share a width")
     ap.add_argument("--pin-first-last", type=int, metavar="BITS", help="pin the first and last layer to BITS")
     ap.add_argument("--hw-table", help="use this OQA table instead of measuring (CSV from python -m codesign.oqa)")
+    ap.add_argument("--dma-bw", type=float, default=8.0, help="sim board DMA bandwidth, bytes/cycle (default 8)")
+    ap.add_argument("--dma-latency", type=int, default=32, help="sim board DMA latency, cycles (default 32)")
     ap.add_argument("--val-data", help="fashion-mnist | mnist | path.npz with x, y: report top-1")
     ap.add_argument("--val-images", type=int, default=2000, help="validation images used (default 2000)")
     ap.add_argument("--images", type=int, default=32, help="distilled images (default 32)")
@@ -206,28 +208,34 @@ def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str) -> np.ndar
     return res.images
 
 
+def table_bits(args: Args) -> list[int]:
+    """Widths OQA measures: the candidates plus 8 (the uniform-INT8 reference)."""
+    return sorted(set(args.bits) | {8})
+
+
 def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     """The hardware table: copied from --hw-table, or measured on the board (OQA)."""
     dst = run.path / "hw_table.csv"
     if args.hw_table:
         table = HwTable.load(args.hw_table)
-        table.check_model(graph, args.bits)
+        table.check_model(graph, table_bits(args))
         shutil.copyfile(args.hw_table, dst)
         run.done("oqa", fingerprint(["given", str(args.hw_table)]), 0.0, source=str(args.hw_table))
         return table
-    key = fingerprint(["oqa", gfp, args.bits, args.board, args.seed])
+    bits = table_bits(args)
+    key = fingerprint(["oqa", gfp, bits, args.board, args.seed, args.dma_bw, args.dma_latency])
     if run.cached("oqa", key, ["hw_table.csv"]):
         return HwTable.load(dst)
-    try:
-        from codesign import oqa
-    except ImportError:
-        raise SearchError(
-            "OQA is not available in this build (codesign.oqa is missing); pass a measured table with --hw-table."
-        ) from None
+    from codesign import oqa
+
     t0 = time.perf_counter()
-    board = oqa.open_board(args.board)
-    table = oqa.measure(graph, args.bits, board, progress=not args.quiet)
-    table.save(dst)
+    board = oqa.open_board(args.board, bits, None, args.dma_bw, args.dma_latency)
+    try:
+        result = oqa.measure_full(graph, bits, board, board.spec, seed=args.seed, progress=not args.quiet)
+    finally:
+        board.close()
+    oqa.save_result(result, dst)
+    table = result.table
     run.done("oqa", key, time.perf_counter() - t0, board=args.board)
     return table
 

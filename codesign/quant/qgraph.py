@@ -6,8 +6,10 @@ sign, and derives integer weights, int32 biases and dyadic multipliers.
 
 Tensor widths: a quantizable layer asks for its ``a_bits`` on its input tensor; a
 *transparent* op (zero-pad, max-pool, flatten, reshape, standalone ReLU/ReLU6: ops that keep
-the scale) forwards what its consumers ask for; other ops ask for nothing. A tensor takes the
-largest width asked for, or ``default_act_bits`` when none is. A quantizable layer that is
+the scale) forwards what its consumers ask for; every other op (residual add, SE multiply,
+pooling, ...) asks for ``default_act_bits``, so shared streams such as a ResNet's identity
+path stay wide. A tensor takes the largest width asked for, or ``default_act_bits`` when
+nobody reads it. A quantizable layer that is
 asked to read a wider tensor than its ``a_bits`` gets an explicit ``requant`` node in front.
 
 Signedness is structural: outputs of ReLU/ReLU6/h-sigmoid/sigmoid (and ops that preserve
@@ -230,6 +232,8 @@ def _demands(g: Graph, plan: _Plan, layers: list[Layer], bc: BitConfig) -> dict[
                 asks.append(bc[c.name].a_bits)
             elif k in TRANSPARENT_KINDS:
                 asks.append(demand.get(plan.out_tensor[c.name]))
+            else:  # add, mul, pooling, ...: keep shared streams (residuals, SE) at the default width
+                asks.append(bc.default_act_bits)
         asks = [a for a in asks if a is not None]
         demand[t] = max(asks) if asks else None
     return demand
