@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml scripts/setup_system.sh
 
 setup: $(STAMP) ## create .venv, install the pinned stack and the Debian tools (iverilog, Fashion-MNIST)
 
-demo: $(STAMP) ## run the main job on the default small model and the simulated board
-	$(PY) -m codesign.demo
+DEMO_OUT ?= runs/demo
+demo: $(STAMP) ## run the main job: OHQ search of the trained Fashion-MNIST ResNet on the simulated board
+	$(PY) -m codesign.ip --bits 4,8 --cores mac_tree,postproc --no-csim --no-rtl --out build/ip
+	$(PY) -m codesign.search --model resnet_s --board sim --bits 4,8 --ratio 0.5 \
+	  --val-data fashion-mnist --out $(DEMO_OUT)
 
 test: $(STAMP) ## unit + g++ C-sim + cocotb RTL regression (Verilator, Icarus)
 	$(PY) -m pytest -n $(JOBS) -q

@@ -48,16 +48,3 @@ def sim_board(overlay: OverlaySpec):
     board = SimBoard(overlay)
     yield board
     board.close()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Undo the root conftest's `board` skip for tests that merely live in tests/board/.
-
-    The root hook checks ``"board" in item.keywords``, which also matches this directory's
-    name; only tests that carry the ``board`` marker need a real PYNQ board.
-    """
-    for item in items:
-        if item.get_closest_marker("board") is None and "tests/board/" in str(item.path).replace("\\", "/"):
-            item.own_markers[:] = [m for m in item.own_markers
-                                   if not (m.name == "skip" and "PYNQ board" in str(m.kwargs.get("reason", "")))]
