@@ -98,7 +98,9 @@ def run_one(name: str, args: argparse.Namespace, data: dict[str, tuple[np.ndarra
     if args.skip_training:
         if not ckpt.is_file() or not record_path.is_file():
             raise ModelFileError(f"--skip-training needs {ckpt} and {record_path} from an earlier run.")
-        model = tf.keras.models.load_model(ckpt)
+        from codesign.graph.keras_files import load_keras_model
+
+        model = load_keras_model(ckpt)  # safe after QKeras loaded tf_keras (see keras_files)
         record = json.loads(record_path.read_text())
     else:
         epochs = args.epochs or DEFAULT_EPOCHS[name]
