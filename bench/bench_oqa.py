@@ -26,6 +26,7 @@ from codesign.board.sim import SimBoard  # noqa: E402
 from codesign.hw.overlay import overlay_spec  # noqa: E402
 from codesign.models import resolve_model  # noqa: E402
 from codesign.oqa import measure_full, recalibrate_bn, save_result, synthetic_inputs  # noqa: E402
+from codesign.sysinfo import cpu_name  # noqa: E402
 
 MODELS = ("resnet18", "mobilenetv2", "mobilenetv3_small")
 BITS = [4, 8]
@@ -111,7 +112,7 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
         "# OQA on the simulated board (Verilator RTL of the overlay)",
         "",
         f"Command: `python bench/bench_oqa.py {' '.join(argv)}` (also run by `make bench`).",
-        f"Machine: {platform.processor() or platform.machine()}, {_cpu()}; shared with other jobs while measured "
+        f"Machine: {platform.processor() or platform.machine()}, {cpu_name()}; shared with other jobs while measured "
         "(wall times include that contention; CPU times do not).",
         f"Overlay: {board.spec.name} (config hash 0x{board.spec.config_hash:08x}), engines "
         + ", ".join(f"{e.bits}-bit {e.lanes} lanes x {e.tree} tree = {e.peak_macs_per_cycle} MAC/cycle" for e in board.spec.engines)
@@ -187,16 +188,6 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
     lines += ["", "Full tables: `build/bench/oqa_<model>.csv` (+ `.detail.csv`, `.ps.csv`).", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def _spec():

@@ -38,6 +38,7 @@ from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
 from codesign.quant.golden import INT_OPS, GoldenModel
 from codesign.quant.qgraph import QGraph, quantize_model
+from codesign.sysinfo import cpu_name
 
 CALIB_IMAGES = 8
 
@@ -280,21 +281,9 @@ def save_result(result: OqaResult, out: Path) -> list[Path]:
     paths = [result.table.save(out)]
     paths.append(_write_csv(Path(f"{stem}.detail.csv"), result.details, {"model": result.table.meta.get("model", "")}))
     ps_meta = {"model": result.table.meta.get("model", ""), "units": "ms on this CPU (golden model, NumPy), median",
-               "cpu": _cpu_name()}
+               "cpu": cpu_name()}
     paths.append(_write_csv(Path(f"{stem}.ps.csv"), result.ps_ops, ps_meta))
     return paths
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def open_board(kind: str, bits: list[int], ip_dir: Path | None, dma_bw: float, dma_latency: int,

