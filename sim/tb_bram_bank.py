@@ -6,8 +6,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from tbutil import (
-    assert_equal,
-    csim_library,
+    check_golden_and_csim,
     cycles_enabled,
     load_core,
     n_vectors,
@@ -49,13 +48,6 @@ async def _run(dut, core, case, rng, bubble_p: float) -> np.ndarray:
     return np.array(got, dtype=np.int64).ravel()
 
 
-def _check(core, case, got) -> None:
-    assert_equal(core.spec.name, got, case.expected, "golden")
-    lib = csim_library()
-    if lib is not None:
-        assert_equal(core.spec.name, got, lib.run(case.cfg, case.inputs, len(case.expected)), "C-sim")
-
-
 async def _setup(dut) -> None:
     start_clock(dut)
     dut.wr_en.value = dut.rd_en.value = dut.swap.value = 0
@@ -76,7 +68,7 @@ async def fill_while_reading(dut):
         await FallingEdge(dut.ap_clk)
         await reset(dut)  # a run starts filling buffer 0 (the HLS core: each call)
         case = core.make_case(rng, n // 2, extremes=bool(i), signed=signed)
-        _check(core, case, await _run(dut, core, case, rng, 0.2))
+        check_golden_and_csim(core, case, await _run(dut, core, case, rng, 0.2))
 
 
 @cocotb.test()
@@ -89,7 +81,7 @@ async def reset_mid_stream(dut):
     await FallingEdge(dut.ap_clk)
     await reset(dut)
     case = core.make_case(rng, 40, extremes=True)
-    _check(core, case, await _run(dut, core, case, rng, 0.1))
+    check_golden_and_csim(core, case, await _run(dut, core, case, rng, 0.1))
 
 
 @cocotb.test(skip=not cycles_enabled())

@@ -6,9 +6,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from tbutil import (
-    assert_equal,
+    check_golden_and_csim,
     collect_axis,
-    csim_library,
     cycles_enabled,
     drive_axis,
     load_core,
@@ -44,13 +43,6 @@ async def _run(dut, case, rng, bubble_p: float, stall_p: float) -> np.ndarray:
     return np.array([o["tdata"] for o in out], dtype=np.uint64).view(np.int64)
 
 
-def _check(core, case, got) -> None:
-    assert_equal(core.spec.name, got, case.expected, "golden")
-    lib = csim_library()
-    if lib is not None:
-        assert_equal(core.spec.name, got, lib.run(case.cfg, case.inputs, len(case.expected)), "C-sim")
-
-
 async def _setup(dut) -> None:
     start_clock(dut)
     dut.ap_start.value = 0
@@ -72,7 +64,7 @@ async def random_geometries_with_backpressure(dut):
         case = core.make_case(rng, 60, extremes=bool(i % 2))
         g = case.meta["geometry"]
         pixels += len(case.expected) // (g["kh"] * g["kw"] * g["cw"])
-        _check(core, case, await _run(dut, case, rng, 0.3, 0.3))
+        check_golden_and_csim(core, case, await _run(dut, case, rng, 0.3, 0.3))
         i += 1
 
 
@@ -92,7 +84,7 @@ async def reset_mid_image(dut):
     dut.s_axis_tvalid.value = 0
     await reset(dut)
     case = core.make_case(rng, 30, extremes=True)
-    _check(core, case, await _run(dut, case, rng, 0.2, 0.2))
+    check_golden_and_csim(core, case, await _run(dut, case, rng, 0.2, 0.2))
 
 
 @cocotb.test(skip=not cycles_enabled())
@@ -103,7 +95,7 @@ async def cycle_model(dut):
     await _setup(dut)
     geo = core.reference_workload()
     case = core.make_case(rng, 0, geometry=geo)
-    _check(core, case, await _run(dut, case, rng, 0.0, 0.0))
+    check_golden_and_csim(core, case, await _run(dut, case, rng, 0.0, 0.0))
     measured = dut.stat_busy_cycles.value.to_unsigned()
     expected = core.exp_cycles(**geo)
     record("cycles", {"workload": geo, "measured": measured, "expected": expected})

@@ -6,9 +6,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 from tbutil import (
-    assert_equal,
+    check_golden_and_csim,
     collect_axis,
-    csim_library,
     cycles_enabled,
     drive_axis,
     load_core,
@@ -43,14 +42,6 @@ async def _run_case(dut, core, case, rng, bubble_p: float, stall_p: float) -> np
     return np.stack([split_lanes(o["tdata"], core.spec.acc_bits, core.spec.lanes, True) for o in out]).ravel()
 
 
-def _check(core, case, got: np.ndarray) -> None:
-    assert_equal(core.spec.name, got, case.expected, "golden")
-    lib = csim_library()
-    if lib is not None:
-        csim = lib.run(case.cfg, case.inputs, len(case.expected))
-        assert_equal(core.spec.name, got, csim, "C-sim")
-
-
 async def _setup(dut):
     start_clock(dut)
     dut.s_axis_tvalid.value = 0
@@ -70,7 +61,7 @@ async def random_with_backpressure(dut):
     n = n_vectors()
     for signed, count in ((True, n // 2), (False, n - n // 2)):
         case = core.make_case(rng, count, extremes=True, act_signed=signed)
-        _check(core, case, await _run_case(dut, core, case, rng, bubble_p=0.3, stall_p=0.3))
+        check_golden_and_csim(core, case, await _run_case(dut, core, case, rng, bubble_p=0.3, stall_p=0.3))
 
 
 @cocotb.test()
@@ -89,7 +80,7 @@ async def reset_mid_stream(dut):
     await RisingEdge(dut.ap_clk)
     assert int(dut.m_axis_tvalid.value) == 0, f"output valid after reset (seed {seed()})"
     case = core.make_case(rng, 20, extremes=True)
-    _check(core, case, await _run_case(dut, core, case, rng, bubble_p=0.2, stall_p=0.2))
+    check_golden_and_csim(core, case, await _run_case(dut, core, case, rng, bubble_p=0.2, stall_p=0.2))
 
 
 @cocotb.test(skip=not cycles_enabled())
@@ -102,7 +93,7 @@ async def cycle_model(dut):
     case = core.make_case(rng, work["vectors"], beats_per_vector=work["beats_per_vector"])
     case_beats = int(case.meta["beats"].sum())
     got = await _run_case(dut, core, case, rng, bubble_p=0.0, stall_p=0.0)
-    _check(core, case, got)
+    check_golden_and_csim(core, case, got)
     await ClockCycles(dut.ap_clk, 2)
     measured = dut.stat_busy_cycles.value.to_unsigned()
     expected = core.exp_cycles(beats=case_beats)

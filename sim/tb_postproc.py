@@ -6,9 +6,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 from tbutil import (
-    assert_equal,
+    check_golden_and_csim,
     collect_axis,
-    csim_library,
     cycles_enabled,
     drive_axis,
     load_core,
@@ -60,13 +59,6 @@ async def _run_case(dut, core, case, rng, bubble_p: float, stall_p: float) -> np
     return np.stack([split_lanes(o["tdata"], width, lanes, bool(case.meta["out_signed"])) for o in out]).ravel()
 
 
-def _check(core, case, got) -> None:
-    assert_equal(core.spec.name, got, case.expected, "golden")
-    lib = csim_library()
-    if lib is not None:
-        assert_equal(core.spec.name, got, lib.run(case.cfg, case.inputs, len(case.expected)), "C-sim")
-
-
 async def _setup(dut) -> None:
     start_clock(dut)
     dut.s_axis_tvalid.value = 0
@@ -85,7 +77,7 @@ async def every_activation_with_backpressure(dut):
     n = n_vectors()
     for i, act in enumerate(Act):
         case = core.make_case(rng, n // len(Act) + (i < n % len(Act)), extremes=bool(i % 2), act=act)
-        _check(core, case, await _run_case(dut, core, case, rng, 0.3, 0.3))
+        check_golden_and_csim(core, case, await _run_case(dut, core, case, rng, 0.3, 0.3))
 
 
 @cocotb.test()
@@ -107,7 +99,7 @@ async def reset_mid_stream(dut):
     await RisingEdge(dut.ap_clk)
     assert int(dut.m_axis_tvalid.value) == 0, f"output valid after reset (seed {seed()})"
     case = core.make_case(rng, 20, extremes=True, act=Act.HSWISH)
-    _check(core, case, await _run_case(dut, core, case, rng, 0.2, 0.2))
+    check_golden_and_csim(core, case, await _run_case(dut, core, case, rng, 0.2, 0.2))
 
 
 @cocotb.test(skip=not cycles_enabled())
@@ -121,7 +113,7 @@ async def cycle_model(dut):
     await _load_params(dut, case)
     await ClockCycles(dut.ap_clk, 1)
     start = dut.stat_busy_cycles.value.to_unsigned()
-    _check(core, case, await _run_case(dut, core, case, rng, 0.0, 0.0))
+    check_golden_and_csim(core, case, await _run_case(dut, core, case, rng, 0.0, 0.0))
     await ClockCycles(dut.ap_clk, 2)
     measured = dut.stat_busy_cycles.value.to_unsigned() - start
     expected = core.exp_cycles(beats=beats)

@@ -6,9 +6,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from tbutil import (
-    assert_equal,
+    check_golden_and_csim,
     collect_axis,
-    csim_library,
     cycles_enabled,
     load_core,
     n_vectors,
@@ -60,13 +59,6 @@ async def _run(dut, core, case, rng, stall_p: float) -> np.ndarray:
     return np.stack([split_lanes(o["tdata"], 32, core.spec.lanes, True) for o in out]).ravel()
 
 
-def _check(core, case, got) -> None:
-    assert_equal(core.spec.name, got, case.expected, "golden")
-    lib = csim_library()
-    if lib is not None:
-        assert_equal(core.spec.name, got, lib.run(case.cfg, case.inputs, len(case.expected)), "C-sim")
-
-
 async def _setup(dut) -> None:
     start_clock(dut)
     dut.ap_start.value = 0
@@ -87,7 +79,7 @@ async def random_tiles_with_backpressure(dut):
     for signed, extremes in ((True, True), (False, False)):
         case = core.make_case(rng, n // 2, extremes=extremes, act_signed=signed)
         await FallingEdge(dut.ap_clk)
-        _check(core, case, await _run(dut, core, case, rng, stall_p=0.3))
+        check_golden_and_csim(core, case, await _run(dut, core, case, rng, stall_p=0.3))
 
 
 @cocotb.test()
@@ -108,7 +100,7 @@ async def reset_mid_tile(dut):
     assert int(dut.ap_idle.value) == 1 and int(dut.m_axis_tvalid.value) == 0, f"busy after reset (seed {seed()})"
     case = core.make_case(rng, 30, extremes=True)
     await FallingEdge(dut.ap_clk)
-    _check(core, case, await _run(dut, core, case, rng, stall_p=0.2))
+    check_golden_and_csim(core, case, await _run(dut, core, case, rng, stall_p=0.2))
 
 
 @cocotb.test(skip=not cycles_enabled())
@@ -120,7 +112,7 @@ async def cycle_model(dut):
     w = core.reference_workload()
     case = core.make_case(rng, 0, shape=(w["m"], w["n"], w["k"]))
     await FallingEdge(dut.ap_clk)
-    _check(core, case, await _run(dut, core, case, rng, stall_p=0.0))  # ends in the ReadOnly phase
+    check_golden_and_csim(core, case, await _run(dut, core, case, rng, stall_p=0.0))  # ends in the ReadOnly phase
     measured = dut.stat_busy_cycles.value.to_unsigned()
     expected = core.exp_cycles(**w)
     record("cycles", {"workload": w, "measured": measured, "expected": expected,

@@ -136,3 +136,11 @@ def assert_equal(name: str, got: np.ndarray, want: np.ndarray, what: str) -> Non
         detail = f"first mismatch at {i}: got {got.ravel()[i]} want {want.ravel()[i]}" if i is not None else \
             f"shape {got.shape} vs {want.shape}"
         raise AssertionError(f"{name}: RTL != {what}; {detail}; {len(bad)} mismatches (seed {seed()})")
+
+
+def check_golden_and_csim(core: Core, case, got: np.ndarray) -> None:
+    """Assert RTL output == golden vectors and, when the C-sim library is built, == C-sim."""
+    assert_equal(core.spec.name, got, case.expected, "golden")
+    lib = csim_library()
+    if lib is not None:
+        assert_equal(core.spec.name, got, lib.run(case.cfg, case.inputs, len(case.expected)), "C-sim")
