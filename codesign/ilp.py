@@ -42,6 +42,10 @@ on the engine wide enough for both.
 model is smaller, not just constrained). A pin fixes a layer's (group's) width; a pinned width
 need not be a candidate (e.g. first/last layer at 8 bit while searching {2, 4}).
 
+**Per-(layer, width) objectives** (:func:`solve_table`): the baselines (HAWQ-v3, ZeroQ with
+hardware budgets) minimise a table ``sum_i f_i(b_i)`` instead of ``sum_i b_i * Omega_i``,
+with the same budget rows, ties, pins, pre-filter and infeasibility reporting.
+
 NumPy + PuLP only: this runs on the board.
 """
 
@@ -313,8 +317,40 @@ def _omega_of(costs: list[LayerCost], cands: list[int], beta: float) -> np.ndarr
     return omega([c.sensitivity for c in costs], cyc, en, beta)
 
 
+def _table_objective(costs: list[LayerCost], groups: list[list[int]], options: list[list[Pair]],
+                     table: Mapping[str, Mapping[int, float]]) -> list[np.ndarray]:
+    """Objective coefficient of each (group, option): the sum over the group's layers of ``table[layer][w]``."""
+    out = []
+    for members, opts in zip(groups, options):
+        row = np.empty(len(opts))
+        for k, (w, _a) in enumerate(opts):
+            total = 0.0
+            for i in members:
+                name = costs[i].name
+                per = table.get(name)
+                if per is None or w not in per:
+                    have = sorted(per) if per is not None else []
+                    raise IlpError(
+                        f"the objective has no value for layer {name!r} at {w} bit (it has widths {have}); "
+                        "give one for every candidate (and pinned) width of every layer."
+                    )
+                v = float(per[w])
+                if not math.isfinite(v):
+                    raise IlpError(f"the objective of layer {name!r} at {w} bit is not a finite number ({v!r}).")
+                total += v
+            row[k] = total
+        out.append(row)
+    return out
+
+
 def _compile(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budgets, beta: float,
-             ties: Iterable[Iterable[str]], pin: Mapping[str, int | Pair], separate_wa: bool) -> _Problem:
+             ties: Iterable[Iterable[str]], pin: Mapping[str, int | Pair], separate_wa: bool,
+             table: Mapping[str, Mapping[int, float]] | None = None) -> _Problem:
+    """Validate the inputs and build groups, options and every row.
+
+    With ``table`` (per layer, per width objective values) the objective row comes from it and
+    Omega is not computed (all zeros); otherwise the objective is ``Omega_i * (w + a) / 2``.
+    """
     costs = list(costs)
     if not costs:
         raise IlpError("the ILP needs at least one layer cost.")
@@ -331,12 +367,15 @@ def _compile(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Bud
         if not math.isfinite(v) or v < 0:
             raise IlpError(f"{_LABELS[k]} budget must be a finite number >= 0, got {v!r}.")
     cands = _check_candidates(candidates)
-    om = _omega_of(costs, cands, _check_beta(beta))
+    om = _omega_of(costs, cands, _check_beta(beta)) if table is None else np.zeros(len(costs))
     groups = _union_groups(names, ties)
     options = _group_options(groups, names, cands, pin, separate_wa)
-    coef: dict[str, list[np.ndarray | None]] = {
-        "objective": [np.array([sum(om[i] for i in m) * (w + a) / 2.0 for (w, a) in o]) for m, o in zip(groups, options)]
-    }
+    coef: dict[str, list[np.ndarray | None]] = {}
+    if table is None:
+        coef["objective"] = [np.array([sum(om[i] for i in m) * (w + a) / 2.0 for (w, a) in o])
+                             for m, o in zip(groups, options)]
+    else:
+        coef["objective"] = list(_table_objective(costs, groups, options, table))
     for kind in BUDGET_KINDS:
         coef[kind] = [_row(costs, m, o, kind, budgets.onchip_mode) for m, o in zip(groups, options)]
     return _Problem(costs, cands, groups, options, om, coef, budgets.onchip_mode, len(pin))
@@ -371,6 +410,16 @@ def feasible_range(costs: Sequence[LayerCost], candidates: Iterable[int], ties: 
     """
     p = _compile(costs, candidates, Budgets(onchip_mode=onchip_mode), 0.5, ties, pin or {}, separate_wa)
     return _ranges(p)
+
+
+def check_budgets(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budgets,
+                  ties: Iterable[Iterable[str]] = (), pin: Mapping[str, int] | None = None) -> None:
+    """Raise ``InfeasibleBudgetError`` (with the reachable range) if one budget alone is below the cheapest
+    assignment, or ``IlpError`` if a set budget lacks costs; the checks :func:`solve` runs before CBC."""
+    cands = _check_candidates(candidates)
+    zero = {c.name: {b: 0.0 for b in range(2, 9)} for c in costs}
+    p = _compile(costs, cands, budgets, 0.5, ties, pin or {}, False, table=zero)
+    _check_single_budgets(p, budgets)
 
 
 def _exceeds(value: float, budget: float, kind: str = "") -> bool:
@@ -558,6 +607,53 @@ def solve(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budget
     return res
 
 
+def solve_table(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budgets,
+                objective: Mapping[str, Mapping[int, float]], sense: str = "min",
+                ties: Iterable[Iterable[str]] = (), pin: Mapping[str, int] | None = None,
+                lp_path: str | Path | None = None) -> IlpResult:
+    """Minimise (``sense="min"``) or maximise ``sum_i objective[layer_i][b_i]`` under the budgets.
+
+    The generic form of :func:`solve` for methods whose objective is a per-(layer, width)
+    table rather than ``b_i * Omega_i`` (HAWQ-v3's ``trace * ||Q_b(W) - W||^2``, ZeroQ's KL
+    sensitivity). Budget rows, ties, pins, the exact dominated-option pre-filter, the
+    infeasibility messages (``InfeasibleBudgetError`` with the reachable range) and the repair
+    of CBC's row tolerance are those of :func:`solve`; ``LayerCost.sensitivity`` is ignored.
+    W = A (one width per layer). ``objective`` needs a finite value for every layer at every
+    candidate width (and at a pinned width). ``IlpResult.objective`` is the objective in its
+    own units and sense; ``IlpResult.omega`` is empty.
+
+    Internally the coefficients are divided by their largest magnitude (CBC sees values in
+    [-1, 1] however small the table is) and negated for minimisation, so one maximising model
+    serves both senses.
+    """
+    if sense not in ("min", "max"):
+        raise IlpError(f"sense must be 'min' or 'max', got {sense!r}.")
+    t0 = time.perf_counter()
+    known = {c.name for c in costs}
+    extra = [n for n in objective if n not in known]
+    if extra:
+        raise IlpError(f"the objective names layer(s) without costs: {', '.join(map(str, extra[:8]))}.")
+    p = _compile(costs, candidates, budgets, 0.5, ties, pin or {}, False, table=objective)
+    raw = [np.asarray(c, dtype=np.float64) for c in p.coef["objective"] if c is not None]
+    scale = max((float(np.abs(c).max()) for c in raw if c.size), default=0.0) or 1.0
+    sign = -1.0 if sense == "min" else 1.0
+    p.coef["objective"] = [sign * c / scale for c in raw]
+    _check_single_budgets(p, budgets)
+    prob, xs = _build(p, budgets, pulp.LpMaximize)
+    build_s = time.perf_counter() - t0
+    status, solve_s = _run_cbc(prob)
+    if status == "Infeasible":
+        raise _joint_infeasible(p, budgets)
+    if status != "Optimal":
+        raise IlpError(f"CBC did not find an optimal bit assignment (status {status!r}).")
+    choice = _repair_tolerance(p, budgets, prob, xs, _choice(xs))
+    res = _result(p, budgets, choice, status, solve_s, build_s, _lp_text(prob, lp_path), len(prob.variables()))
+    res.objective = math.fsum(float(c[k]) for c, k in zip(raw, choice))
+    res.omega = {}
+    res.n_options = sum(len(o) for o in p.options)
+    return res
+
+
 def _repair_tolerance(p: _Problem, budgets: Budgets, prob: pulp.LpProblem,
                       xs: list[dict[int, pulp.LpVariable]], choice: list[int]) -> list[int]:
     """CBC accepts rows violated by ~1e-7: while the exact sums exceed a budget, cut that assignment off."""
@@ -709,6 +805,7 @@ def residual_ties(graph: Graph) -> list[list[str]]:
 
 
 __all__ = [
-    "Budgets", "IlpError", "IlpResult", "InfeasibleBudgetError", "LayerCost", "feasible_range",
+    "Budgets", "IlpError", "IlpResult", "InfeasibleBudgetError", "LayerCost", "check_budgets", "feasible_range",
     "first_last_pins", "from_hw_table", "minmax", "omega", "ratio_to_size", "residual_ties", "solve",
+    "solve_table",
 ]

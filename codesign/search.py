@@ -117,7 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--alpha", type=float, default=0.5, help="MQE mask fraction (default 0.5)")
     ap.add_argument("--calib", default="mse", choices=("minmax", "percentile", "mse"),
                     help="activation calibration on the distilled data (default mse)")
-    ap.add_argument("--weight-clip", default="max", choices=("max", "mse"), help="per-channel weight scale rule")
+    ap.add_argument("--weight-clip", default="mse", choices=("max", "mse"),
+                    help="per-channel weight scale rule (default mse: least-squares clip)")
+    ap.add_argument("--weight-round", default="gptq", choices=("nearest", "gptq"),
+                    help="weight rounding onto the grid (default gptq: error compensation on the distilled data)")
+    ap.add_argument("--input-range", metavar="LO,HI",
+                    help="pixel range of the model's inputs; distilled images are kept inside it "
+                         "(default: the zoo model's training range, none for model files; 'none' disables)")
     ap.add_argument("--direct", action="store_true", help="also compute the direct Eq. 5 sensitivity and its rank correlation")
     ap.add_argument("--allow-no-bn", action="store_true", help="models without BN: distill from Gaussian inputs")
     ap.add_argument("--seed", type=int, default=0)
@@ -152,7 +158,26 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         raise SearchError("--images must be at least 2 (batch statistics need a batch).")
     if ns.out is None:
         ns.out = f"runs/{Path(ns.model).stem}"
+    ns.input_range = _input_range(ns.input_range, ns.model)
     return Args(ns, bits)
+
+
+def _input_range(text: str | None, model: str) -> tuple[float, float] | None:
+    """--input-range 'LO,HI' | 'none' | None (zoo default) -> (lo, hi) or None."""
+    if text is None:
+        from codesign.models import ZOO
+
+        entry = ZOO.get(model)
+        return entry.input_range if entry else None
+    if text.strip().lower() == "none":
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SearchError(f"--input-range must be 'LO,HI' (e.g. 0,1) or 'none', got {text!r}.") from None
+    if not lo < hi:
+        raise SearchError(f"--input-range needs LO < HI, got {text!r}.")
+    return lo, hi
 
 
 # ------------------------------------------------------------------------------------------
@@ -195,12 +220,13 @@ def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str) -> np.ndar
     from codesign import distill as dmod
 
     iters = args.distill_iters or dmod.DEFAULT_ITERATIONS
-    key = fingerprint(["distill", gfp, args.images, iters, dmod.DEFAULT_LR, dmod.LR_FLOOR, args.seed, args.allow_no_bn])
+    key = fingerprint(["distill", gfp, args.images, iters, dmod.DEFAULT_LR, dmod.LR_FLOOR, args.seed, args.allow_no_bn,
+                       args.input_range])
     files = ["distill/images.npz"]
     if run.cached("distill", key, files):
         return np.load(run.path / files[0])["images"]
     res = dmod.distill(graph, n_images=args.images, iterations=iters, seed=args.seed,
-                       allow_no_bn=args.allow_no_bn, progress=not args.quiet)
+                       allow_no_bn=args.allow_no_bn, progress=not args.quiet, clip=args.input_range)
     if res.fallback:
         console.print("[yellow]model has no BatchNorm: using seeded Gaussian inputs (--allow-no-bn)[/]")
     dmod.save_loss_curve(res, run.path / "distill")
@@ -242,7 +268,7 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
 
 def quant_kwargs(args: Args) -> dict[str, str]:
     """Calibration options shared by every quantization of a run."""
-    return {"method": args.calib, "weight_clip": args.weight_clip}
+    return {"method": args.calib, "weight_clip": args.weight_clip, "weight_round": args.weight_round}
 
 
 def stage_mqe(run: RunFolder, graph: Graph, images: np.ndarray, args: Args, gfp: str) -> dict[str, float]:

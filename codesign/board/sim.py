@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from codesign.board.base import BoardError
+from codesign.hw.filelock import locked
 from codesign.hw.overlay import OverlaySpec, generate_overlay, sim_cache_key
 from codesign.hw.paths import BUILD_DIR, SIM_DIR
 from codesign.sysinfo import cpu_name
@@ -55,17 +53,6 @@ def harness_digest() -> str:
     return h.hexdigest()
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
     with open(log, "a") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
@@ -83,7 +70,7 @@ def build_library(spec: OverlaySpec, root: Path | None = None, jobs: int = 2) ->
     lib = bdir / f"lib{spec.name}.so"
     if lib.is_file():
         return lib
-    with _locked(bdir.parent / f".{spec.name}_{key}.lock"):
+    with locked(bdir.parent / f".{spec.name}_{key}.lock"):
         if lib.is_file():
             return lib
         vroot = verilator_root()

@@ -12,7 +12,6 @@ Two builds per core, both cached by a hash of their sources and flags:
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import os
 import shutil
@@ -24,6 +23,7 @@ import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.hw.cores.base import CsimCase
+from codesign.hw.filelock import locked
 from codesign.hw.generator import GeneratedIP
 from codesign.hw.paths import BUILD_DIR, ap_types_dir
 
@@ -114,8 +114,7 @@ def _compile(gen: GeneratedIP, name: str, flags: list[str], with_main: bool) -> 
     if output.exists():
         return output
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel workers: one compiles, the others wait and reuse
+    with locked(out_dir / ".lock"):  # parallel workers: one compiles, the others wait and reuse
         if not output.exists():
             _compile_into(gen, out_dir, output, base, flags, with_main)
     return output

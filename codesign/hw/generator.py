@@ -76,22 +76,44 @@ def render_regmap(out: Path) -> dict[str, str]:
     return {k: str(out / k) for k in files}
 
 
-def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
-    """Render all views of one spec; returns its paths."""
+def _context(spec: IPSpec) -> dict[str, object]:
+    """The template context of one spec (shared by every view)."""
     core = CORES[spec.core](spec)
-    gen = GeneratedIP(spec, Path(out).resolve() / spec.name)
     dev = spec.device_profile
-    ctx = {
+    return {
         "name": spec.name, "core": core, "p": core.params(), "part": dev.part,
         "clock_ns": f"{1000.0 / dev.clock_mhz:g}", "version": f"1.{spec.version}", "stages": STAGES,
     }
+
+
+def render_verilog(spec: IPSpec) -> dict[str, str]:
+    """The Verilog twin of ``spec`` as ``{file name: text}``: instantiated cores, then the top.
+
+    This is exactly what :func:`generate_core` writes under ``rtl/``; the overlay renders its
+    cores through it, so the overlay always matches the current templates.
+    """
+    core = CORES[spec.core](spec)
+    ctx = _context(spec)
+    files: dict[str, str] = {}
     for dep in getattr(core, "rtl_dependencies", list)():
         # Instantiated cores are rendered next to the top, from their own spec and template.
         dep_core = CORES[dep.core](dep)
         dep_ctx = {**ctx, "name": dep.name, "core": dep_core, "p": dep_core.params()}
-        _write(gen.rtl_dir / f"{dep.name}.v", render(dep_core.verilog_template, "v", dep, **dep_ctx))
+        files[f"{dep.name}.v"] = render(dep_core.verilog_template, "v", dep, **dep_ctx)
         ctx["mac_name"] = dep.name
-    _write(gen.rtl_dir / f"{spec.name}.v", render(core.verilog_template, "v", spec, **ctx))
+    files[f"{spec.name}.v"] = render(core.verilog_template, "v", spec, **ctx)
+    return files
+
+
+def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
+    """Render all views of one spec; returns its paths."""
+    core = CORES[spec.core](spec)
+    gen = GeneratedIP(spec, Path(out).resolve() / spec.name)
+    ctx = _context(spec)
+    for dep in getattr(core, "rtl_dependencies", list)():
+        ctx["mac_name"] = dep.name
+    for fname, text in render_verilog(spec).items():
+        _write(gen.rtl_dir / fname, text)
     if core.is_hls:
         hdr = getattr(core, "hls_header_template", "")
         if hdr:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from codesign.errors import CodesignError
-from codesign.hw.generator import load_spec
+from codesign.hw.generator import load_spec, render_verilog
 from codesign.hw.paths import BUILD_DIR, HLS_TEMPLATES
 from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
 from codesign.hw.render import render
@@ -88,6 +88,9 @@ class OverlaySpec:
     wbank_depth: int = WBANK_DEPTH
     row_depth: int = ROW_DEPTH
     version: int = OVERLAY_VERSION
+    # sha256 of the overlay's RTL sources (:func:`rtl_digest`): hashed with the rest, so a
+    # bitstream built from other templates has another CONFIG_HASH and the driver refuses it.
+    rtl_sha256: str = ""
     ip_dir: str = field(default="", compare=False)
 
     @property
@@ -122,7 +125,7 @@ class OverlaySpec:
 
     @property
     def config_hash(self) -> int:
-        """32-bit hash of the spec: the value of the CONFIG_HASH register."""
+        """32-bit hash of the spec and its RTL sources: the value of the CONFIG_HASH register."""
         return int(hashlib.sha256(self.canonical_json().encode()).hexdigest()[:8], 16)
 
     @property
@@ -165,15 +168,43 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
     lanes = {e.lanes for e in engines}
     if any(ln % post.post_lanes for ln in lanes):
         raise MissingIPError(f"engine lanes {sorted(lanes)} are not multiples of {post.post_lanes} post-process lanes.")
+    core_specs = [load_spec(root / e.module) for e in engines] + [post]
     return OverlaySpec(
         bits=tuple(want), device=devices.pop(), engines=tuple(engines), post_module=post.name,
-        post_lanes=post.post_lanes, post_hash=post.config_hash, ip_dir=str(root.resolve()),
+        post_lanes=post.post_lanes, post_hash=post.config_hash, rtl_sha256=rtl_digest(core_specs),
+        ip_dir=str(root.resolve()),
     )
 
 
 def template_digest() -> str:
-    """sha256 of the overlay template (part of the simulator cache key)."""
+    """sha256 of the overlay template (part of the simulator cache key and of :func:`rtl_digest`)."""
     return hashlib.sha256((HLS_TEMPLATES / OVERLAY_TEMPLATE).read_bytes()).hexdigest()
+
+
+def core_verilog(spec: OverlaySpec) -> dict[str, str]:
+    """The Verilog of the overlay's cores, rendered from their ``ip.json`` specs with the
+    current templates (what ``make ip`` writes to ``rtl/``): ``{file name: text}``."""
+    src = Path(spec.ip_dir)
+    files: dict[str, str] = {}
+    for module in [e.module for e in spec.engines] + [spec.post_module]:
+        files.update(render_verilog(load_spec(src / module)))
+    return files
+
+
+def rtl_digest(core_specs: list[IPSpec]) -> str:
+    """sha256 of everything the overlay RTL is made of besides the spec: the overlay template,
+    the register map and the core Verilog rendered from the current templates.
+
+    Part of :class:`OverlaySpec` and so of ``CONFIG_HASH``: editing any template used by the
+    overlay (``overlay_top.v.j2``, ``mac_tree.v.j2``, ``postproc.v.j2``) or the register map
+    changes the hash, and the driver refuses a bitstream built before the edit.
+    """
+    h = hashlib.sha256(template_digest().encode())
+    h.update(json.dumps(as_dict(), sort_keys=True).encode())
+    for cs in core_specs:
+        for fname, text in sorted(render_verilog(cs).items()):
+            h.update(fname.encode() + b"\0" + text.encode())
+    return h.hexdigest()
 
 
 def render_overlay(spec: OverlaySpec) -> str:
@@ -239,22 +270,17 @@ def generate_overlay(spec: OverlaySpec, out: Path | str | None = None) -> Genera
     """Render the overlay top, copy the core Verilog and write overlay.json under ``out``."""
     root = Path(out) if out is not None else Path(spec.ip_dir) / spec.name
     gen = GeneratedOverlay(spec, root)
-    src = Path(spec.ip_dir)
-    for module in [e.module for e in spec.engines] + [spec.post_module]:
-        dst = root / "rtl" / f"{module}.v"
-        text = (src / module / "rtl" / f"{module}.v").read_text()
-        _write(dst, text)
+    for fname, text in core_verilog(spec).items():
+        _write(root / "rtl" / fname, text)
     _write(gen.top, render_overlay(spec))
     _write(gen.manifest, json.dumps(manifest_dict(spec), indent=2, sort_keys=True) + "\n")
     return gen
 
 
 def sim_cache_key(spec: OverlaySpec, harness_digest: str) -> str:
-    """Key of a simulator build: spec + core Verilog + overlay template + harness sources."""
+    """Key of a simulator build: spec (its ``rtl_sha256`` covers the core Verilog and the
+    templates) + overlay template + harness sources."""
     h = hashlib.sha256(spec.canonical_json().encode())
-    src = Path(spec.ip_dir)
-    for module in [e.module for e in spec.engines] + [spec.post_module]:
-        h.update((src / module / "rtl" / f"{module}.v").read_bytes())
     h.update(template_digest().encode())
     h.update(harness_digest.encode())
     return h.hexdigest()[:16]
@@ -271,8 +297,8 @@ def copy_sources(gen: GeneratedOverlay, dst: Path) -> list[Path]:
 
 
 __all__ = [
-    "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "generate_overlay", "manifest_dict",
-    "overlay_spec", "render_overlay", "sim_cache_key",
+    "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "core_verilog", "generate_overlay",
+    "manifest_dict", "overlay_spec", "render_overlay", "rtl_digest", "sim_cache_key",
 ]
 
 

@@ -9,7 +9,6 @@ RTL against the golden model and, for HLS cores, the C-sim loaded with ctypes
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -18,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from codesign.hw.filelock import locked
 from codesign.hw.generator import GeneratedIP
 from codesign.hw.paths import BUILD_DIR, SIM_DIR
 
@@ -78,17 +78,6 @@ def _make_overrides(extra: list[str]) -> Iterator[None]:
             os.environ["MAKEFLAGS"] = old
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 RUNTIME_OBJS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
 
 
@@ -141,7 +130,7 @@ def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim"):
     for src in sources:
         digest.update(src.read_bytes())
     stamp = bdir / "build.sha256"
-    with _locked(bdir.parent / f".{simulator}.lock"), _make_overrides(_runtime_flags(root) if simulator == "verilator" else []):
+    with locked(bdir.parent / f".{simulator}.lock"), _make_overrides(_runtime_flags(root) if simulator == "verilator" else []):
         fresh = not (stamp.exists() and stamp.read_text() == digest.hexdigest())
         if fresh:
             shutil.rmtree(bdir, ignore_errors=True)

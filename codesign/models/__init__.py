@@ -34,6 +34,7 @@ class ZooEntry:
     dataset: str  # "imagenet" (shape only, random init) or the training dataset
     trained: bool
     description: str
+    input_range: tuple[float, float] | None = None  # pixel range the model was trained on (None: unknown)
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -50,11 +51,11 @@ ZOO: dict[str, ZooEntry] = {
         ZooEntry("mobilenetv3_large", "mobilenetv3", (224, 224, 3), 1000, "imagenet", False,
                  "MobileNetV3-Large (keras.applications), random init"),
         ZooEntry("resnet_s", "resnet", (32, 32, 1), 10, "fashion-mnist", True,
-                 "ResNet-8 style (16/32/64, one BasicBlock per stage), trained"),
+                 "ResNet-8 style (16/32/64, one BasicBlock per stage), trained", (0.0, 1.0)),
         ZooEntry("mobilenetv2_s", "mobilenetv2", (32, 32, 1), 10, "fashion-mnist", True,
-                 "small MobileNetV2 (7 inverted residuals, ReLU6), trained"),
+                 "small MobileNetV2 (7 inverted residuals, ReLU6), trained", (0.0, 1.0)),
         ZooEntry("mobilenetv3_s", "mobilenetv3", (32, 32, 1), 10, "fashion-mnist", True,
-                 "small MobileNetV3 (6 blocks, squeeze-excite, h-swish), trained"),
+                 "small MobileNetV3 (6 blocks, squeeze-excite, h-swish), trained", (0.0, 1.0)),
     )
 }
 

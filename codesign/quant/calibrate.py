@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,14 @@ class TensorRange:
     min: float
     max: float
     samples: np.ndarray | None = None  # kept for "mse": the clip depends on the bit-width
+    clips: dict[tuple[float, int, int], float] = field(default_factory=dict, compare=False, repr=False)
+
+    def mse_clip(self, mag: float, qmax: int, qmin: int) -> float:
+        """:func:`mse_clip` of this tensor's samples, memoised per (magnitude, grid)."""
+        key = (mag, qmax, qmin)
+        if key not in self.clips:
+            self.clips[key] = mse_clip(self.samples, mag, qmax, qmin) if self.samples is not None else mag
+        return self.clips[key]
 
 
 def calibrate(

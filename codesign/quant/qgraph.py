@@ -45,7 +45,7 @@ from codesign.graph.ir import (
 )
 from codesign.graph.ops import pool_counts
 from codesign.quant.bitconfig import BitConfig
-from codesign.quant.calibrate import TensorRange, calibrate, mse_clip
+from codesign.quant.calibrate import TensorRange, calibrate
 from codesign.quant.dyadic import (
     HSWISH_CLAMP,
     INT32_MAX,
@@ -60,6 +60,7 @@ from codesign.quant.dyadic import (
     round_half_up,
 )
 from codesign.quant.fold import fold_batchnorm
+from codesign.quant.gptq import WEIGHT_ROUNDINGS, LayerGram, gptq_codes, input_gram
 
 FUSABLE_ACTS = {"relu": Act.RELU, "relu6": Act.RELU6, "hswish": Act.HSWISH}
 UNSIGNED_ACTS = {"relu", "relu6", "hsigmoid", "sigmoid"}
@@ -243,7 +244,7 @@ def _scale(rng: TensorRange, bits: int, signed: bool) -> float:
     lo, hi = qrange(bits, signed)
     mag = max(abs(rng.lo), abs(rng.hi)) if signed else max(rng.hi, 0.0)
     if rng.samples is not None:  # "mse" calibration: the best clip depends on the width
-        mag = mse_clip(rng.samples, mag, hi, lo)
+        mag = rng.mse_clip(mag, hi, lo)
     return mag / hi if mag > 0 else 1.0 / hi
 
 
@@ -256,12 +257,15 @@ WEIGHT_CLIPS = ("max", "mse")
 MSE_CLIP_RATIOS = np.linspace(0.5, 1.0, 26)
 
 
-def _weights(w: np.ndarray, bits: int, clip: str = "max") -> tuple[np.ndarray, np.ndarray]:
+def _weights(w: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None = None,
+             groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric narrow-range per-output-channel quantization (channels on the last axis).
 
     ``clip="max"`` sets ``scale = max|w| / qmax``. ``clip="mse"`` searches, per channel, the
     clipping ratio r in [0.5, 1] of ``max|w|`` that minimises the squared quantization error
     ``||w - q(w)||^2`` (outliers clipped, the rest resolved finer); it matters at <= 4 bits.
+    With ``gram`` (the layer's input Gram matrix per group) the codes on that grid are chosen
+    by GPTQ error compensation (:mod:`codesign.quant.gptq`) instead of round-to-nearest.
     """
     _lo, hi = qrange(bits, True, narrow=True)
     flat = w.astype(np.float64).reshape(-1, w.shape[-1])
@@ -279,13 +283,15 @@ def _weights(w: np.ndarray, bits: int, clip: str = "max") -> tuple[np.ndarray, n
     elif clip != "max":
         raise ValueError(f"weight clip must be one of {WEIGHT_CLIPS}, got {clip!r}")
     s = np.where(wmax > 0, wmax / hi, 1.0)
+    if gram is not None:
+        return gptq_codes(w, s, bits, gram, groups), s
     return quantize(w, s, bits, True, narrow=True), s
 
 
 def _gemm_node(ly: Conv2D | Dense, x: QTensor, y: QTensor, bits: int, act: Act, out_name: str,
-               weight_clip: str = "max") -> QNode:
+               weight_clip: str = "max", gram: LayerGram | None = None) -> QNode:
     w = ly.params["kernel"]
-    w_q, s_w = _weights(w, bits, weight_clip)
+    w_q, s_w = _weights(w, bits, weight_clip, gram, ly.groups if isinstance(ly, Conv2D) else 1)
     b = ly.params["bias"].astype(np.float64) if ly.use_bias else np.zeros(w.shape[-1])
     bias_q = np.clip(round_half_up(b / (x.scale * s_w)), INT32_MIN, INT32_MAX).astype(np.int64)
     mult, shift = quantize_multipliers(x.scale * s_w / y.scale)
@@ -318,6 +324,40 @@ def _add_params(sa: float, sb: float, sy: float) -> dict[str, np.ndarray]:
     }
 
 
+_PREPARED: dict[tuple, tuple[Graph, Graph, dict[str, Any], dict[str, LayerGram]]] = {}
+_PREPARED_MAX = 4
+
+
+def _data_key(x: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(x).view(np.uint8)).hexdigest() + str(x.shape) + str(x.dtype)
+
+
+def _prepared(graph: Graph, calib_x: np.ndarray, method: str, percentile: float,
+              gram_layers: list[str]) -> tuple[Graph, dict[str, Any], dict[str, LayerGram]]:
+    """BN-folded graph, activation ranges and GPTQ input Gram matrices, memoised.
+
+    None of them depends on the bit-widths, and searches quantize one model with one
+    calibration batch many times (direct sensitivity, ZeroQ, HAQ rewards, evaluation), so the
+    float calibration passes run once. The key holds the graph object (compared by identity,
+    and kept alive by the cache), a digest of the calibration data and the calibration options.
+    """
+    key = (id(graph), _data_key(calib_x), method, float(percentile))
+    hit = _PREPARED.get(key)
+    if hit is None or hit[0] is not graph:
+        g = fold_batchnorm(graph)
+        hit = (graph, g, calibrate(g, calib_x, method=method, percentile=percentile), {})
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.pop(next(iter(_PREPARED)))
+        _PREPARED[key] = hit
+    _graph, g, ranges, grams = hit
+    missing = [n for n in gram_layers if n not in grams]
+    if missing:
+        grams.update(input_gram(g, calib_x, missing))
+    return g, ranges, {n: grams[n] for n in gram_layers}
+
+
 def quantize_model(
     graph: Graph,
     bitconfig: BitConfig,
@@ -325,15 +365,20 @@ def quantize_model(
     method: str = "minmax",
     percentile: float = 99.99,
     weight_clip: str = "max",
+    weight_round: str = "nearest",
 ) -> QGraph:
     """Quantize a float IR graph with a BitConfig, calibrating on ``calib_x`` (N, H, W, C).
 
     ``method``/``percentile`` choose activation calibration; ``weight_clip`` ("max"/"mse")
-    how per-channel weight scales are chosen.
+    how per-channel weight scales are chosen; ``weight_round`` ("nearest"/"gptq") how weights
+    are rounded onto that grid (GPTQ uses ``calib_x`` as the layer inputs' data, and is applied
+    to layers below 8 bit, where rounding error matters).
     """
     bitconfig.validated(graph)
-    g = fold_batchnorm(graph)
-    ranges = calibrate(g, calib_x, method=method, percentile=percentile)
+    if weight_round not in WEIGHT_ROUNDINGS:
+        raise ValueError(f"weight rounding must be one of {WEIGHT_ROUNDINGS}, got {weight_round!r}")
+    low = [ly.name for ly in graph.quantizable() if bitconfig[ly.name].w_bits < 8] if weight_round == "gptq" else []
+    g, ranges, grams = _prepared(graph, calib_x, method, percentile, low)
     plan = _plan_fusion(g)
     layers = _real_layers(g, plan)
     demand = _demands(g, plan, layers, bitconfig)
@@ -369,9 +414,11 @@ def quantize_model(
             y = new_tensor(ly, signed=act not in (Act.RELU, Act.RELU6))
             if act in (Act.RELU6, Act.HSWISH):
                 # ReLU6/h-swish constants round(3/s) must fit the int16 pre-clamp: a (near-)dead
-                # tensor with a tiny range gets the smallest scale that still represents 3.0.
-                y.scale = max(y.scale, 3.0 / HSWISH_CLAMP)
-            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip)
+                # tensor with a tiny range gets the smallest scale that still represents 3.0;
+                # a very coarse one (2-bit codes over a range > 6) is capped at 6.0 so that
+                # round(3 / scale) >= 1 and the ReLU6/h-swish constants stay nonzero.
+                y.scale = min(max(y.scale, 3.0 / HSWISH_CLAMP), 6.0)
+            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip, grams.get(ly.name))
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)
         elif k in ("pad", "maxpool", "gmaxpool", "flatten", "reshape"):

@@ -1,0 +1,77 @@
+"""Bit-allocation baselines behind one interface (``base.Problem`` in, ``base.MethodResult`` out).
+
+``METHODS`` maps a name to a factory returning a :class:`~codesign.baselines.base.Method`;
+keyword arguments go to the method's constructor, e.g. ``METHODS["hawq-v3"](max_samples=20)``.
+Every method module is imported only when its factory is called, so importing this package
+needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
+
+=============  =====================================================================
+``int8``       uniform INT8 PTQ (:mod:`codesign.baselines.uniform`)
+``int4``       uniform INT4 PTQ
+``hawq-v3``    Hutchinson Hessian trace x quantization perturbation, ILP (:mod:`.hawq`)
+``zeroq``      KL sensitivity on distilled data, Pareto-frontier DP (:mod:`.zeroq`)
+``direct``     direct Eq. 5 sensitivity + the OHQ ILP, "Direct+OQA" (:mod:`.direct`)
+=============  =====================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codesign.baselines.base import Method
+
+
+def _uniform(bits: int) -> Callable[..., Method]:
+    def make(**kw: Any) -> Method:
+        from codesign.baselines.uniform import UniformMethod
+
+        return UniformMethod(bits=kw.pop("bits", bits), **kw)
+
+    make.__doc__ = f"Uniform INT{bits} PTQ."
+    return make
+
+
+def _hawq(**kw: Any) -> Method:
+    """HAWQ-v3 (Hessian trace + ILP)."""
+    from codesign.baselines.hawq import HawqV3Method
+
+    return HawqV3Method(**kw)
+
+
+def _zeroq(**kw: Any) -> Method:
+    """ZeroQ (KL sensitivity + Pareto DP)."""
+    from codesign.baselines.zeroq import ZeroQMethod
+
+    return ZeroQMethod(**kw)
+
+
+def _direct(**kw: Any) -> Method:
+    """Direct Eq. 5 sensitivity + OHQ ILP."""
+    from codesign.baselines.direct import DirectMethod
+
+    return DirectMethod(**kw)
+
+
+METHODS: dict[str, Callable[..., Method]] = {
+    "int8": _uniform(8),
+    "int4": _uniform(4),
+    "hawq-v3": _hawq,
+    "zeroq": _zeroq,
+    "direct": _direct,
+}
+
+
+def get_method(name: str, **kw: Any) -> Method:
+    """The method registered as ``name`` (unknown names raise a CodesignError listing the registry)."""
+    from codesign.errors import CodesignError
+
+    try:
+        factory = METHODS[name]
+    except KeyError:
+        raise CodesignError(f"unknown method {name!r}; known: {', '.join(METHODS)}.") from None
+    return factory(**kw)
+
+
+__all__ = ["METHODS", "get_method"]

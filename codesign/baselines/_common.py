@@ -1,0 +1,94 @@
+"""Helpers the baselines share: layer costs from the problem's table and a budget report.
+
+Every baseline prices a configuration with the same numbers the OHQ ILP uses: the size is
+``sum_i n_weights_i * b_i`` (``BitConfig.size_mbit``), and a layer at width ``b`` costs
+``table.get(layer, b).cycles_total`` cycles and ``.energy_uj`` microjoules (the OQA table
+measures W = A = b). NumPy + PuLP only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from codesign.graph.ir import Graph
+from codesign.ilp import Budgets, LayerCost, _exceeds, from_hw_table
+from codesign.quant.bitconfig import BitConfig
+
+if TYPE_CHECKING:
+    from codesign.baselines.base import Problem
+
+
+def layer_costs(problem: Problem) -> list[LayerCost]:
+    """``LayerCost`` per quantizable layer at the candidate widths (sensitivity unused: 0)."""
+    zeros = {n: 0.0 for n in problem.layers}
+    return from_hw_table(problem.graph, problem.table, zeros, problem.candidates)
+
+
+def hw_totals(problem: Problem, widths: dict[str, int]) -> dict[str, float | None]:
+    """Size (Mbit), latency (cycles) and energy (uJ) of W = A = ``widths[layer]`` from the table.
+
+    Latency/energy are ``None`` when the table lacks a (layer, width) row.
+    """
+    g = problem.graph
+    size = sum(int(g[n].params["kernel"].size) * b for n, b in widths.items()) * 1e-6
+    cyc: list[float] = []
+    en: list[float] = []
+    for n, b in widths.items():
+        try:
+            row = problem.table.get(n, b)
+        except KeyError:
+            return {"size_mbit": size, "latency_cycles": None, "energy_uj": None}
+        cyc.append(float(row.cycles_total))
+        en.append(float(row.energy_uj))
+    return {"size_mbit": size, "latency_cycles": math.fsum(cyc), "energy_uj": math.fsum(en)}
+
+
+def budget_report(problem: Problem, widths: dict[str, int]) -> dict[str, Any]:
+    """The totals of ``widths`` plus, per active budget, whether it is met (``None``: unknown cost)."""
+    totals = hw_totals(problem, widths)
+    meets: dict[str, bool | None] = {}
+    for kind, limit in problem.budgets.active().items():
+        if kind == "onchip_kbit":
+            meets[kind] = None  # the OQA table carries no on-chip memory figure
+            continue
+        value = totals.get(kind)
+        meets[kind] = None if value is None else not _exceeds(float(value), limit, kind)
+    known = [v for v in meets.values() if v is not None]
+    return {**totals, "meets": meets, "meets_all": all(known) if len(known) == len(meets) else None}
+
+
+def to_bitconfig(problem: Problem, widths: dict[str, int], method: str) -> BitConfig:
+    """W = A = ``widths[layer]`` (what the hardware table prices), validated against the graph."""
+    bc = BitConfig.from_widths(problem.graph, {n: int(widths[n]) for n in problem.layers})
+    bc.meta["method"] = method
+    return bc
+
+
+def weight_grams(problem: Problem, folded: Graph) -> dict[str, np.ndarray]:
+    """Per-layer input Gram matrices when the problem rounds weights with GPTQ, else ``{}``.
+
+    ``quantize_model(..., weight_round="gptq")`` rounds every layer below 8 bit by GPTQ with
+    the Gram matrix of its float input on the calibration images (the distilled set); a
+    baseline that re-derives one layer's weights must use the same rounding.
+    """
+    if problem.quant.get("weight_round", "nearest") != "gptq":
+        return {}
+    from codesign.quant.gptq import input_gram
+
+    return input_gram(folded, problem.distilled, problem.layers)
+
+
+def hw_budgets_active(budgets: Budgets) -> bool:
+    """True when a budget other than the model size is set (the DP handles size only)."""
+    return any(k != "size_mbit" for k in budgets.active())
+
+
+def as_float_dict(names: list[str], values: np.ndarray | list[float]) -> dict[str, float]:
+    """``{name: float(value)}``."""
+    return {n: float(v) for n, v in zip(names, values)}
+
+
+__all__ = ["as_float_dict", "budget_report", "hw_budgets_active", "hw_totals", "layer_costs", "to_bitconfig", "weight_grams"]

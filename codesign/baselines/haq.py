@@ -1,0 +1,608 @@
+"""HAQ baseline (Wang et al., "HAQ: Hardware-Aware Automated Quantization", CVPR 2019) in NumPy.
+
+A DDPG agent walks the quantizable layers in model order and emits one continuous action
+``a_t`` in [0, 1] per layer; the action maps to a width in ``[b_min - 0.5, b_max + 0.5]``,
+rounded to the nearest candidate width. After the last layer the configuration is forced
+into the budgets (below), quantized, and its accuracy is the episode's reward, given to every
+transition of the episode. What is kept from the paper and its reference code:
+
+* **Agent**: actor ``s -> 300 -> 300 -> 1`` (ReLU, ReLU, sigmoid) and critic
+  ``[s, a] -> 300 -> 300 -> 1`` (ReLU, ReLU, linear; the paper's ``fc(s) + fc(a)`` first
+  layer is the same map as one layer on the concatenation), Adam (actor 1e-4, critic 1e-3),
+  soft target updates (tau 0.01), discount 1, replay memory of 128 episodes' transitions,
+  batch 64, 20 warm-up episodes of uniform random actions, then truncated-normal exploration
+  in [0, 1] around the actor's output with sigma 0.5 decaying by 0.99 per episode. One
+  gradient step per stored transition (after warm-up). The rewards of a batch have a moving
+  average (alpha 0.5) subtracted, as the reference code does.
+* **State** (the paper's layer embedding): layer index, input channels, output channels,
+  kernel size, stride, input feature-map size (H*W), number of weights, depthwise flag and
+  the previous action; every column except the last is min-max scaled to [0, 1] over the
+  layers. Weights and activations share one width (W = A, one action per layer): the OQA
+  hardware table is indexed by one width, so HAQ's separate W/A steps and its W/A flag are
+  dropped.
+* **Hardware feedback**: the same OQA table and budgets as the OHQ search (size in Mbit;
+  latency in cycles and energy in uJ when set). HAQ lowers widths sequentially until the
+  configuration fits; here each step lowers, by one candidate step, the layer that sheds the
+  most of the violated resources per bit lost (each resource measured relative to its
+  current excess; ties go to the later layer, HAQ walks from the back). Because it only
+  lowers widths, it needs the all-narrowest configuration to fit: otherwise
+  ``InfeasibleBudgetError``. Size compares as whole bits, the other budgets to 1e-9
+  relative, as in ``codesign.ilp``.
+* **Reward**: ``0.1 * (acc - acc_float)`` with top-1 accuracies in percent, measured on a
+  labelled validation subset of ``problem.train`` (500 images by default) with the
+  fake-quant model of ``problem.quantize(bc)`` (the calibration every method shares).
+  **No fine-tuning** (the paper fine-tunes briefly for its ImageNet rewards): this is the
+  post-training quantization setting the OHQ comparison uses. Accuracies are cached per
+  width tuple, so a repeated configuration costs nothing.
+
+The best configuration seen (all are repaired, so all meet the budgets) is returned. All
+randomness comes from ``np.random.default_rng(problem.seed)``: the same seed gives the same
+result. NumPy only (the networks run in float32, as the PyTorch reference; ``Mlp`` defaults to
+float64 for the gradient checks).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.errors import CodesignError
+from codesign.graph.ir import Conv2D, Graph
+from codesign.ilp import Budgets, InfeasibleBudgetError
+from codesign.quant.bitconfig import BitConfig
+from codesign.quant.dyadic import check_bits
+
+RewardFn = Callable[[dict[str, int]], float]
+_REL_TOL = 1e-9  # same slack as codesign.ilp for float budget rows
+_UNITS = {"size_mbit": "Mbit", "latency_cycles": "cycles", "energy_uj": "uJ"}
+
+
+class HaqError(CodesignError):
+    """HAQ cannot run on this problem (no labelled data, unsupported budget, bad settings)."""
+
+
+# ---- the networks --------------------------------------------------------------------------
+class Mlp:
+    """Fully connected net with ReLU hidden layers and a sigmoid or linear output.
+
+    ``forward`` returns the output and a cache; ``backward`` maps the gradient of a loss with
+    respect to the output to the gradients of the parameters (same order as ``params``) and
+    of the input.
+    """
+
+    def __init__(self, sizes: Sequence[int], out_act: str, rng: np.random.Generator,
+                 init_w: float = 3e-3, dtype: type = np.float64) -> None:
+        if out_act not in ("sigmoid", "linear"):
+            raise ValueError(f"out_act must be 'sigmoid' or 'linear', got {out_act!r}")
+        if len(sizes) < 2:
+            raise ValueError("an MLP needs at least an input and an output size")
+        self.out_act = out_act
+        self.params: list[np.ndarray] = []
+        n_layers = len(sizes) - 1
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            # fan-in init for hidden layers, small uniform for the last (as the HAQ/DDPG code)
+            lim = init_w if i == n_layers - 1 else 1.0 / math.sqrt(n_in)
+            self.params.append(rng.uniform(-lim, lim, (n_in, n_out)).astype(dtype))
+            self.params.append(rng.uniform(-lim, lim, n_out).astype(dtype))
+
+    @property
+    def n_layers(self) -> int:
+        """Number of affine layers."""
+        return len(self.params) // 2
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Output for a batch ``x`` (B, n_in) and the activations needed by ``backward``."""
+        h = np.asarray(x, dtype=self.params[0].dtype)
+        acts = [h]
+        for i in range(self.n_layers):
+            z = h @ self.params[2 * i] + self.params[2 * i + 1]
+            if i < self.n_layers - 1:
+                h = np.maximum(z, 0.0)
+            elif self.out_act == "sigmoid":
+                h = 1.0 / (1.0 + np.exp(-z))
+            else:
+                h = z
+            acts.append(h)
+        return h, acts
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)[0]
+
+    def backward(self, acts: list[np.ndarray], g_out: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Gradients of the parameters and of the input, given dLoss/dOutput."""
+        grads: list[np.ndarray] = [np.empty(0)] * len(self.params)
+        out = acts[-1]
+        g = g_out * out * (1.0 - out) if self.out_act == "sigmoid" else g_out
+        for i in range(self.n_layers - 1, -1, -1):
+            h_in = acts[i]
+            grads[2 * i] = h_in.T @ g
+            grads[2 * i + 1] = g.sum(axis=0)
+            g = g @ self.params[2 * i].T
+            if i > 0:
+                g = g * (acts[i] > 0.0)
+        return grads, g
+
+    def copy(self) -> Mlp:
+        """A deep copy (target network)."""
+        new = object.__new__(Mlp)
+        new.out_act = self.out_act
+        new.params = [p.copy() for p in self.params]
+        return new
+
+    def soft_update(self, source: Mlp, tau: float) -> None:
+        """``theta <- (1 - tau) * theta + tau * theta_source``."""
+        for p, q in zip(self.params, source.params):
+            p *= 1.0 - tau
+            p += tau * q
+
+
+class Adam:
+    """Adam (Kingma & Ba) over a list of arrays, updated in place."""
+
+    def __init__(self, params: Sequence[np.ndarray], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.lr, self.b1, self.b2, self.eps = float(lr), betas[0], betas[1], eps
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """One update of every array in ``params`` with its gradient."""
+        self.t += 1
+        c1 = 1.0 - self.b1 ** self.t
+        c2 = 1.0 - self.b2 ** self.t
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= self.b1
+            m += (1.0 - self.b1) * g
+            v *= self.b2
+            v += (1.0 - self.b2) * g * g
+            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions (s, a, r, s', done)."""
+
+    def __init__(self, capacity: int, n_states: int, dtype: type = np.float32) -> None:
+        self.capacity = int(capacity)
+        self.s = np.zeros((capacity, n_states), dtype)
+        self.a = np.zeros((capacity, 1), dtype)
+        self.r = np.zeros((capacity, 1), dtype)
+        self.s2 = np.zeros((capacity, n_states), dtype)
+        self.done = np.zeros((capacity, 1), dtype)
+        self.size = 0
+        self._next = 0
+
+    def add(self, s: np.ndarray, a: float, r: float, s2: np.ndarray, done: bool) -> None:
+        """Store one transition (overwrites the oldest when full)."""
+        i = self._next
+        self.s[i], self.a[i, 0], self.r[i, 0], self.s2[i], self.done[i, 0] = s, a, r, s2, float(done)
+        self._next = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """``n`` transitions (without replacement when the buffer holds enough)."""
+        idx = rng.choice(self.size, n, replace=self.size < n)
+        return self.s[idx], self.a[idx], self.r[idx].copy(), self.s2[idx], self.done[idx]
+
+
+def truncated_normal(rng: np.random.Generator, mu: float, sigma: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    """One sample of N(mu, sigma^2) truncated to [lo, hi] (rejection; clip after 1000 tries)."""
+    if sigma <= 0.0:
+        return float(np.clip(mu, lo, hi))
+    for _ in range(1000):
+        x = rng.normal(mu, sigma)
+        if lo <= x <= hi:
+            return float(x)
+    return float(np.clip(mu, lo, hi))
+
+
+class DdpgAgent:
+    """DDPG with HAQ's settings: one scalar action in [0, 1] per step."""
+
+    def __init__(self, n_states: int, rng: np.random.Generator, hidden: Sequence[int] = (300, 300),
+                 lr_actor: float = 1e-4, lr_critic: float = 1e-3, tau: float = 0.01, discount: float = 1.0,
+                 batch_size: int = 64, memory_size: int = 2000, moving_alpha: float = 0.5,
+                 dtype: type = np.float32) -> None:
+        self.rng = rng
+        self.actor = Mlp([n_states, *hidden, 1], "sigmoid", rng, dtype=dtype)
+        self.critic = Mlp([n_states + 1, *hidden, 1], "linear", rng, dtype=dtype)
+        self.actor_target = self.actor.copy()
+        self.critic_target = self.critic.copy()
+        self.opt_actor = Adam(self.actor.params, lr_actor)
+        self.opt_critic = Adam(self.critic.params, lr_critic)
+        self.tau, self.discount, self.batch_size = tau, discount, batch_size
+        self.memory = ReplayBuffer(memory_size, n_states, dtype)
+        self.moving_alpha = moving_alpha
+        self.moving_average: float | None = None
+
+    def policy(self, s: np.ndarray) -> float:
+        """The actor's (noise-free) action for one state."""
+        return float(self.actor(s[None, :])[0, 0])
+
+    def explore(self, s: np.ndarray, sigma: float) -> float:
+        """Truncated-normal exploration in [0, 1] around the actor's action."""
+        return truncated_normal(self.rng, self.policy(s), sigma)
+
+    def update(self) -> tuple[float, float]:
+        """One critic and one actor step on a sampled batch; returns (critic loss, mean Q)."""
+        s, a, r, s2, done = self.memory.sample(self.batch_size, self.rng)
+        batch_mean = float(r.mean())
+        if self.moving_average is None:
+            self.moving_average = batch_mean
+        else:
+            self.moving_average += self.moving_alpha * (batch_mean - self.moving_average)
+        r -= self.moving_average
+        n = len(s)
+        q_next = self.critic_target(np.hstack([s2, self.actor_target(s2)]))
+        y = r + self.discount * (1.0 - done) * q_next
+        q, cache = self.critic.forward(np.hstack([s, a]))
+        grads, _ = self.critic.backward(cache, 2.0 * (q - y) / n)
+        self.opt_critic.step(self.critic.params, grads)
+        loss = float(np.mean((q - y) ** 2))
+        mu, cache_a = self.actor.forward(s)
+        q_mu, cache_c = self.critic.forward(np.hstack([s, mu]))
+        _, g_in = self.critic.backward(cache_c, -np.ones_like(q_mu) / n)  # d(-mean Q)/dQ
+        grads_a, _ = self.actor.backward(cache_a, g_in[:, -1:])
+        self.opt_actor.step(self.actor.params, grads_a)
+        self.actor_target.soft_update(self.actor, self.tau)
+        self.critic_target.soft_update(self.critic, self.tau)
+        return loss, float(q_mu.mean())
+
+
+# ---- environment pieces ----------------------------------------------------------------------
+def layer_embedding(graph: Graph) -> np.ndarray:
+    """HAQ's static per-layer features, min-max scaled to [0, 1] per column (constant -> 0).
+
+    Columns: index, c_in, c_out, kernel size, stride, input H*W, #weights, depthwise flag.
+    The agent appends the previous action.
+    """
+    rows = []
+    for i, ly in enumerate(graph.quantizable()):
+        in_shape = graph.in_shapes(ly)[0]
+        w = ly.params["kernel"]
+        if isinstance(ly, Conv2D):
+            feats = [i, in_shape[-1], ly.filters, ly.kernel[0], ly.strides[0], in_shape[0] * in_shape[1],
+                     w.size, float(ly.is_depthwise)]
+        else:  # Dense
+            fmap = int(np.prod(in_shape[:-1])) if len(in_shape) > 1 else 1
+            feats = [i, w.shape[0], w.shape[1], 1, 0, fmap, w.size, 0.0]
+        rows.append(feats)
+    emb = np.asarray(rows, dtype=np.float64)
+    lo, hi = emb.min(axis=0), emb.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.where(hi > lo, (emb - lo) / span, 0.0)
+
+
+def action_to_index(action: float, candidates: Sequence[int]) -> int:
+    """Action in [0, 1] -> index of the nearest candidate to ``b_min - 0.5 + a * (b_max - b_min + 1)``.
+
+    Ties go to the narrower candidate.
+    """
+    lo, hi = candidates[0], candidates[-1]
+    b = lo - 0.5 + float(np.clip(action, 0.0, 1.0)) * (hi - lo + 1)
+    b = min(max(b, lo), hi)
+    dist = [abs(c - b) for c in candidates]
+    return int(np.argmin(dist))
+
+
+class BudgetEnforcer:
+    """Per-(layer, candidate) costs from the hardware table and the budgets they must meet."""
+
+    def __init__(self, problem: Problem, candidates: Sequence[int]) -> None:
+        graph, table, budgets = problem.graph, problem.table, problem.budgets
+        if budgets.onchip_kbit is not None:
+            raise HaqError("the HAQ baseline supports size, latency and energy budgets, not an on-chip memory "
+                           "budget (the hardware table has no on-chip figure); drop the on-chip budget for HAQ.")
+        self.candidates = list(candidates)
+        layers = graph.quantizable()
+        table.check_model(graph, self.candidates)
+        n_w = np.array([ly.params["kernel"].size for ly in layers], dtype=np.int64)
+        cands = np.array(self.candidates, dtype=np.int64)
+        self.costs: dict[str, np.ndarray] = {"size_mbit": n_w[:, None] * cands[None, :]}  # whole bits
+        self.cycles = np.array([[table.get(ly.name, b).cycles_total for b in self.candidates] for ly in layers],
+                               dtype=np.float64)
+        self.energy = np.array([[table.get(ly.name, b).energy_uj for b in self.candidates] for ly in layers],
+                               dtype=np.float64)
+        self.limits: dict[str, float] = {}
+        if budgets.size_mbit is not None:
+            self.limits["size_mbit"] = float(math.floor(float(budgets.size_mbit) * 1e6 + 1e-6))
+        if budgets.latency_cycles is not None:
+            self.costs["latency_cycles"] = self.cycles
+            self.limits["latency_cycles"] = float(budgets.latency_cycles)
+        if budgets.energy_uj is not None:
+            self.costs["energy_uj"] = self.energy
+            self.limits["energy_uj"] = float(budgets.energy_uj)
+        self._check_floor(budgets)
+
+    def totals(self, idx: Sequence[int]) -> dict[str, float]:
+        """Size (bits), cycles and energy of the configuration with candidate indices ``idx``."""
+        rows = np.arange(len(idx))
+        return {"size_mbit": float(self.costs["size_mbit"][rows, idx].sum()),
+                "latency_cycles": float(self.cycles[rows, idx].sum()),
+                "energy_uj": float(self.energy[rows, idx].sum())}
+
+    def excess(self, idx: Sequence[int]) -> dict[str, float]:
+        """Violated budgets and by how much (empty when the configuration fits)."""
+        tot = self.totals(idx)
+        out = {}
+        for kind, limit in self.limits.items():
+            over = tot[kind] - limit
+            slack = 0.0 if kind == "size_mbit" else _REL_TOL * max(1.0, abs(limit))
+            if over > slack:
+                out[kind] = over
+        return out
+
+    def _check_floor(self, budgets: Budgets) -> None:
+        low = [0] * len(self.costs["size_mbit"])
+        over = self.excess(low)
+        if not over:
+            return
+        high = [len(self.candidates) - 1] * len(low)
+        parts = []
+        for kind in over:
+            lo, hi = self.totals(low)[kind], self.totals(high)[kind]
+            scale = 1e-6 if kind == "size_mbit" else 1.0
+            parts.append(f"{kind.split('_')[0]} budget {getattr(budgets, kind):.6g} {_UNITS[kind]} is below the "
+                         f"all-{self.candidates[0]}-bit configuration's {lo * scale:.6g} {_UNITS[kind]} "
+                         f"(all-{self.candidates[-1]}-bit: {hi * scale:.6g})")
+        raise InfeasibleBudgetError(
+            "HAQ cannot meet the budgets: " + "; ".join(parts) + ". HAQ only lowers widths to meet a budget, "
+            "so the narrowest configuration must fit; raise the budget or add a narrower candidate width."
+        )
+
+    def enforce(self, idx: Sequence[int]) -> tuple[list[int], int]:
+        """Lower widths one candidate step at a time until every budget holds; returns (idx, steps)."""
+        cur = [int(i) for i in idx]
+        steps = 0
+        while over := self.excess(cur):
+            best, best_score = -1, -math.inf
+            for layer in range(len(cur) - 1, -1, -1):  # from the back, as HAQ; ties keep the later layer
+                j = cur[layer]
+                if j == 0:
+                    continue
+                bits_lost = self.candidates[j] - self.candidates[j - 1]
+                shed = sum((self.costs[k][layer, j] - self.costs[k][layer, j - 1]) / over[k] for k in over)
+                score = shed / bits_lost
+                if score > best_score:
+                    best, best_score = layer, score
+            if best < 0:  # cannot happen after _check_floor; kept as a guard
+                raise InfeasibleBudgetError("HAQ: no width can be lowered further and a budget is still violated.")
+            cur[best] -= 1
+            steps += 1
+        return cur, steps
+
+
+# ---- the method -------------------------------------------------------------------------------
+class HaqMethod(Method):
+    """HAQ: DDPG over per-layer widths with hardware-table budgets and an accuracy reward.
+
+    ``MethodResult.info``: ``episodes``, ``warmup``, ``best_reward``, ``best_episode``,
+    ``best_accuracy`` and ``float_accuracy`` (fractions on the validation subset; ``None``
+    with a ``reward_fn``), ``reward_curve`` and ``accuracy_curve`` (per episode),
+    ``evaluations`` (distinct configurations, i.e. cache misses), ``seconds_per_evaluation``,
+    ``repair_steps`` (width reductions the budget enforcement made per episode),
+    ``policy_widths`` (the final actor without noise, after enforcement; not evaluated),
+    ``final_sigma``, ``val_images``, ``fine_tuning`` (always False), ``reward`` (description),
+    and the chosen configuration's ``size_mbit``, ``latency_cycles`` and ``energy_uj``
+    (from the same table). The validation images are drawn from ``problem.train``, the data
+    the float model was trained on, as HAQ draws its reward set from the ImageNet train split.
+    """
+
+    name = "haq"
+    stochastic = True
+
+    def __init__(self, episodes: int = 120, warmup: int = 20, hidden: Sequence[int] = (300, 300),
+                 lr_actor: float = 1e-4, lr_critic: float = 1e-3, tau: float = 0.01, discount: float = 1.0,
+                 batch_size: int = 64, memory_episodes: int = 128, sigma: float = 0.5, sigma_decay: float = 0.99,
+                 moving_alpha: float = 0.5, val_images: int = 500, reward_scale: float = 0.1,
+                 eval_batch: int = 250, reward_fn: RewardFn | None = None) -> None:
+        """All of HAQ's hyper-parameters; ``reward_fn`` (widths -> reward) replaces the accuracy reward.
+
+        ``memory_episodes``: replay capacity in episodes (transitions = episodes x layers), as
+        HAQ's ``rmsize``. ``val_images``: labelled images taken from ``problem.train``.
+        """
+        if episodes < 1 or warmup < 0 or batch_size < 1 or memory_episodes < 1 or val_images < 1:
+            raise HaqError("HAQ needs episodes >= 1, warmup >= 0, batch_size >= 1, memory_episodes >= 1 and "
+                           f"val_images >= 1 (got {episodes}, {warmup}, {batch_size}, {memory_episodes}, {val_images}).")
+        if not (0.0 < tau <= 1.0 and sigma >= 0.0 and 0.0 < sigma_decay <= 1.0):
+            raise HaqError(f"HAQ needs 0 < tau <= 1, sigma >= 0 and 0 < sigma_decay <= 1 (got {tau}, {sigma}, {sigma_decay}).")
+        self.episodes, self.warmup = int(episodes), int(warmup)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.lr_actor, self.lr_critic, self.tau, self.discount = lr_actor, lr_critic, tau, discount
+        self.batch_size, self.memory_episodes = int(batch_size), int(memory_episodes)
+        self.sigma, self.sigma_decay, self.moving_alpha = sigma, sigma_decay, moving_alpha
+        self.val_images, self.reward_scale, self.eval_batch = int(val_images), reward_scale, int(eval_batch)
+        self.reward_fn = reward_fn
+
+    # -- reward -------------------------------------------------------------------------------
+    def _validation(self, problem: Problem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if problem.train is None:
+            raise HaqError("HAQ needs labelled data for its accuracy reward, but the problem has none "
+                           "(Problem.train is None); give it a labelled subset of the training data, "
+                           "e.g. from codesign.datasets.load_dataset('fashion-mnist', 'train').")
+        x, y = problem.train
+        x, y = np.asarray(x), np.asarray(y).reshape(-1)
+        if len(x) == 0 or len(x) != len(y):
+            raise HaqError(f"HAQ's labelled data is empty or inconsistent ({len(x)} images, {len(y)} labels).")
+        n = min(self.val_images, len(x))
+        idx = np.sort(rng.choice(len(x), n, replace=False))
+        return x[idx], y[idx]
+
+    def _accuracy(self, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+        hits = 0
+        for i in range(0, len(x), self.eval_batch):
+            out = predict(x[i:i + self.eval_batch])
+            hits += int((np.argmax(out.reshape(len(out), -1), axis=1) == y[i:i + self.eval_batch]).sum())
+        return hits / len(x)
+
+    # -- search -------------------------------------------------------------------------------
+    def _search(self, problem: Problem) -> MethodResult:
+        from codesign.graph.execute import run_float
+        from codesign.quant.fakequant import FakeQuantModel
+
+        rng = np.random.default_rng(problem.seed)
+        cands = sorted({check_bits(b, "candidate width") for b in problem.candidates})
+        if not cands:
+            raise HaqError("the candidate set of widths is empty; give at least one width in 2..8.")
+        names = problem.layers
+        n_layers = len(names)
+        if n_layers == 0:
+            raise HaqError(f"model {problem.graph.name!r} has no quantizable layers.")
+        enforcer = BudgetEnforcer(problem, cands)
+
+        x_val = y_val = None
+        acc_float: float | None = None
+        if self.reward_fn is None:
+            x_val, y_val = self._validation(problem, rng)
+            acc_float = self._accuracy(lambda xb: run_float(problem.graph, xb), x_val, y_val)
+
+        cache: dict[tuple[int, ...], tuple[float, float | None]] = {}  # widths -> (reward, accuracy)
+        eval_seconds: list[float] = []
+
+        def reward_of(widths: tuple[int, ...]) -> tuple[float, float | None]:
+            if widths in cache:
+                return cache[widths]
+            t0 = time.perf_counter()
+            wmap = dict(zip(names, widths))
+            if self.reward_fn is not None:
+                out = (float(self.reward_fn(wmap)), None)
+            else:
+                assert x_val is not None and y_val is not None and acc_float is not None
+                qg = problem.quantize(BitConfig.from_widths(problem.graph, wmap))
+                acc = self._accuracy(FakeQuantModel(qg).predict, x_val, y_val)
+                out = (self.reward_scale * 100.0 * (acc - acc_float), acc)
+            eval_seconds.append(time.perf_counter() - t0)
+            cache[widths] = out
+            return out
+
+        emb = layer_embedding(problem.graph)
+        n_states = emb.shape[1] + 1
+        agent = DdpgAgent(n_states, rng, self.hidden, self.lr_actor, self.lr_critic, self.tau, self.discount,
+                          self.batch_size, self.memory_episodes * n_layers, self.moving_alpha)
+
+        def state(t: int, prev: float) -> np.ndarray:
+            return np.append(emb[t], prev)
+
+        best: tuple[float, tuple[int, ...], int] | None = None  # reward, widths, episode
+        curve: list[float] = []
+        acc_curve: list[float | None] = []
+        repair_steps: list[int] = []
+        sigma = self.sigma
+        for ep in range(self.episodes):
+            warm = ep < self.warmup
+            if not warm:
+                sigma = self.sigma * self.sigma_decay ** (ep - self.warmup)
+            prev = 0.0
+            states, actions = [], []
+            for t in range(n_layers):
+                s = state(t, prev)
+                a = float(rng.uniform(0.0, 1.0)) if warm else agent.explore(s, sigma)
+                states.append(s)
+                actions.append(a)
+                prev = a
+            idx, steps = enforcer.enforce([action_to_index(a, cands) for a in actions])
+            widths = tuple(cands[i] for i in idx)
+            reward, acc = reward_of(widths)
+            curve.append(reward)
+            acc_curve.append(acc)
+            repair_steps.append(steps)
+            if best is None or reward > best[0]:
+                best = (reward, widths, ep)
+            for t in range(n_layers):
+                last = t == n_layers - 1
+                s2 = states[t] if last else states[t + 1]
+                agent.memory.add(states[t], actions[t], reward, s2, last)
+                if not warm:
+                    agent.update()
+            if problem.progress and (ep % 10 == 0 or ep == self.episodes - 1):
+                print(f"haq: episode {ep + 1}/{self.episodes} reward {reward:+.4f} best {best[0]:+.4f} "
+                      f"sigma {0.0 if warm else sigma:.3f} evals {len(eval_seconds)}", flush=True)
+
+        assert best is not None
+        best_reward, best_widths, best_ep = best
+        prev, policy_idx = 0.0, []
+        for t in range(n_layers):  # the trained actor without noise (reported, not evaluated)
+            prev = agent.policy(state(t, prev))
+            policy_idx.append(action_to_index(prev, cands))
+        policy_widths = [cands[i] for i in enforcer.enforce(policy_idx)[0]]
+        wmap = dict(zip(names, best_widths))
+        bc = BitConfig.from_widths(problem.graph, wmap)
+        bc.meta.update({"method": self.name, "seed": problem.seed})
+        totals = enforcer.totals([cands.index(b) for b in best_widths])
+        n_val = 0 if x_val is None else len(x_val)
+        info: dict[str, Any] = {
+            "episodes": self.episodes,
+            "warmup": self.warmup,
+            "best_reward": best_reward,
+            "best_episode": best_ep,
+            "best_accuracy": cache[best_widths][1],
+            "float_accuracy": acc_float,
+            "reward_curve": curve,
+            "accuracy_curve": acc_curve if self.reward_fn is None else [],
+            "evaluations": len(eval_seconds),
+            "seconds_per_evaluation": float(np.mean(eval_seconds)) if eval_seconds else 0.0,
+            "repair_steps": repair_steps,
+            "policy_widths": dict(zip(names, policy_widths)),
+            "final_sigma": sigma,
+            "val_images": n_val,
+            "fine_tuning": False,
+            "reward": "custom reward_fn" if self.reward_fn is not None else
+                      f"{self.reward_scale} * (top-1 % PTQ - top-1 % float) on {n_val} train images, no fine-tuning",
+            "size_mbit": totals["size_mbit"] * 1e-6,
+            "latency_cycles": totals["latency_cycles"],
+            "energy_uj": totals["energy_uj"],
+        }
+        data_used = "none (reward_fn)" if self.reward_fn is not None else f"train {n_val} img (labels)"
+        return MethodResult(self.name, bc, 0.0, data_used, info=info)
+
+
+def plot_rewards(result: MethodResult, path: str | Path) -> Path:
+    """Save the per-episode reward and the running best of a HAQ result as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = np.asarray(result.info["reward_curve"], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(1, len(curve) + 1), curve, ".", ms=3, label="episode reward")
+    ax.plot(np.arange(1, len(curve) + 1), np.maximum.accumulate(curve), "-", label="best so far")
+    warm = int(result.info.get("warmup", 0))
+    if 0 < warm < len(curve):
+        ax.axvline(warm + 0.5, color="grey", ls=":", label="end of warm-up")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("reward")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return p
+
+
+def brute_force(problem: Problem, reward: Callable[[Mapping[str, int]], float]) -> tuple[float, dict[str, int]]:
+    """Best budget-feasible configuration by exhaustive search (small instances; for tests)."""
+    cands = sorted(set(problem.candidates))
+    enforcer = BudgetEnforcer(problem, cands)
+    names = problem.layers
+    best: tuple[float, dict[str, int]] = (-math.inf, {})
+    for idx in itertools.product(range(len(cands)), repeat=len(names)):
+        if enforcer.excess(list(idx)):
+            continue
+        w = {n: cands[i] for n, i in zip(names, idx)}
+        r = float(reward(w))
+        if r > best[0]:
+            best = (r, w)
+    return best
+
+
+__all__ = ["Adam", "BudgetEnforcer", "DdpgAgent", "HaqError", "HaqMethod", "Mlp", "ReplayBuffer",
+           "action_to_index", "brute_force", "layer_embedding", "plot_rewards", "truncated_normal"]
