@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tie-residuals", action="store_true", help="layers summed by one residual add share a width")
     ap.add_argument("--pin-first-last", type=int, metavar="BITS", help="pin the first and last layer to BITS")
     ap.add_argument("--hw-table", help="use this OQA table instead of measuring (CSV from python -m codesign.oqa)")
+    ap.add_argument("--ip-dir", help="generated IP cores for the sim overlay (default build/ip, from `make ip`)")
     ap.add_argument("--dma-bw", type=float, default=8.0, help="sim board DMA bandwidth, bytes/cycle (default 8)")
     ap.add_argument("--dma-latency", type=int, default=32, help="sim board DMA latency, cycles (default 32)")
     ap.add_argument("--val-data", help="fashion-mnist | mnist | path.npz with x, y: report top-1")
@@ -255,7 +256,7 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     from codesign import oqa
 
     t0 = time.perf_counter()
-    board = oqa.open_board(args.board, bits, None, args.dma_bw, args.dma_latency)
+    board = oqa.open_board(args.board, bits, Path(args.ip_dir) if args.ip_dir else None, args.dma_bw, args.dma_latency)
     try:
         result = oqa.measure_full(graph, bits, board, board.spec, seed=args.seed, progress=not args.quiet)
     finally:
@@ -429,6 +430,14 @@ def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray, qkw: 
     return ["quantized/ (integer model)", "qkeras_model.h5", "hls4ml_prj/"]
 
 
+def _pct_change(new: float, ref: float) -> str:
+    """'37.8 % lower' / '2.1 % higher' of ``new`` against ``ref``."""
+    if ref == 0:
+        return "n/a"
+    d = 100 * (1 - new / ref)
+    return f"{abs(d):.1f} % {'lower' if d >= 0 else 'higher'}"
+
+
 def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[ConfigReport], args: Args,
                  exported: list[str]) -> Path:
     """report.md: the comparison table, stage times and provenance."""
@@ -448,12 +457,13 @@ def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[Config
         lines.append(f"| {r.name} | {r.wa} | {r.size_mbit:.4f} | {r.cycles:,.0f} | {r.latency_ms:.3f} | "
                      f"{r.energy_uj:.2f} | {top1} |")
     lines += ["", f"OHQ vs {int8.name}: size {ohq.size_mbit / int8.size_mbit:.2f}x, latency "
-              f"{100 * (1 - ohq.cycles / int8.cycles):+.1f} % lower, energy {100 * (1 - ohq.energy_uj / int8.energy_uj):+.1f} % lower"
+              f"{_pct_change(ohq.cycles, int8.cycles)}, energy {_pct_change(ohq.energy_uj, int8.energy_uj)}"
               + (f", top-1 {ohq.top1 - int8.top1:+.2f} points" if ohq.top1 is not None and int8.top1 is not None else "")
               + ".", "", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
-    for st in ("distill", "oqa", "mqe", "ilp"):
+    for st in ("distill", "oqa", "mqe", "ilp", "evaluate"):
         if st in run.stages:
             lines.append(f"| {st} | {run.seconds(st):.2f} |")
+    lines.append(f"| whole run (this invocation) | {args.wall:.2f} |")
     mqe = run.stages.get("mqe", {})
     if "spearman" in mqe:
         lines += ["", f"MQE vs direct Eq. 5 sensitivity: Spearman rho = {mqe['spearman']:.3f}; MQE "
@@ -489,9 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs.pop("uniform INT8")
         configs = {"OHQ (ours)": bc, f"uniform INT{top}": BitConfig.uniform(graph, top), **configs}
     clock = float(table.meta.get("clock_mhz", 100.0))
+    t_eval = time.perf_counter()
     reps = evaluate(graph, table, configs, images, val, clock, quant_kwargs(args))
+    run.done("evaluate", fingerprint([str(k) for k in configs]), time.perf_counter() - t_eval)
     write_plots(run, graph, table, bc)
     exported = [] if args.no_export else export(run, graph, bc, images, quant_kwargs(args))
+    args.ns.wall = time.perf_counter() - t_all
     report = write_report(run, graph, table, reps, args, exported)
     _print_summary(reps, report, time.perf_counter() - t_all)
     return 0

@@ -11,6 +11,10 @@ needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
 ``hawq-v3``    Hutchinson Hessian trace x quantization perturbation, ILP (:mod:`.hawq`)
 ``zeroq``      KL sensitivity on distilled data, Pareto-frontier DP (:mod:`.zeroq`)
 ``direct``     direct Eq. 5 sensitivity + the OHQ ILP, "Direct+OQA" (:mod:`.direct`)
+``haq``        DDPG agent with hardware feedback from the table, PTQ reward (:mod:`.haq`)
+``ohq``        OHQ: MQE + OQA + ILP, beta = 0.5 (:mod:`.ohq`)
+``ohq-mqe-only``  ablation: MQE sensitivity only (beta = 1)
+``ohq-oqa-only``  ablation: hardware cost only
 =============  =====================================================================
 """
 
@@ -54,7 +58,35 @@ def _direct(**kw: Any) -> Method:
     return DirectMethod(**kw)
 
 
+def _haq(**kw: Any) -> Method:
+    """HAQ (DDPG, hardware feedback from the table)."""
+    from codesign.baselines.haq import HaqMethod
+
+    return HaqMethod(**kw)
+
+
+def _ohq(beta: float, name: str) -> Callable[..., Method]:
+    def make(**kw: Any) -> Method:
+        from codesign.baselines.ohq import OhqMethod
+
+        return OhqMethod(beta=kw.pop("beta", beta), name=name, **kw)
+
+    make.__doc__ = f"OHQ with beta = {beta}."
+    return make
+
+
+def _oqa_only(**kw: Any) -> Method:
+    """Ablation: hardware cost only."""
+    from codesign.baselines.ohq import OqaOnlyMethod
+
+    return OqaOnlyMethod(**kw)
+
+
 METHODS: dict[str, Callable[..., Method]] = {
+    "ohq": _ohq(0.5, "ohq"),
+    "ohq-mqe-only": _ohq(1.0, "ohq-mqe-only"),
+    "ohq-oqa-only": _oqa_only,
+    "haq": _haq,
     "int8": _uniform(8),
     "int4": _uniform(4),
     "hawq-v3": _hawq,

@@ -174,6 +174,12 @@ def quant_perturbation(kernel: np.ndarray, bits: int, clip: str = "max", gram: n
 
 
 # ---- the method ------------------------------------------------------------------------------------
+def _digest(a: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(a).view(np.uint8)).hexdigest()
+
+
 class HawqV3Method(Method):
     """HAWQ-v3: Hutchinson Hessian traces on labelled data + ILP on ``trace/n * ||dW||^2``."""
 
@@ -187,6 +193,10 @@ class HawqV3Method(Method):
         self.max_images = max_images
         self.batch_size = int(batch_size)
         self.dtype = dtype
+        # Hutchinson estimates per (graph, data, seed): the traces do not depend on the budget,
+        # so one instance searched at several budgets (the benchmark's ratios) estimates once.
+        # info["trace_seconds"] always reports the estimation time, cached or not.
+        self._traces: dict[tuple[Any, ...], tuple[Graph, Graph, TraceEstimate, list[str], list[np.ndarray], float]] = {}
 
     def _search(self, problem: Problem) -> MethodResult:
         from codesign.quant.fold import fold_batchnorm
@@ -202,11 +212,16 @@ class HawqV3Method(Method):
         if self.max_images is not None:
             x, y = x[: self.max_images], y[: self.max_images]
         costs = layer_costs(problem)  # validates the table before the expensive part
-        t0 = time.perf_counter()
-        folded = fold_batchnorm(problem.graph)
-        hvp, names, kernels = tf_hvp(folded, x, y, self.batch_size, self.dtype)
-        est = hutchinson(hvp, names, [k.shape for k in kernels], self.max_samples, self.tol, seed=problem.seed)
-        trace_s = time.perf_counter() - t0
+        key = (id(problem.graph), problem.seed, _digest(x), _digest(y))
+        hit = self._traces.get(key)
+        if hit is None or hit[0] is not problem.graph:
+            t0 = time.perf_counter()
+            folded = fold_batchnorm(problem.graph)
+            hvp, names, kernels = tf_hvp(folded, x, y, self.batch_size, self.dtype)
+            est = hutchinson(hvp, names, [k.shape for k in kernels], self.max_samples, self.tol, seed=problem.seed)
+            hit = (problem.graph, folded, est, names, kernels, time.perf_counter() - t0)
+            self._traces[key] = hit
+        _g, folded, est, names, kernels, trace_s = hit
         avg = {n: float(t) / kernels[i].size for i, (n, t) in enumerate(zip(names, est.traces))}
         clip = problem.quant.get("weight_clip", "max")
         grams = weight_grams(problem, folded)
