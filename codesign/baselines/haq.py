@@ -402,7 +402,7 @@ class HaqMethod(Method):
                  lr_actor: float = 1e-4, lr_critic: float = 1e-3, tau: float = 0.01, discount: float = 1.0,
                  batch_size: int = 64, memory_episodes: int = 128, sigma: float = 0.5, sigma_decay: float = 0.99,
                  moving_alpha: float = 0.5, val_images: int = 500, reward_scale: float = 0.1,
-                 eval_batch: int = 250, reward_fn: RewardFn | None = None) -> None:
+                 eval_batch: int = 50, reward_fn: RewardFn | None = None) -> None:
         """All of HAQ's hyper-parameters; ``reward_fn`` (widths -> reward) replaces the accuracy reward.
 
         ``memory_episodes``: replay capacity in episodes (transitions = episodes x layers), as
