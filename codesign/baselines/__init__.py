@@ -13,6 +13,7 @@ needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
 ``direct``     direct Eq. 5 sensitivity + the OHQ ILP, "Direct+OQA" (:mod:`.direct`)
 ``haq``        DDPG agent with hardware feedback from the table, PTQ reward (:mod:`.haq`)
 ``ohq``        OHQ: MQE + OQA + ILP, beta = 0.5 (:mod:`.ohq`)
+``ohq-b0.75``  OHQ with beta = 0.75 (more weight on sensitivity)
 ``ohq-mqe-only``  ablation: MQE sensitivity only (beta = 1)
 ``ohq-oqa-only``  ablation: hardware cost only
 =============  =====================================================================
@@ -84,6 +85,7 @@ def _oqa_only(**kw: Any) -> Method:
 
 METHODS: dict[str, Callable[..., Method]] = {
     "ohq": _ohq(0.5, "ohq"),
+    "ohq-b0.75": _ohq(0.75, "ohq-b0.75"),
     "ohq-mqe-only": _ohq(1.0, "ohq-mqe-only"),
     "ohq-oqa-only": _oqa_only,
     "haq": _haq,
