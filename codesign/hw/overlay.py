@@ -3,9 +3,10 @@
 ``OverlaySpec`` is plain data built from the IP generator's per-core ``IPSpec`` s (read back
 from ``build/ip/<core>_w<bits>/ip.json``, so the overlay instantiates exactly the generated
 cores). :func:`generate_overlay` renders the top-level Verilog
-(``hls_templates/overlay/overlay_top.v.j2``) next to copies of the core Verilog and writes
+(``hls_templates/overlay/overlay_top.v.j2``) next to the core Verilog (rendered from the
+cores' ``ip.json`` specs with the current templates, exactly what ``make ip`` writes) and writes
 ``overlay.json``, the manifest the simulator build, the driver and the Vivado TCL check
-against.
+against. The spec's ``rtl_sha256`` hashes those templates, so ``CONFIG_HASH`` changes with them.
 
 Job model (what one ``ap_start`` computes; see ``docs/board.md``): the host streams one
 N-tile of weights (``G`` lane groups x ``KB`` k-beats x ``LANES`` words, 64-bit each), then
@@ -267,7 +268,7 @@ def manifest_dict(spec: OverlaySpec) -> dict[str, object]:
 
 
 def generate_overlay(spec: OverlaySpec, out: Path | str | None = None) -> GeneratedOverlay:
-    """Render the overlay top, copy the core Verilog and write overlay.json under ``out``."""
+    """Render the overlay top and its cores' Verilog and write overlay.json under ``out``."""
     root = Path(out) if out is not None else Path(spec.ip_dir) / spec.name
     gen = GeneratedOverlay(spec, root)
     for fname, text in core_verilog(spec).items():

@@ -1,4 +1,5 @@
-"""The simulator cache key: a changed spec, core, template or harness means a rebuild."""
+"""The simulator cache key and CONFIG_HASH: a changed spec, core, template or harness means a
+rebuild, and a bitstream built from other templates is refused."""
 
 from __future__ import annotations
 
@@ -33,3 +34,66 @@ def test_bits_without_ip_name_the_make_target(tmp_path) -> None:
 def test_engine_lookup_names_the_make_target(overlay) -> None:
     with pytest.raises(MissingIPError, match=r"make ip BITS=3,4,8"):
         overlay.engine(3)
+
+
+def _edited_templates(tmp_path, name: str):
+    """A copy of hls_templates/ with ``name`` edited (a comment appended), and a Jinja
+    environment that renders from it."""
+    import shutil
+
+    import jinja2
+
+    from codesign.hw import render as render_mod
+    from codesign.hw.paths import HLS_TEMPLATES
+
+    root = tmp_path / "hls_templates"
+    shutil.copytree(HLS_TEMPLATES, root)
+    path = root / name
+    path.write_text(path.read_text() + "// edited after the bitstream was built\n")
+    env = render_mod.environment()
+    new_env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(root)]), undefined=env.undefined, trim_blocks=True,
+        lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    new_env.filters.update(env.filters)
+    return root, new_env
+
+
+@pytest.mark.parametrize("template", ["mac_tree.v.j2", "postproc.v.j2", "overlay/overlay_top.v.j2"])
+def test_config_hash_covers_every_template(overlay, monkeypatch, tmp_path, template: str) -> None:
+    """CONFIG_HASH covers the spec *and* the templates the overlay is rendered from: after an
+    edit of any of them the hash changes, so the driver refuses a bitstream built before."""
+    from codesign.hw import render as render_mod
+
+    base = overlay_spec(list(overlay.bits), overlay.ip_dir)
+    assert base.config_hash == overlay.config_hash and len(base.rtl_sha256) == 64
+    root, env = _edited_templates(tmp_path, template)
+    monkeypatch.setattr(render_mod, "environment", lambda: env)
+    monkeypatch.setattr(overlay_mod, "HLS_TEMPLATES", root)
+    edited = overlay_spec(list(overlay.bits), overlay.ip_dir)
+    assert edited.rtl_sha256 != base.rtl_sha256
+    assert edited.config_hash != base.config_hash
+    # the rendered overlay carries the new hash in its CONFIG_HASH register
+    assert f"32'h{edited.config_hash:08X}" in overlay_mod.render_overlay(edited)
+
+
+def test_driver_refuses_a_bitstream_from_older_templates(overlay) -> None:
+    """A board reporting the CONFIG_HASH of the same spec rendered from other templates."""
+    from codesign.board.base import ConfigHashMismatch
+    from codesign.board.driver import OverlayDriver
+
+    class OldBitstream:
+        """Answers the identification registers like an overlay built from older templates."""
+
+        name = "old-bitstream"
+
+        def read(self, offset: int) -> int:
+            from codesign.board.driver import REG
+
+            old = dataclasses.replace(overlay, rtl_sha256="0" * 64)
+            if offset == REG["CONFIG_HASH"].offset:
+                return old.config_hash
+            return overlay.bits_mask if offset == REG["BITS_SUPPORTED"].offset else 0
+
+    with pytest.raises(ConfigHashMismatch, match="config hash"):
+        OverlayDriver(OldBitstream(), overlay)  # type: ignore[arg-type]
