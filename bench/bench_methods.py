@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--bits", default="4,8", help="candidate widths (default 4,8: the demo overlay)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--methods", default=",".join(MIXED))
-    ap.add_argument("--haq-episodes", type=int, default=40, help="HAQ episodes per search (default 40; the paper ran 600 on ImageNet)")
+    ap.add_argument("--haq-episodes", type=int, default=40, help="HAQ episodes per search (default 40; HAQ itself searches for hundreds of episodes)")
     ap.add_argument("--haq-val", type=int, default=200, help="labelled images per HAQ reward (default 200)")
     ap.add_argument("--haq-ratios", default="0.5")
     ap.add_argument("--val-images", type=int, default=2000)
