@@ -65,6 +65,7 @@ class LayerDetail:
     beats_out: int
     wall_s: float
     energy_source: str
+    path: str = "host"  # activation path: host im2col rows or hardware img2col ("hw_img2col")
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,14 @@ def measure_full(
     seed: int = 0,
     progress: bool = True,
     layers: list[str] | None = None,
+    img2col: str = "auto",
 ) -> OqaResult:
-    """Run OQA and return the table, per-layer details and PS-side op timings."""
-    driver = OverlayDriver(board, spec)
+    """Run OQA and return the table, per-layer details and PS-side op timings.
+
+    ``img2col`` is the driver's activation-path policy ("auto", "host" or "hw";
+    :func:`codesign.board.layer.choose_path`); the path each layer took is in the details.
+    """
+    driver = OverlayDriver(board, spec, img2col=img2col)
     for b in bits:
         spec.engine(b)
     rows: list[HwRow] = []
@@ -223,7 +229,7 @@ def measure_full(
                 int(np.prod(w.shape[:-1])), groups, run.jobs,
                 round(run.macs / (cc * run.peak_macs_per_cycle), 6) if cc else 0.0,
                 run.counters["CNT_MACS"], run.counters["CNT_BEATS_IN"], run.counters["CNT_BEATS_OUT"],
-                round(sum(r.wall_s for r in runs) / len(runs), 4), source,
+                round(sum(r.wall_s for r in runs) / len(runs), 4), source, run.path,
             ))
             if progress:
                 print(f"[oqa] {b}-bit {i + 1}/{len(nodes)} {node.name}: {row.cycles_total} cycles, "
@@ -239,7 +245,8 @@ def measure_full(
         "config_hash": f"0x{spec.config_hash:08x}",
         "engines": f"{engines} (lanes x tree multipliers)",
         "protocol": (
-            f"warmup={warmup} repeats={repeats} (median cycles_total) seed={seed}; uniform W/A bits per row; "
+            f"warmup={warmup} repeats={repeats} (median cycles_total) seed={seed}; img2col={img2col}; "
+            "uniform W/A bits per row; "
             f"synthetic calibration ({CALIB_IMAGES} images U[0,1)) and one synthetic input; every output checked "
             "bit-exact against GoldenModel"
             + (f"; DMA model {board.dma_bytes_per_cycle:g} B/cycle, latency {board.dma_latency} cycles"
@@ -316,6 +323,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dma-bw", type=float, default=8.0, help="sim DMA bandwidth, bytes/cycle (default 8)")
     p.add_argument("--dma-latency", type=int, default=32, help="sim DMA latency, cycles (default 32)")
+    p.add_argument("--img2col", default="auto", choices=["auto", "host", "hw"],
+                   help="activation path: hardware img2col where it streams fewer words (auto), always host im2col "
+                        "rows (host), or hardware img2col wherever supported (hw); default auto")
     p.add_argument("--layers", default="", help="comma-separated subset of layers (default: all)")
     p.add_argument("--recalibrate-bn", action="store_true",
                    help="re-estimate BN statistics on synthetic images first (random-init models)")
@@ -345,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         result = measure_full(graph, bits, board, board.spec, args.warmup, args.repeats, args.seed,  # type: ignore[attr-defined]
-                              not args.quiet, layers)
+                              not args.quiet, layers, args.img2col)
     finally:
         board.close()
     result.table.meta["sweep_wall_s"] = f"{time.perf_counter() - t0:.1f}"

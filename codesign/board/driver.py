@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
-from codesign.board.layer import GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
+from codesign.board.layer import HOST, GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
 from codesign.hw.overlay import OverlaySpec
 from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name
 from codesign.quant.qgraph import QNode, QTensor
@@ -56,14 +56,16 @@ class LayerRun:
     peak_macs_per_cycle: int
     wall_s: float
     energy_uj_rails: float | None = None
+    path: str = HOST  # activation path: "host" (im2col rows streamed) or "hw_img2col"
 
 
 class OverlayDriver:
     """Register-level driver of the overlay; one instance per (board, spec)."""
 
-    def __init__(self, board: Board, spec: OverlaySpec, check_hash: bool = True) -> None:
+    def __init__(self, board: Board, spec: OverlaySpec, check_hash: bool = True, img2col: str = "auto") -> None:
         self.board = board
         self.spec = spec
+        self.img2col = img2col  # "auto" | "host" | "hw": activation path policy (layer.choose_path)
         if check_hash:
             self.check_config_hash()
 
@@ -177,7 +179,7 @@ class OverlayDriver:
             )
         t0 = time.perf_counter()
         rails0 = self.board.energy_uj()
-        shp, jobs = lower(node, x, engine, self.spec)
+        shp, jobs = lower(node, x, engine, self.spec, self.img2col)
         self.clear_counters()
         out = np.zeros((shp.m, shp.n * shp.groups), np.int64)
         for job in jobs:
@@ -193,7 +195,8 @@ class OverlayDriver:
             ow = self._out_w(node, x.shape)
             out_shape = (x.shape[0], shp.m // x.shape[0] // ow, ow, shp.n * shp.groups)
         return LayerRun(out.reshape(out_shape), counters, len(jobs), shp.macs * shp.groups,
-                        engine.peak_macs_per_cycle, time.perf_counter() - t0, energy)
+                        engine.peak_macs_per_cycle, time.perf_counter() - t0, energy,
+                        jobs[0].path if jobs else HOST)
 
     @staticmethod
     def _out_w(node: QNode, x_shape: tuple[int, ...]) -> int:

@@ -7,6 +7,13 @@ N-tile, one :class:`GemmJob`: the im2col activation matrix ``A`` [M, K], the wei
 ``KB * tree`` elements, the weight tile is ordered (lane group, k-beat, lane) with ``tree``
 weights per word. Depthwise layers run as block-diagonal GEMMs: a degenerate mapping that
 issues mostly zero products, which is exactly what OQA should measure.
+
+Standard convolutions whose input channels fill whole 64-bit words (``Cin % tree == 0``,
+``K <= 7``) can use the overlay's hardware img2col instead (:func:`img2col_ok`): the job
+streams the feature map once as channel words in (y, x, cw) order through the overlay's
+circular IFM buffer, and the overlay builds the GEMM rows itself. The driver
+takes that path when it streams fewer activation words than the im2col rows
+(:func:`choose_path`); the K order (kh, kw, cin) and hence the weight packing are the same.
 """
 
 from __future__ import annotations
@@ -25,17 +32,28 @@ from codesign.quant.qgraph import QNode, QTensor
 PP_DEPTH = 1024  # channels of the post-process parameter memory
 
 
+HOST, HW_IMG2COL = "host", "hw_img2col"  # activation paths of a layer
+IMG2COL_K_MAX = 7
+NIB_MAX = 15  # 4-bit descriptor fields (stride, paddings)
+
+
 @dataclass
 class GemmJob:
     """One ap_start: an N-tile of one group of a layer."""
 
-    a: np.ndarray  # [M, K] activation codes
+    a: np.ndarray  # [M, K] activation codes (the im2col rows; on the img2col path for reference)
     w: np.ndarray  # [K, NT] weight codes
     bias: np.ndarray  # [NT]
     mult: np.ndarray  # [NT]
     shift: np.ndarray  # [NT]
     col0: int  # first output channel of the tile in the layer's output
     group: int
+    ifm: np.ndarray | None = None  # [H, W, Cin] feature-map codes streamed (hardware img2col)
+
+    @property
+    def path(self) -> str:
+        """HOST (im2col rows streamed) or HW_IMG2COL (feature map streamed)."""
+        return HOST if self.ifm is None else HW_IMG2COL
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,49 @@ def tile_width(engine: EngineSpec, spec: OverlaySpec, k: int, n: int) -> int:
     return width
 
 
+def _out_hw(node: QNode, shp: LayerShape) -> tuple[int, int]:
+    t, b, lft, r = node.attrs["padding"]
+    return (shp.in_h + t + b - shp.kh) // shp.stride + 1, (shp.in_w + lft + r - shp.kw) // node.attrs["strides"][1] + 1
+
+
+def img2col_ok(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: OverlaySpec) -> bool:
+    """True when ``node`` can run on the overlay's hardware img2col.
+
+    Eligible: a standard (ungrouped) convolution of one image whose ``Cin`` fills whole words
+    (``Cin % tree == 0``), with ``KH, KW <= 7``, equal strides, top/left padding that fit the
+    descriptor's 4-bit fields, and ``KH + stride - 1`` image rows inside the IFM buffer (the
+    rows one output row's windows span, plus the rows the last one skips).
+    """
+    if node.kind != "conv" or len(x_shape) != 4 or x_shape[0] != 1:
+        return False
+    shp = layer_shape(node, x_shape)
+    t, _b, lft, _r = node.attrs["padding"]
+    sh, sw = node.attrs["strides"]
+    cw = shp.in_c // engine.tree
+    return not (shp.groups != 1 or shp.in_c % engine.tree or max(shp.kh, shp.kw) > IMG2COL_K_MAX or sh != sw
+                or max(sh, t, lft) > NIB_MAX or shp.kh * shp.kw * cw > spec.row_depth
+                or (shp.kh + sh - 1) * shp.in_w * cw > spec.ifm_depth)
+
+
+def choose_path(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: OverlaySpec,
+                mode: str = "auto") -> str:
+    """The layer's activation path: ``mode`` "host", "hw" (whenever eligible) or "auto".
+
+    "auto" takes hardware img2col when the layer is eligible and its feature map has fewer
+    words than its im2col rows: 3x3 and larger windows, not 1x1 convolutions (equal at
+    stride 1, 4x more words at stride 2).
+    """
+    if mode not in ("auto", "host", "hw"):
+        raise ValueError(f"img2col mode must be 'auto', 'host' or 'hw', not {mode!r}")
+    if mode == "host" or not img2col_ok(node, x_shape, engine, spec):
+        return HOST
+    if mode == "auto":
+        shp = layer_shape(node, x_shape)
+        if shp.in_h * shp.in_w * (shp.in_c // engine.tree) >= shp.m * -(-shp.k // engine.tree):
+            return HOST
+    return HW_IMG2COL
+
+
 def _blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """The layer as independent GEMMs ``(A [M, K], W [K, N], first output channel)``.
 
@@ -132,10 +193,17 @@ def _blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[tup
     return out
 
 
-def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec) -> tuple[LayerShape, list[GemmJob]]:
-    """Split a conv/dense node over an input batch ``x`` into overlay jobs (host tile loop)."""
+def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
+          img2col: str = "auto") -> tuple[LayerShape, list[GemmJob]]:
+    """Split a conv/dense node over an input batch ``x`` into overlay jobs (host tile loop).
+
+    ``img2col`` selects the activation path (:func:`choose_path`); on the hardware-img2col
+    path every N-tile job streams the whole feature map.
+    """
     x = np.asarray(x, np.int64)
     shp = layer_shape(node, x.shape)
+    path = choose_path(node, x.shape, engine, spec, img2col)
+    ifm = np.ascontiguousarray(x[0]) if path == HW_IMG2COL else None
     p = node.params
     jobs: list[GemmJob] = []
     for g, (a, wb, first) in enumerate(_blocks(node, x, shp, engine.lanes)):
@@ -144,7 +212,7 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec) -> 
         for c0 in range(0, n, width):
             c1 = min(n, c0 + width)
             lo, hi = first + c0, first + c1
-            jobs.append(GemmJob(a, wb[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi], p["shift"][lo:hi], lo, g))
+            jobs.append(GemmJob(a, wb[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi], p["shift"][lo:hi], lo, g, ifm))
     return shp, jobs
 
 
@@ -159,6 +227,8 @@ def pack_job_input(job: GemmJob, engine: EngineSpec, a_signed: bool) -> np.ndarr
     # [kb, t, g, l] -> [g, kb, l, t]
     wt = wp.reshape(kb, tree, g, lanes).transpose(2, 0, 3, 1)
     w_words = pack64(wt.ravel(), engine.bits, signed=True)
+    if job.ifm is not None:  # hardware img2col: the feature map's channel words in (y, x, cw) order
+        return np.concatenate([w_words, pack64(job.ifm.ravel(), engine.bits, signed=a_signed)]).astype(np.uint64)
     m = job.a.shape[0]
     ap = np.zeros((m, kb * tree), np.int64)
     ap[:, :k] = job.a
@@ -181,14 +251,21 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
                out_t: QTensor) -> dict[str, int]:
     """Register values of the layer descriptor for one job (names from REGMAP)."""
     ap = act_params(node)
-    nib = lambda v: min(int(v), 15)  # noqa: E731 - 4-bit descriptor fields (informational)
+    nib = lambda v: min(int(v), NIB_MAX)  # noqa: E731 - 4-bit descriptor fields (informational on the host path)
+    m = job.a.shape[0]
+    kernel = nib(shp.kh) | nib(shp.kw) << 4 | nib(shp.stride) << 8 | nib(shp.pad) << 12
+    ow = _out_hw(node, shp)[1] if node.kind == "conv" else 1
+    if job.ifm is not None:  # hardware img2col: exact left and top padding, mode bit
+        t, _b, lft, _r = node.attrs["padding"]
+        kernel = shp.kh | shp.kw << 4 | shp.stride << 8 | int(lft) << 12 | 1 << 16 | int(t) << 20
     return {
-        "DESC_M": job.a.shape[0],
+        "DESC_M": m,
         "DESC_N": job.w.shape[1],
         "DESC_K": job.w.shape[0],
         "DESC_IN_HW": (shp.in_h & 0xFFFF) | ((shp.in_w & 0xFFFF) << 16),
         "DESC_IN_C": shp.in_c,
-        "DESC_KERNEL": nib(shp.kh) | nib(shp.kw) << 4 | nib(shp.stride) << 8 | nib(shp.pad) << 12,
+        "DESC_KERNEL": kernel,
+        "DESC_OUT_HW": ((m // ow) & 0xFFFF) | ((ow & 0xFFFF) << 16),
         "DESC_BITS": engine.bits | in_t.bits << 4 | out_t.bits << 8 | int(in_t.signed) << 12 | int(out_t.signed) << 13,
         "DESC_ACT": int(ap.act),
         "DESC_ACT_SIX": int(ap.six),
@@ -198,5 +275,5 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     }
 
 
-__all__ = ["GemmJob", "LayerShape", "descriptor", "layer_shape", "lower", "output_words", "pack_job_input",
+__all__ = ["HOST", "HW_IMG2COL", "GemmJob", "LayerShape", "choose_path", "descriptor", "img2col_ok", "layer_shape", "lower", "output_words", "pack_job_input",
            "tile_width", "unpack_output"]

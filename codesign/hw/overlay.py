@@ -32,7 +32,7 @@ from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
 from codesign.hw.render import render
 from codesign.hw.spec import IPSpec
 
-OVERLAY_VERSION = 1
+OVERLAY_VERSION = 2
 OVERLAY_TEMPLATE = "overlay/overlay_top.v.j2"
 DEFAULT_IP_DIR = BUILD_DIR / "ip"
 # Weight bank: LANES memories of WBANK_DEPTH 64-bit words, shared by every engine (only one
@@ -40,6 +40,9 @@ DEFAULT_IP_DIR = BUILD_DIR / "ip"
 WBANK_DEPTH = 1024
 # Activation row buffer: two halves of ROW_DEPTH 64-bit words (K up to ROW_DEPTH * tree).
 ROW_DEPTH = 1024
+# Feature-map buffer of hardware-img2col jobs: a circular buffer of IFM_DEPTH 64-bit channel
+# words (8 BRAM36), enough for (KH + stride - 1) rows of every layer of the 224x224 zoo.
+IFM_DEPTH = 4096
 WORD_BITS = 64
 # AXI-lite address plan of the block designs (vivado_scripts/overlay/bd_*.tcl): PS7 GP0 maps
 # the PL at 0x4000_0000-0x7FFF_FFFF; ZynqMP HPM0_LPD at 0x8000_0000.
@@ -88,6 +91,7 @@ class OverlaySpec:
     post_hash: int
     wbank_depth: int = WBANK_DEPTH
     row_depth: int = ROW_DEPTH
+    ifm_depth: int = IFM_DEPTH
     version: int = OVERLAY_VERSION
     # sha256 of the overlay's RTL sources (:func:`rtl_digest`): hashed with the rest, so a
     # bitstream built from other templates has another CONFIG_HASH and the driver refuses it.

@@ -72,8 +72,11 @@ def _build() -> tuple[Register, ...]:
         Register("DESC_IN_HW", 0x1C, "RW", "input height/width", fields=(
             Field("IN_H", 0, 16), Field("IN_W", 16, 16))),
         Register("DESC_IN_C", 0x20, "RW", "input channels"),
-        Register("DESC_KERNEL", 0x24, "RW", "kernel, stride and padding", fields=(
-            Field("KH", 0, 4), Field("KW", 4, 4), Field("STRIDE", 8, 4), Field("PAD", 12, 4))),
+        Register("DESC_KERNEL", 0x24, "RW", "kernel, stride, padding and img2col mode", fields=(
+            Field("KH", 0, 4), Field("KW", 4, 4), Field("STRIDE", 8, 4),
+            Field("PAD", 12, 4, "padding (left padding of a hardware-img2col job)"),
+            Field("IMG2COL", 16, 1, "hardware img2col: the stream carries the feature map, not im2col rows"),
+            Field("PAD_TOP", 20, 4, "top padding of a hardware-img2col job"))),
         Register("DESC_BITS", 0x28, "RW", "operand and output formats", fields=(
             Field("W_BITS", 0, 4, "weight bits 2..8 (selects the engine)"),
             Field("A_BITS", 4, 4, "activation bits 2..8"),
@@ -95,6 +98,8 @@ def _build() -> tuple[Register, ...]:
             Field("CLEAR", 0, 1, "write 1 to clear every counter"),
             Field("FREEZE", 1, 1, "hold every counter"),
         )),
+        Register("DESC_OUT_HW", 0x54, "RW", "output height/width (hardware img2col)", fields=(
+            Field("OUT_H", 0, 16), Field("OUT_W", 16, 16))),
     ]
     offset = 0x60
     for name in STAGES:

@@ -59,3 +59,14 @@ def test_odd_width_bit_exact(odd_board, bits: int, case: int) -> None:
     node, x, in_t, out_t = random_layer(np.random.default_rng(100 * bits + case), kind, bits, **kw)
     run = OverlayDriver(odd_board, odd_board.spec).run_layer(node, x, in_t, out_t)
     np.testing.assert_array_equal(run.output, INT_OPS[node.kind](node, [x], out_t))
+
+
+@pytest.mark.parametrize("bits", ODD_BITS)
+def test_odd_width_hw_img2col(odd_board, bits: int) -> None:
+    """Hardware img2col at every odd width (Cin = two whole channel words of 64/bits codes)."""
+    tree = odd_board.spec.engine(bits).tree
+    node, x, in_t, out_t = random_layer(np.random.default_rng(bits), "conv", bits, hw=7, cin=2 * tree, cout=40,
+                                        stride=2, a_signed=bits % 2 == 1)
+    run = OverlayDriver(odd_board, odd_board.spec).run_layer(node, x, in_t, out_t)
+    assert run.path == "hw_img2col"
+    np.testing.assert_array_equal(run.output, INT_OPS[node.kind](node, [x], out_t))

@@ -81,6 +81,9 @@ def test_overlay_on_icarus(overlay, tmp_path, bits: int, kw: dict) -> None:
     OverlayDriver(rec, overlay).run_layer(node, x, in_t, out_t)
     start = [i for i, (a, _v) in enumerate(rec.writes) if a == REG["AP_CTRL"].offset]
     assert len(start) == 1, "one job expected"
+    kernel = [v for a, v in rec.writes if a == REG["DESC_KERNEL"].offset][-1]
+    cin_words_whole = 8 % overlay.engine(bits).tree == 0
+    assert bool(kernel >> REG["DESC_KERNEL"].fields[4].lsb & 1) == cin_words_whole  # hardware img2col at 8 bit
     regs = rec.writes[: start[0] + 1]
     (tmp_path / "regs.txt").write_text("".join(f"{a:02x} {v & 0xFFFFFFFF:08x}\n" for a, v in regs))
     (tmp_path / "in.txt").write_text("".join(f"{int(w):016x}\n" for w in rec.sent))

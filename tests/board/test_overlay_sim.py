@@ -63,8 +63,8 @@ def test_counters_match_the_job_structure(sim_board, overlay, bits: int) -> None
     rng = np.random.default_rng(bits)
     node, x, in_t, out_t = random_layer(rng, "conv", bits, cin=16, cout=40, hw=5)
     eng = overlay.engine(bits)
-    shp, jobs = lower(node, x, eng, overlay)
-    run = OverlayDriver(sim_board, overlay).run_layer(node, x, in_t, out_t)
+    shp, jobs = lower(node, x, eng, overlay, "host")  # the img2col path: tests/board/test_img2col_path.py
+    run = OverlayDriver(sim_board, overlay, img2col="host").run_layer(node, x, in_t, out_t)
     c = run.counters
     kb = -(-shp.k // eng.tree)
     beats = sum(j.a.shape[0] * kb * -(-j.w.shape[1] // eng.lanes) for j in jobs)
