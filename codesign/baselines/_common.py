@@ -19,6 +19,7 @@ from codesign.quant.bitconfig import BitConfig
 
 if TYPE_CHECKING:
     from codesign.baselines.base import Problem
+    from codesign.quant.gptq import LayerGram
 
 
 def layer_costs(problem: Problem) -> list[LayerCost]:
@@ -67,18 +68,20 @@ def to_bitconfig(problem: Problem, widths: dict[str, int], method: str) -> BitCo
     return bc
 
 
-def weight_grams(problem: Problem, folded: Graph) -> dict[str, np.ndarray]:
-    """Per-layer input Gram matrices when the problem rounds weights with GPTQ, else ``{}``.
+def calibration(problem: Problem) -> tuple[Graph, dict[str, LayerGram]]:
+    """The BN-folded graph and, when the problem rounds weights with GPTQ, the per-layer Gram matrices.
 
-    ``quantize_model(..., weight_round="gptq")`` rounds every layer below 8 bit by GPTQ with
-    the Gram matrix of its float input on the calibration images (the distilled set); a
-    baseline that re-derives one layer's weights must use the same rounding.
+    Both come from the memo ``quantize_model`` itself uses (:func:`codesign.quant.qgraph.calibration_state`),
+    so a baseline that re-derives one layer's weights rounds exactly as the deployment does and
+    the float calibration pass is not repeated. Without GPTQ the Gram dict is empty.
     """
-    if problem.quant.get("weight_round", "nearest") != "gptq":
-        return {}
-    from codesign.quant.gptq import input_gram
+    from codesign.quant.qgraph import calibration_state
 
-    return input_gram(folded, problem.distilled, problem.layers)
+    gptq = problem.quant.get("weight_round", "nearest") == "gptq"
+    folded, _ranges, grams = calibration_state(
+        problem.graph, problem.distilled, problem.quant.get("method", "minmax"),
+        float(problem.quant.get("percentile", 99.99)), problem.layers if gptq else ())
+    return folded, grams
 
 
 def hw_budgets_active(budgets: Budgets) -> bool:
@@ -91,4 +94,4 @@ def as_float_dict(names: list[str], values: np.ndarray | list[float]) -> dict[st
     return {n: float(v) for n, v in zip(names, values)}
 
 
-__all__ = ["as_float_dict", "budget_report", "hw_budgets_active", "hw_totals", "layer_costs", "to_bitconfig", "weight_grams"]
+__all__ = ["as_float_dict", "budget_report", "calibration", "hw_budgets_active", "hw_totals", "layer_costs", "to_bitconfig"]

@@ -46,11 +46,13 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines._common import budget_report, layer_costs, to_bitconfig, weight_grams
+from codesign.baselines._common import budget_report, calibration, layer_costs, to_bitconfig
 from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.digest import array_digest
 from codesign.errors import CodesignError
 from codesign.graph.ir import Graph
 from codesign.ilp import solve_table
+from codesign.quant.gptq import LayerGram
 
 HVP = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -156,7 +158,7 @@ def tf_hvp(graph: Graph, x: np.ndarray, y: np.ndarray, batch_size: int = 128, dt
     return hvp, names, kernels_np
 
 
-def quant_perturbation(kernel: np.ndarray, bits: int, clip: str = "max", gram: np.ndarray | None = None,
+def quant_perturbation(kernel: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None = None,
                        groups: int = 1) -> float:
     """``||Q_b(W) - W||_2^2`` with the deployment's per-output-channel symmetric weight quantizer.
 
@@ -165,21 +167,12 @@ def quant_perturbation(kernel: np.ndarray, bits: int, clip: str = "max", gram: n
     """
     from codesign.quant.qgraph import _weights
 
-    if gram is not None and bits < 8:
-        codes, scale = _weights(kernel, bits, clip, gram, groups)  # type: ignore[call-arg]
-    else:
-        codes, scale = _weights(kernel, bits, clip)
+    codes, scale = _weights(kernel, bits, clip, gram, groups)
     w = np.asarray(kernel, np.float64)
     return float(((codes.astype(np.float64) * scale - w) ** 2).sum())
 
 
 # ---- the method ------------------------------------------------------------------------------------
-def _digest(a: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha1(np.ascontiguousarray(a).view(np.uint8)).hexdigest()
-
-
 class HawqV3Method(Method):
     """HAWQ-v3: Hutchinson Hessian traces on labelled data + ILP on ``trace/n * ||dW||^2``."""
 
@@ -212,7 +205,7 @@ class HawqV3Method(Method):
         if self.max_images is not None:
             x, y = x[: self.max_images], y[: self.max_images]
         costs = layer_costs(problem)  # validates the table before the expensive part
-        key = (id(problem.graph), problem.seed, _digest(x), _digest(y))
+        key = (id(problem.graph), problem.seed, array_digest(x, y))
         hit = self._traces.get(key)
         if hit is None or hit[0] is not problem.graph:
             t0 = time.perf_counter()
@@ -224,7 +217,7 @@ class HawqV3Method(Method):
         _g, folded, est, names, kernels, trace_s = hit
         avg = {n: float(t) / kernels[i].size for i, (n, t) in enumerate(zip(names, est.traces))}
         clip = problem.quant.get("weight_clip", "max")
-        grams = weight_grams(problem, folded)
+        _folded, grams = calibration(problem)
         pert = {n: {b: quant_perturbation(kernels[i], b, clip, grams.get(n), getattr(folded[n], "groups", 1))
                     for b in problem.candidates} for i, n in enumerate(names)}
         objective = {n: {b: max(avg[n], 0.0) * pert[n][b] for b in problem.candidates} for n in names}

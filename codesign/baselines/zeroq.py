@@ -40,22 +40,23 @@ from tqdm import tqdm
 
 from codesign.baselines._common import (
     budget_report,
+    calibration,
     hw_budgets_active,
     layer_costs,
     to_bitconfig,
-    weight_grams,
 )
 from codesign.baselines.base import Method, MethodResult, Problem
 from codesign.graph.ir import Conv2D, Dense, Graph
 from codesign.ilp import InfeasibleBudgetError, _size_limit_bits, check_budgets, solve_table
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import Act
+from codesign.quant.gptq import LayerGram
 from codesign.quant.qgraph import QGraph
 
 
 # ---- sensitivity -----------------------------------------------------------------------------
 def substitute_width(qg: QGraph, folded: Graph, name: str, bits: int, weight_clip: str = "max",
-                     gram: np.ndarray | None = None) -> QGraph:
+                     gram: LayerGram | None = None) -> QGraph:
     """``qg`` with GEMM node ``name`` re-derived at ``bits`` weight bits, every tensor scale kept.
 
     ``folded`` is the BN-folded float graph (``codesign.quant.fold.fold_batchnorm``). Equal to
@@ -72,7 +73,7 @@ def substitute_width(qg: QGraph, folded: Graph, name: str, bits: int, weight_cli
     node = qg.node(name)
     x, y = qg.tensors[node.inputs[0]], qg.tensors[node.output]
     args: tuple[Any, ...] = (layer, x, y, bits, Act(int(node.attrs["act"])), y.name, weight_clip)
-    new = _gemm_node(*args, gram) if gram is not None and bits < 8 else _gemm_node(*args)
+    new = _gemm_node(*args, gram)
     nodes = [replace(n, params=new.params, attrs={**n.attrs, "w_bits": bits}) if n.name == name else n
              for n in qg.nodes]
     return replace(qg, nodes=nodes)
@@ -80,7 +81,7 @@ def substitute_width(qg: QGraph, folded: Graph, name: str, bits: int, weight_cli
 
 def kl_sensitivity_table(qg8: QGraph, folded: Graph, x: np.ndarray, widths: Sequence[int],
                          weight_clip: str = "max", engine: str = "fakequant", batch_size: int = 16,
-                         progress: bool = False, grams: Mapping[str, np.ndarray] | None = None
+                         progress: bool = False, grams: Mapping[str, LayerGram] | None = None
                          ) -> dict[str, dict[int, float]]:
     """``S[layer][b]``: mean KL of the 8-bit model's output vs. the model with only that layer's weights at ``b``.
 
@@ -183,15 +184,12 @@ class ZeroQMethod(Method):
         self.keep_frontier = int(keep_frontier)
 
     def _search(self, problem: Problem) -> MethodResult:
-        from codesign.quant.fold import fold_batchnorm
-
         t0 = time.perf_counter()
         qg8 = problem.quantize(BitConfig.uniform(problem.graph, 8))
-        folded = fold_batchnorm(problem.graph)
+        folded, grams = calibration(problem)
         sens = kl_sensitivity_table(qg8, folded, problem.distilled, problem.candidates,
                                     weight_clip=problem.quant.get("weight_clip", "max"), engine=self.engine,
-                                    batch_size=self.batch_size, progress=problem.progress,
-                                    grams=weight_grams(problem, folded))
+                                    batch_size=self.batch_size, progress=problem.progress, grams=grams)
         sens_s = time.perf_counter() - t0
         costs = layer_costs(problem)
         names = problem.layers

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from codesign.digest import array_digest
 from codesign.errors import UnsupportedLayerError
 from codesign.graph.ir import (
     Activation,
@@ -264,8 +265,9 @@ def _weights(w: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None
     ``clip="max"`` sets ``scale = max|w| / qmax``. ``clip="mse"`` searches, per channel, the
     clipping ratio r in [0.5, 1] of ``max|w|`` that minimises the squared quantization error
     ``||w - q(w)||^2`` (outliers clipped, the rest resolved finer); it matters at <= 4 bits.
-    With ``gram`` (the layer's input Gram matrix per group) the codes on that grid are chosen
-    by GPTQ error compensation (:mod:`codesign.quant.gptq`) instead of round-to-nearest.
+    With ``gram`` (the layer's input Gram matrix per group) and ``bits < 8`` the codes on that
+    grid are chosen by GPTQ error compensation (:mod:`codesign.quant.gptq`) instead of
+    round-to-nearest; 8-bit layers always round to nearest.
     """
     _lo, hi = qrange(bits, True, narrow=True)
     flat = w.astype(np.float64).reshape(-1, w.shape[-1])
@@ -283,7 +285,7 @@ def _weights(w: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None
     elif clip != "max":
         raise ValueError(f"weight clip must be one of {WEIGHT_CLIPS}, got {clip!r}")
     s = np.where(wmax > 0, wmax / hi, 1.0)
-    if gram is not None:
+    if gram is not None and bits < 8:
         return gptq_codes(w, s, bits, gram, groups), s
     return quantize(w, s, bits, True, narrow=True), s
 
@@ -328,14 +330,8 @@ _PREPARED: dict[tuple, tuple[Graph, Graph, dict[str, Any], dict[str, LayerGram]]
 _PREPARED_MAX = 4
 
 
-def _data_key(x: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha1(np.ascontiguousarray(x).view(np.uint8)).hexdigest() + str(x.shape) + str(x.dtype)
-
-
-def _prepared(graph: Graph, calib_x: np.ndarray, method: str, percentile: float,
-              gram_layers: list[str]) -> tuple[Graph, dict[str, Any], dict[str, LayerGram]]:
+def calibration_state(graph: Graph, calib_x: np.ndarray, method: str = "minmax", percentile: float = 99.99,
+                      gram_layers: list[str] | tuple[str, ...] = ()) -> tuple[Graph, dict[str, Any], dict[str, LayerGram]]:
     """BN-folded graph, activation ranges and GPTQ input Gram matrices, memoised.
 
     None of them depends on the bit-widths, and searches quantize one model with one
@@ -343,7 +339,7 @@ def _prepared(graph: Graph, calib_x: np.ndarray, method: str, percentile: float,
     float calibration passes run once. The key holds the graph object (compared by identity,
     and kept alive by the cache), a digest of the calibration data and the calibration options.
     """
-    key = (id(graph), _data_key(calib_x), method, float(percentile))
+    key = (id(graph), array_digest(calib_x), method, float(percentile))
     hit = _PREPARED.get(key)
     if hit is None or hit[0] is not graph:
         g = fold_batchnorm(graph)
@@ -378,7 +374,7 @@ def quantize_model(
     if weight_round not in WEIGHT_ROUNDINGS:
         raise ValueError(f"weight rounding must be one of {WEIGHT_ROUNDINGS}, got {weight_round!r}")
     low = [ly.name for ly in graph.quantizable() if bitconfig[ly.name].w_bits < 8] if weight_round == "gptq" else []
-    g, ranges, grams = _prepared(graph, calib_x, method, percentile, low)
+    g, ranges, grams = calibration_state(graph, calib_x, method, percentile, low)
     plan = _plan_fusion(g)
     layers = _real_layers(g, plan)
     demand = _demands(g, plan, layers, bitconfig)
@@ -493,4 +489,4 @@ def _shape_attrs(ly: Layer) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["QGraph", "QNode", "QTensor", "quantize_model", "quantize_multiplier"]
+__all__ = ["QGraph", "QNode", "QTensor", "calibration_state", "quantize_model", "quantize_multiplier"]
