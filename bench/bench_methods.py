@@ -93,17 +93,12 @@ class Evaluator:
         self.seconds = 0.0
 
     def __call__(self, bc: Any) -> dict[str, float]:
-        from codesign.quant.golden import GoldenModel
-        from codesign.quant.qgraph import quantize_model
-        from codesign.search import EVAL_BATCH, hw_cost
+        from codesign.search import hw_cost, top1
 
         key = tuple((n, bc[n].w_bits, bc[n].a_bits) for n in sorted(bc.layers))
         if key not in self.cache:
             t0 = time.perf_counter()
-            gm = GoldenModel(quantize_model(self.graph, bc, self.calib, **self.quant))
-            x, y = self.val
-            pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
-            self.cache[key] = float((pred == y).mean() * 100)
+            self.cache[key] = top1(self.graph, bc, self.calib, self.val, self.quant)
             self.seconds += time.perf_counter() - t0
         cyc, en = hw_cost(self.graph, self.table, bc)
         clock = float(self.table.meta.get("clock_mhz", 100.0))
@@ -162,7 +157,7 @@ def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     ev = Evaluator(graph, table, images, val, quant)
     records: list[dict[str, Any]] = []
     for name, bc in (("int8", BitConfig.uniform(graph, 8)), (f"int{min(bits)}", BitConfig.uniform(graph, min(bits)))):
-        records.append({"method": name, "ratio": None, "seed": 0, "search_s": 0.0, "data": "distilled (calibration)",
+        records.append({"method": name, "ratio": None, "seed": 0, "method_s": 0.0, "data": "distilled (calibration)",
                         "wa": f"{bc[graph.quantizable()[0].name].w_bits}/{bc[graph.quantizable()[0].name].a_bits}",
                         **ev(bc)})
     methods = [m for m in args.methods.split(",") if m]
@@ -179,11 +174,9 @@ def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
                 except InfeasibleBudgetError as err:
                     records.append({"method": mname, "ratio": ratio, "seed": seed, "error": str(err)})
                     continue
-                extra = distill_s if mname in USES_DISTILLED else 0.0
-                info = res.info
-                first = _first_seconds(mname, info, res.search_seconds)
-                records.append({"method": mname, "ratio": ratio, "seed": seed, "search_s": first + extra,
-                                "method_s": res.search_seconds, "data": res.data_used, "wa": "mixed",
+                records.append({"method": mname, "ratio": ratio, "seed": seed,
+                                "method_s": _first_seconds(mname, res.info, res.search_seconds),
+                                "data": res.data_used, "wa": "mixed",
                                 "bits": {n: res.bitconfig[n].w_bits for n in res.bitconfig.layers}, **ev(res.bitconfig)})
                 print(f"[{model}] {mname:13s} r={ratio:.2f} seed={seed} top1={records[-1]['top1']:.2f} "
                       f"lat={records[-1]['latency_ms']:.3f} ms ({res.search_seconds:.1f} s)", flush=True)
@@ -222,14 +215,14 @@ def _ok(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _with_search_time(res: dict[str, Any]) -> dict[str, Any]:
-    """Recompute ``search_s`` = the method's own time + the model's distillation time (data-free methods).
+    """``search_s`` = the method's own time (``method_s``) + the model's distillation time (data-free methods).
 
-    One distillation per model serves every data-free method; adding the model's recorded
-    distillation time at report time keeps runs merged with ``--append`` consistent.
+    One distillation per model serves every data-free method; adding it at report time keeps
+    runs merged with ``--append`` consistent, so only ``method_s`` is stored.
     """
     for r in res["records"]:
-        if "method_s" in r and r["method"] in USES_DISTILLED:
-            r["search_s"] = r["method_s"] + res["distill_s"]
+        if "method_s" in r:
+            r["search_s"] = r["method_s"] + (res["distill_s"] if r["method"] in USES_DISTILLED else 0.0)
     return res
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from codesign.digest import array_digest
 from codesign.errors import CodesignError, DatasetError, run_cli
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwTable
@@ -278,7 +279,7 @@ def stage_mqe(run: RunFolder, graph: Graph, images: np.ndarray, args: Args, gfp:
     from codesign.mqe import direct_sensitivity, mqe_sensitivity, save_sensitivity_csv, spearman
     from codesign.quant.qgraph import quantize_model
 
-    key = fingerprint(["mqe", gfp, fingerprint(images.tobytes().hex()[:4096] + str(images.shape)), args.alpha,
+    key = fingerprint(["mqe", gfp, array_digest(images), args.alpha,
                        args.seed, args.direct, min(args.bits), quant_kwargs(args)])
     csv_path = run.path / "sensitivity.csv"
     if run.cached("mqe", key, ["sensitivity.csv"]):
@@ -355,22 +356,27 @@ def _wa(bc: BitConfig) -> str:
     return "mixed"
 
 
-def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib: np.ndarray,
-             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, qkw: dict[str, str]) -> list[ConfigReport]:
-    """Size, cycles, ms, energy and (with data) top-1 of each config, golden model for accuracy."""
+def top1(graph: Graph, bc: BitConfig, calib: np.ndarray, val: tuple[np.ndarray, np.ndarray],
+         qkw: dict[str, str]) -> float:
+    """Top-1 (%) of ``graph`` quantized with ``bc`` (calibrated on ``calib``), integer golden model."""
     from codesign.quant.golden import GoldenModel
     from codesign.quant.qgraph import quantize_model
 
+    gm = GoldenModel(quantize_model(graph, bc, calib, **qkw))
+    x, y = val
+    pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
+    return float((pred == y).mean() * 100)
+
+
+def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib: np.ndarray,
+             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, qkw: dict[str, str]) -> list[ConfigReport]:
+    """Size, cycles, ms, energy and (with data) top-1 of each config, golden model for accuracy."""
     out = []
     for name, bc in configs.items():
         cyc, en = hw_cost(graph, table, bc)
         rep = ConfigReport(name, _wa(bc), bc.size_mbit(graph), cyc, cyc / (clock_mhz * 1e3), en)
         if val is not None:
-            qg = quantize_model(graph, bc, calib, **qkw)
-            gm = GoldenModel(qg)
-            x, y = val
-            pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
-            rep.top1 = float((pred == y).mean() * 100)
+            rep.top1 = top1(graph, bc, calib, val, qkw)
         out.append(rep)
     return out
 
