@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from codesign.baselines._common import as_float_dict, budget_report, to_bitconfig
 from codesign.baselines.base import Method, MethodResult, Problem
-from codesign.ilp import from_hw_table, minmax, solve, solve_table
+from codesign.ilp import from_hw_table, solve, solve_table
+from codesign.ilp import omega as ilp_omega
 from codesign.quant.bitconfig import BitConfig
 
 
@@ -65,9 +68,9 @@ class OqaOnlyMethod(Method):
         zeros = {n: 0.0 for n in problem.layers}
         costs = from_hw_table(problem.graph, problem.table, zeros, problem.candidates)
         top = max(problem.candidates)
-        c = minmax([c.cycles[top] for c in costs])
-        e = minmax([c.energy_uj[top] for c in costs])
-        omega = 1.0 - (c + e) / 2.0
+        # the paper's Omega at beta = 0 is -(c^ + e^)/2; shifted by 1 so the budget is spent
+        omega = 1.0 + ilp_omega(np.zeros(len(costs)), [c.cycles[top] for c in costs],
+                                [c.energy_uj[top] for c in costs], beta=0.0)
         table = {lc.name: {b: b * float(o) for b in problem.candidates} for lc, o in zip(costs, omega)}
         res = solve_table(costs, problem.candidates, problem.budgets, table, sense="max")
         info: dict[str, Any] = {"omega": as_float_dict(problem.layers, omega),

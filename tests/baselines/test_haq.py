@@ -72,6 +72,20 @@ def totals(p: Problem, widths: dict[str, int]) -> tuple[int, float, float]:
 
 
 # ---- the networks ---------------------------------------------------------------------------
+def _numeric_grad(loss, arr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``loss()`` with respect to ``arr`` (perturbed in place, restored)."""
+    num = np.zeros_like(arr)
+    for i in np.ndindex(arr.shape):
+        old = arr[i]
+        arr[i] = old + eps
+        up = loss()
+        arr[i] = old - eps
+        down = loss()
+        arr[i] = old
+        num[i] = (up - down) / (2 * eps)
+    return num
+
+
 @pytest.mark.parametrize("out_act,n_in", [("sigmoid", 5), ("linear", 6)])  # actor, critic
 def test_mlp_gradients_match_finite_differences(out_act: str, n_in: int) -> None:
     rng = np.random.default_rng(1)
@@ -84,28 +98,9 @@ def test_mlp_gradients_match_finite_differences(out_act: str, n_in: int) -> None
 
     _, acts = net.forward(x)
     grads, g_in = net.backward(acts, weights)
-    eps = 1e-6
     for p, g in zip(net.params, grads):
-        num = np.zeros_like(p)
-        for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + eps
-            up = loss()
-            p[i] = old - eps
-            down = loss()
-            p[i] = old
-            num[i] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-8)
-    num_in = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = loss()
-        x[i] = old - eps
-        down = loss()
-        x[i] = old
-        num_in[i] = (up - down) / (2 * eps)
-    np.testing.assert_allclose(g_in, num_in, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(g, _numeric_grad(loss, p), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(g_in, _numeric_grad(loss, x), rtol=1e-5, atol=1e-8)
 
 
 def test_adam_minimises_a_quadratic_and_soft_update_interpolates() -> None:
