@@ -28,6 +28,7 @@ from codesign.graph.ir import Graph
 from codesign.hwtable import HwTable
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
+from codesign.quant.qgraph import SEARCH_PTQ
 
 console = Console(stderr=True)
 EVAL_BATCH = 32  # images per golden-model call: small batches keep im2col in cache (2x faster than 500)
@@ -118,11 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--images", type=int, default=32, help="distilled images (default 32)")
     ap.add_argument("--distill-iters", type=int, default=None, help="distillation iterations (default: codesign.distill)")
     ap.add_argument("--alpha", type=float, default=0.5, help="MQE mask fraction (default 0.5)")
-    ap.add_argument("--calib", default="mse", choices=("minmax", "percentile", "mse"),
+    ap.add_argument("--calib", default=SEARCH_PTQ["method"], choices=("minmax", "percentile", "mse"),
                     help="activation calibration on the distilled data (default mse)")
-    ap.add_argument("--weight-clip", default="mse", choices=("max", "mse"),
+    ap.add_argument("--weight-clip", default=SEARCH_PTQ["weight_clip"], choices=("max", "mse"),
                     help="per-channel weight scale rule (default mse: least-squares clip)")
-    ap.add_argument("--weight-round", default="gptq", choices=("nearest", "gptq"),
+    ap.add_argument("--weight-round", default=SEARCH_PTQ["weight_round"], choices=("nearest", "gptq"),
                     help="weight rounding onto the grid (default gptq: error compensation on the distilled data)")
     ap.add_argument("--input-range", metavar="LO,HI",
                     help="pixel range of the model's inputs; distilled images are kept inside it "

@@ -21,6 +21,7 @@ from codesign.graph.ir import Graph
 from codesign.hwtable import HwTable
 from codesign.ilp import Budgets
 from codesign.quant.bitconfig import BitConfig
+from codesign.quant.qgraph import SEARCH_PTQ
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Problem:
     distilled: np.ndarray  # BN-statistics images (N, H, W, C); also the calibration set of every method
     train: tuple[np.ndarray, np.ndarray] | None = None  # labelled images for Hessian / reward methods
     seed: int = 0
-    quant: dict[str, str] = field(default_factory=lambda: {"method": "mse", "weight_clip": "mse", "weight_round": "gptq"})
+    quant: dict[str, str] = field(default_factory=lambda: dict(SEARCH_PTQ))
     progress: bool = False
 
     @property

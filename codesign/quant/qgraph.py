@@ -255,6 +255,9 @@ def _scale(rng: TensorRange, bits: int, signed: bool) -> float:
 
 
 WEIGHT_CLIPS = ("max", "mse")
+# The PTQ the search (and every baseline it is compared with) uses on distilled data: MSE
+# activation clip, MSE weight clip, GPTQ rounding below 8 bit (docs/method.md).
+SEARCH_PTQ: dict[str, str] = {"method": "mse", "weight_clip": "mse", "weight_round": "gptq"}
 MSE_CLIP_RATIOS = np.linspace(0.5, 1.0, 26)
 
 
@@ -489,4 +492,4 @@ def _shape_attrs(ly: Layer) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["QGraph", "QNode", "QTensor", "calibration_state", "quantize_model", "quantize_multiplier"]
+__all__ = ["SEARCH_PTQ", "QGraph", "QNode", "QTensor", "calibration_state", "quantize_model", "quantize_multiplier"]
