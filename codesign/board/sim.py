@@ -91,7 +91,8 @@ def build_library(spec: OverlaySpec, root: Path | None = None, jobs: int = 2) ->
         inc = vroot / "include"
         cxx = [
             "g++", "-std=c++17", "-O2", "-shared", "-fPIC", f"-DVTOP_CLASS=V{spec.name}",
-            f'-DVTOP_HEADER="V{spec.name}.h"', f"-I{obj}", f"-I{inc}", f"-I{inc / 'vltstd'}", str(HARNESS),
+            f'-DVTOP_HEADER="V{spec.name}.h"', f"-DVTOP_ROOT=V{spec.name}___024root",
+            f"-DVTOP_ROOT_EVAL=V{spec.name}___024root___eval", f'-DVTOP_ROOT_HEADER="V{spec.name}___024root.h"', f"-I{obj}", f"-I{inc}", f"-I{inc / 'vltstd'}", str(HARNESS),
             str(obj / f"V{spec.name}__ALL.a"), str(obj / "libverilated.a"), "-pthread", "-latomic",
             "-o", str(tmp / lib.name),
         ]
@@ -106,7 +107,7 @@ def _load(lib: Path) -> ctypes.CDLL:
     vp, u32, u64, dbl = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_double
     sigs = {
         "ob_new": ([], vp), "ob_free": ([vp], None), "ob_reset": ([vp, u32], None),
-        "ob_set_dma": ([vp, dbl, u32, dbl, u32], None),
+        "ob_set_dma": ([vp, dbl, u32, dbl, u32], None), "ob_set_fast": ([vp, ctypes.c_int], ctypes.c_int),
         "ob_axil_write": ([vp, u32, u32, u32], ctypes.c_int),
         "ob_axil_read": ([vp, u32, u32, ctypes.POINTER(ctypes.c_int)], u32),
         "ob_dma_send": ([vp, ctypes.POINTER(u64), u64], None),
@@ -128,6 +129,8 @@ class SimBoard:
     ``dma_bytes_per_cycle`` / ``dma_latency`` model the HP port and DDR (PYNQ-Z2: a 64-bit HP
     port at FCLK0 moves at most 8 bytes per cycle). Timeouts are in *simulated* seconds at
     ``clock_mhz``: a hung overlay costs at most ``timeout_s * clock_mhz * 1e6`` cycles.
+    ``fast_step`` evaluates the model once per cycle (at the rising edge) instead of twice; it
+    gives the same cycles and results (tests/board/test_sim_fast_step.py) and is the default.
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class SimBoard:
         dma_latency: int = 32,
         clock_mhz: float | None = None,
         build_root: Path | None = None,
+        fast_step: bool = True,
     ) -> None:
         from codesign.hw.device import get_device
 
@@ -151,6 +155,8 @@ class SimBoard:
         self._h = self._so.ob_new()
         self._so.ob_set_dma(self._h, self.dma_bytes_per_cycle, self.dma_latency, self.dma_bytes_per_cycle,
                             self.dma_latency)
+        #: one model evaluation per cycle instead of two (same cycles and results; see the harness)
+        self.fast_step = bool(self._so.ob_set_fast(self._h, int(fast_step))) and fast_step
         self._so.ob_reset(self._h, 8)
         self._send_ref: np.ndarray | None = None
         self._recv_ref: np.ndarray | None = None
