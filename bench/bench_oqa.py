@@ -34,18 +34,27 @@ TARGETS = {"util_3x3": 0.85, "speedup": 1.6, "sweep_s": 300.0, "sim_mcps": 2.0}
 
 
 class TimedBoard(SimBoard):
-    """SimBoard that accounts the time spent inside the simulator (run-until-done calls)."""
+    """SimBoard that accounts the cycles run, and the time spent, inside the simulator's
+    run-until-done calls (MMIO handshakes are left out of both)."""
 
     sim_wall_s = 0.0
     sim_cpu_s = 0.0
+    sim_cycles = 0
 
-    def dma_wait_recv(self, timeout_s: float) -> bool:
-        w, c = time.perf_counter(), time.process_time()
+    def _timed(self, fn, timeout_s: float) -> bool:
+        c0, w, c = self.cycle, time.perf_counter(), time.process_time()
         try:
-            return super().dma_wait_recv(timeout_s)
+            return fn(timeout_s)
         finally:
             self.sim_wall_s += time.perf_counter() - w
             self.sim_cpu_s += time.process_time() - c
+            self.sim_cycles += self.cycle - c0
+
+    def dma_wait_recv(self, timeout_s: float) -> bool:
+        return self._timed(super().dma_wait_recv, timeout_s)
+
+    def dma_wait_send(self, timeout_s: float) -> bool:
+        return self._timed(super().dma_wait_send, timeout_s)
 
 
 def _details(path: Path) -> dict[tuple[str, int], dict[str, str]]:
@@ -57,7 +66,7 @@ def bench_model(name: str, board: TimedBoard, out_dir: Path, img2col: str = "aut
     """Run the sweep of one model; returns its summary figures."""
     graph = recalibrate_bn(resolve_model(name), synthetic_inputs(resolve_model(name), 4, 99))
     c0, w0, p0 = board.cycle, time.perf_counter(), time.process_time()
-    s0w, s0c = board.sim_wall_s, board.sim_cpu_s
+    s0w, s0c, s0n = board.sim_wall_s, board.sim_cpu_s, board.sim_cycles
     res = measure_full(graph, BITS, board, board.spec, warmup=0, repeats=1, progress=True, img2col=img2col)
     wall, cpu = time.perf_counter() - w0, time.process_time() - p0
     res.table.meta["sweep_wall_s"] = f"{wall:.1f}"
@@ -67,6 +76,7 @@ def bench_model(name: str, board: TimedBoard, out_dir: Path, img2col: str = "aut
     kernels = {n.name: (n.attrs.get("kernel"), n.attrs.get("groups", 1)) for n in graph_nodes(graph)}
     summary: dict[str, object] = {"model": name, "wall_s": wall, "cpu_s": cpu, "cycles": board.cycle - c0,
                                   "sim_wall_s": board.sim_wall_s - s0w, "sim_cpu_s": board.sim_cpu_s - s0c,
+                                  "sim_cycles": board.sim_cycles - s0n, "fast_step": board.fast_step,
                                   "layers": len(res.table.layers)}
     for b in BITS:
         rows = [r for r in res.table.rows if r.bits == b]
@@ -105,12 +115,17 @@ def graph_nodes(graph):
     return out
 
 
+def _mcps(s: dict[str, object]) -> float:
+    """Simulated cycles per CPU-second inside the simulator (millions)."""
+    return s["sim_cycles"] / max(s["sim_cpu_s"], 1e-9) / 1e6  # type: ignore[operator]
+
+
 def _ok(flag: bool) -> str:
     return "met" if flag else "**missed**"
 
 
 def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Path, argv: list[str],
-                 host_r18: dict[str, object] | None = None) -> None:
+                 host_r18: dict[str, object] | None = None, two_eval: dict[str, object] | None = None) -> None:
     """docs/results/oqa.md."""
     lines = [
         "# OQA on the simulated board (Verilator RTL of the overlay)",
@@ -138,17 +153,20 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
     for s in summaries:
         u3 = (f"{s['util3x3_4']:.3f} / {s['util3x3_8']:.3f}" if "util3x3_4" in s else "-")
         u3c = (f"{s['util3x3_compute_4']:.3f} / {s['util3x3_compute_8']:.3f}" if "util3x3_4" in s else "-")
-        mcps = s["cycles"] / max(s["sim_cpu_s"], 1e-9) / 1e6  # type: ignore[operator]
+        mcps = _mcps(s)
         lines.append(
             f"| {s['model']} | {s['layers']} | {s['ms_4']:.2f} | {s['ms_8']:.2f} | {s['speedup']:.2f}x | "
             f"{s['util_4']:.3f} | {s['util_8']:.3f} | {u3} | {u3c} | {s['ps_ms_4']:.1f} / {s['ps_ms_8']:.1f} | "
             f"{s['wall_s']:.0f} / {s['cpu_s']:.0f} | {mcps:.2f} |"
         )
     r18 = next((s for s in summaries if s["model"] == "resnet18"), None)
+    sweeps = [s for s in [*summaries, host_r18] if s]
+    total_cycles = sum(s["sim_cycles"] for s in sweeps)  # type: ignore[misc]
+    overall = total_cycles / max(sum(s["sim_cpu_s"] for s in sweeps), 1e-9) / 1e6  # type: ignore[misc]
+    overall_wall = total_cycles / max(sum(s["sim_wall_s"] for s in sweeps), 1e-9) / 1e6  # type: ignore[misc]
+    min_mcps, max_mcps = min(_mcps(s) for s in sweeps), max(_mcps(s) for s in sweeps)
     lines += ["", "## Targets", ""]
     if r18:
-        mcps = r18["cycles"] / max(r18["sim_cpu_s"], 1e-9) / 1e6  # type: ignore[operator]
-        mcps_wall = r18["cycles"] / max(r18["sim_wall_s"], 1e-9) / 1e6  # type: ignore[operator]
         u3 = min(r18["util3x3_4"], r18["util3x3_8"])  # type: ignore[type-var]
         lines += [
             f"- ResNet-18 3x3 convs, average utilization >= 85 %: {r18['util3x3_4']:.1%} (4-bit), "
@@ -157,8 +175,11 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
             f"{_ok(r18['speedup'] >= TARGETS['speedup'])}.",  # type: ignore[operator]
             f"- full ResNet-18 OQA sweep at {{4,8}} <= 5 min: {r18['wall_s']:.0f} s wall, {r18['cpu_s']:.0f} s CPU: "
             f"{_ok(r18['wall_s'] <= TARGETS['sweep_s'])} (wall).",  # type: ignore[operator]
-            f"- simulation >= 2 M cycles/s: {mcps:.2f} M cycles per CPU-second inside the simulator "
-            f"({mcps_wall:.2f} per wall-second): {_ok(mcps >= TARGETS['sim_mcps'])}.",
+            f"- simulation >= 2 M cycles/s: {overall:.2f} M cycles per CPU-second inside the simulator over all "
+            f"{len(sweeps)} sweeps of this run ({total_cycles / 1e6:.1f} M cycles; {overall_wall:.2f} M per "
+            f"wall-second), {min_mcps:.2f}-{max_mcps:.2f} M per sweep, ResNet-18 (the busiest engines, the slowest "
+            f"case) {_mcps(r18):.2f} M: {_ok(overall >= TARGETS['sim_mcps'])} (overall)"
+            + ("" if min_mcps >= TARGETS["sim_mcps"] else "; below 2 M in at least one sweep") + ".",
         ]
     lines += [
         "",
@@ -166,11 +187,15 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
         "",
         "- Simulation speed: the cores are written for a cycle-based simulator (docs/hw.md, \"Simulation "
         "speed\"): per-lane generate blocks of narrow registers, BITS x BITS offset-binary products summed in one "
-        "expression per lane, per-stage load enables (bubbles and idle engines cost no evaluation), one register "
-        "per counter. Measured with callgrind on a 4-bit 3x3 layer, instructions per simulated cycle fell from "
-        "12.2 k to 5.8 k; the 512-multiplier 4-bit engine is still more than half of them, the Verilator scheduler and "
-        "the two evaluations per cycle of the harness ~15 %. Layers with signed activations also sum each lane's "
-        "weights (the offset-binary correction): ~60 % more instructions in the 4-bit engine (bench/bench_ip.py).",
+        "expression per lane, operand sign flips done once per word in the overlay's operand registers, the "
+        "accumulator doubling as output register, per-stage load enables (bubbles and idle engines cost no "
+        "evaluation), one register per counter; the harness evaluates the model once per cycle and calls its "
+        "evaluation function directly. Instructions per simulated cycle (callgrind, ResNet-18 s2b2_a_conv): "
+        "4-bit 6.6 k -> 5.0 k, 8-bit 4.9 k -> 3.7 k this round (12.2 k and 7.3 k before the first rewrite). What "
+        "is left: ~5 instructions per product (512 per cycle at 4 bit, 256 at 8 bit: shift, mask, multiply, add), "
+        "and ~1.6 k per cycle of control logic and Verilator scheduling that an idle overlay also costs. The "
+        "figure in CPU-seconds moves by +-15 % from run to run on this shared 2-core VM (the same sweep gave "
+        "2.2-2.7 M on ResNet-18 in six runs); instruction counts do not.",
         "- ResNet-18 stage 4 (M = 49 output pixels) runs at ~60 % utilization: each job loads its weight tile "
         "(the layer's 2.36 M weights over several N-tiles; the weight bank holds 1024 words per lane) before it "
         "computes, and that load is not overlapped with compute.",
@@ -190,10 +215,23 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
                   "| path | bits | cycles | 3x3 util | input beats | energy (uJ) | sim Mcycles/s (CPU, both widths) |",
                   "|---|---|---|---|---|---|---|"]
         for label, s in (("host", host_r18), ("auto (hw img2col)", r18)):
-            mcps = s["cycles"] / max(s["sim_cpu_s"], 1e-9) / 1e6  # type: ignore[operator]
+            mcps = _mcps(s)
             for b in BITS:
                 lines.append(f"| {label} | {b} | {s[f'cycles_{b}']:,} | {s[f'util3x3_{b}']:.4f} | "
                              f"{s[f'beats_in_{b}']:,} | {s[f'energy_{b}']:,.0f} | {mcps:.2f} |")
+    if r18 and two_eval:
+        same = [(r.layer, r.bits, r.cycles_total, r.cycles_compute, r.cycles_transfer_in, r.energy_uj)
+                for r in r18["rows"]] == [(r.layer, r.bits, r.cycles_total, r.cycles_compute,  # type: ignore[union-attr]
+                                           r.cycles_transfer_in, r.energy_uj) for r in two_eval["rows"]]  # type: ignore[union-attr]
+        lines += ["", "## Simulator: one model evaluation per cycle against two (ResNet-18)", "",
+                  "The default `SimBoard` evaluates the Verilator model once per cycle, at the rising edge "
+                  "(`fast_step`); `fast_step=False` also evaluates it with the clock low, as a plain Verilator "
+                  "testbench does. Same sweep, same run:", "",
+                  "| step | simulated cycles | sim CPU (s) | sim Mcycles/s (CPU) |", "|---|---|---|---|"]
+        for label, s in (("one evaluation (default)", r18), ("two evaluations", two_eval)):
+            lines.append(f"| {label} | {s['sim_cycles']:,} | {s['sim_cpu_s']:.2f} | {_mcps(s):.2f} |")
+        lines += ["", f"Ratio: {_mcps(r18) / max(_mcps(two_eval), 1e-9):.2f}x. Hardware tables identical "
+                  f"(every layer's cycles per stage and energy): {'yes' if same else '**no**'}."]
     lines += ["", "## Cycles by layer kind (sum of cycles_total)", ""]
     for s in summaries:
         for b in BITS:
@@ -240,9 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     board = TimedBoard(_spec())
     summaries = [bench_model(m.strip(), board, args.tables) for m in args.models.split(",") if m.strip()]
-    host_r18 = bench_model("resnet18", board, args.tables, "host") if any(
-        s["model"] == "resnet18" for s in summaries) else None
-    write_report(summaries, board, args.out, list(argv if argv is not None else sys.argv[1:]), host_r18)
+    has_r18 = any(s["model"] == "resnet18" for s in summaries)
+    host_r18 = bench_model("resnet18", board, args.tables, "host") if has_r18 else None
+    two_eval = None
+    if has_r18 and board.fast_step:  # the same sweep with two model evaluations per cycle, side by side
+        slow = TimedBoard(board.spec, fast_step=False)
+        two_eval = bench_model("resnet18", slow, args.tables / "two_eval")
+        slow.close()
+    write_report(summaries, board, args.out, list(argv if argv is not None else sys.argv[1:]), host_r18, two_eval)
     print(args.out)
     return 0
 
