@@ -124,6 +124,10 @@ def test_block_design_names_only_what_exists(tmp_path, board: str) -> None:
         assigned[seg] = (call[call.index("-offset") + 1], call[call.index("-range") + 1])
     want = {k: (v["base"], v["range"]) for k, v in man["address_map"].items()}
     assert assigned == want
+    # synthesis retimes (the engines' adder-tree registers sit after one sum) before the run starts
+    props = [c for c in by_cmd["set_property"] if c[0] == "STEPS.SYNTH_DESIGN.ARGS.RETIMING"]
+    assert props == [["STEPS.SYNTH_DESIGN.ARGS.RETIMING", "true", "synth_1"]]
+    assert calls.index(["set_property", *props[0]]) < calls.index(next(c for c in calls if c[0] == "launch_runs"))
     # the flow ends with the files pynq.Overlay loads
     assert (out / f"{top}.bit").is_file() and (out / f"{top}.hwh").is_file()
 
