@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,60 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
         raise SimBuildError(f"building the simulated board failed ({cmd[0]} exit {proc.returncode}); see {log}. Last lines: {tail}")
 
 
+KEEP_BUILDS = 4  # simulator builds kept per overlay top (the most recently used ones)
+PRUNE_MIN_AGE_S = 3600.0  # never prune a build used within the last hour (another process may load it)
+BUILD_LEFTOVERS = ("*.gch", "*.o", "*.a", "*.d")  # compiler outputs the linked library no longer needs
+
+
+def slim_build(obj: Path) -> None:
+    """Delete the compiler outputs of a finished build (precompiled headers, objects, archives:
+    ~140 MB per build); the generated C++ and the build log stay for debugging and profiling."""
+    for pattern in BUILD_LEFTOVERS:
+        for f in obj.glob(pattern):
+            with contextlib.suppress(OSError):
+                f.unlink()
+
+
+def prune_builds(root: Path, top: str, keep: int = KEEP_BUILDS, min_age_s: float = PRUNE_MIN_AGE_S) -> list[Path]:
+    """Remove all but the ``keep`` most recently used builds of ``top`` under ``root`` (by the
+    library's mtime, which every use refreshes), sparing any used within ``min_age_s`` and
+    builds in progress. Returns the removed directories."""
+    builds = []
+    for d in root.glob(f"{top}_*"):
+        lib = d / f"lib{top}.so"
+        if ".tmp" in d.name or not lib.is_file():
+            continue
+        builds.append((lib.stat().st_mtime, d))
+    builds.sort(reverse=True)
+    now = time.time()
+    removed = []
+    for mtime, d in builds[keep:]:
+        if now - mtime >= min_age_s:
+            shutil.rmtree(d, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (root / f".{d.name}.lock").unlink()
+            removed.append(d)
+    return removed
+
+
+def _touch(lib: Path) -> Path:
+    with contextlib.suppress(OSError):
+        os.utime(lib)
+    return lib
+
+
 def build_library(spec: OverlaySpec, root: Path | None = None, jobs: int = 2) -> Path:
-    """Build (or reuse) the simulator shared library of ``spec``; returns its path."""
+    """Build (or reuse) the simulator shared library of ``spec``; returns its path.
+
+    Finished builds keep only the library, the rendered sources, the generated C++ and the
+    log (:func:`slim_build`), and the cache keeps the :data:`KEEP_BUILDS` most recently used
+    builds per overlay top (:func:`prune_builds`)."""
     key = sim_cache_key(spec, harness_digest())
-    bdir = (root or SIM_BUILD_DIR) / f"{spec.name}_{key}"
+    root = root or SIM_BUILD_DIR
+    bdir = root / f"{spec.name}_{key}"
     lib = bdir / f"lib{spec.name}.so"
     if lib.is_file():
-        return lib
+        return _touch(lib)
     with locked(bdir.parent / f".{spec.name}_{key}.lock"):
         if lib.is_file():
             return lib
@@ -97,8 +145,10 @@ def build_library(spec: OverlaySpec, root: Path | None = None, jobs: int = 2) ->
             "-o", str(tmp / lib.name),
         ]
         _run(cxx, tmp, env, log)
+        slim_build(obj)
         shutil.rmtree(bdir, ignore_errors=True)
         tmp.rename(bdir)
+    prune_builds(root, spec.name)
     return lib
 
 

@@ -97,3 +97,44 @@ def test_driver_refuses_a_bitstream_from_older_templates(overlay) -> None:
 
     with pytest.raises(ConfigHashMismatch, match="config hash"):
         OverlayDriver(OldBitstream(), overlay)  # type: ignore[arg-type]
+
+
+def _fake_build(root, name: str, age_s: float, with_lib: bool = True):
+    import os
+    import time
+
+    d = root / name
+    (d / "obj").mkdir(parents=True)
+    if with_lib:
+        lib = d / "liboverlay_w4_8.so"
+        lib.write_bytes(b"\x7fELF")
+        t = time.time() - age_s
+        os.utime(lib, (t, t))
+    (root / f".{name}.lock").touch()
+    return d
+
+
+def test_prune_keeps_the_most_recently_used_builds(tmp_path) -> None:
+    ages = {"overlay_w4_8_a": 10.0, "overlay_w4_8_b": 7200.0, "overlay_w4_8_c": 9000.0, "overlay_w4_8_d": 20.0}
+    dirs = {n: _fake_build(tmp_path, n, a) for n, a in ages.items()}
+    in_progress = _fake_build(tmp_path, "overlay_w4_8_e.tmp123", 99999.0)
+    other_top = _fake_build(tmp_path, "overlay_w2_4_z", 99999.0, with_lib=False)
+    removed = sim.prune_builds(tmp_path, "overlay_w4_8", keep=2, min_age_s=3600.0)
+    # the two newest stay; of the rest, only those unused for an hour go (with their lock files)
+    assert sorted(p.name for p in removed) == ["overlay_w4_8_b", "overlay_w4_8_c"]
+    assert dirs["overlay_w4_8_a"].is_dir() and dirs["overlay_w4_8_d"].is_dir()
+    assert not dirs["overlay_w4_8_b"].exists() and not (tmp_path / ".overlay_w4_8_b.lock").exists()
+    assert in_progress.is_dir() and other_top.is_dir()
+    # a recently used build beyond `keep` is spared
+    assert sim.prune_builds(tmp_path, "overlay_w4_8", keep=1, min_age_s=3600.0) == []
+
+
+def test_slim_build_keeps_sources_and_log(tmp_path) -> None:
+    obj = tmp_path / "obj"
+    obj.mkdir()
+    keep = ["Vtop.cpp", "Vtop.h", "Vtop.mk"]
+    drop = ["Vtop__pch.h.fast.gch", "Vtop.o", "libverilated.a", "Vtop__ALL.a", "Vtop.d"]
+    for n in keep + drop:
+        (obj / n).write_text("x")
+    sim.slim_build(obj)
+    assert sorted(p.name for p in obj.iterdir()) == sorted(keep)
