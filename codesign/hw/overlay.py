@@ -78,12 +78,6 @@ class EngineSpec:
         """Multipliers of the engine: ``lanes * tree``."""
         return self.lanes * self.tree
 
-    @property
-    def sign_mask(self) -> int:
-        """The sign bit of each of the ``tree`` operand fields of a 64-bit word (XOR-ing it
-        turns two's-complement codes into offset-binary ones)."""
-        return sum(1 << (t * self.bits + self.bits - 1) for t in range(self.tree))
-
 
 @dataclass(frozen=True)
 class OverlaySpec:

@@ -4,6 +4,8 @@ rebuild, and a bitstream built from other templates is refused."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 
 import pytest
 
@@ -100,9 +102,6 @@ def test_driver_refuses_a_bitstream_from_older_templates(overlay) -> None:
 
 
 def _fake_build(root, name: str, age_s: float, with_lib: bool = True):
-    import os
-    import time
-
     d = root / name
     (d / "obj").mkdir(parents=True)
     if with_lib:
