@@ -15,6 +15,7 @@ TensorFlow is imported when :func:`tf_forward` is called, never at module import
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -44,8 +45,8 @@ from codesign.graph.ops import pool_counts
 
 def import_tf() -> Any:
     """TensorFlow, or a CodesignError saying why HAWQ-v3 needs it."""
-    try:
-        import tensorflow as tf
+    try:  # imported by name, on first use: the on-board runtime never loads TensorFlow
+        tf = importlib.import_module("tensorflow")
     except ImportError:
         raise CodesignError(
             "HAWQ-v3 estimates Hessian traces with TensorFlow double backpropagation (an off-board baseline); "
