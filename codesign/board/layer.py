@@ -26,6 +26,7 @@ from codesign.errors import UnsupportedLayerError
 from codesign.graph import ops
 from codesign.hw.overlay import EngineSpec, OverlaySpec
 from codesign.hw.packing import pack64, unpack64
+from codesign.hw.regmap import by_name
 from codesign.quant.golden import act_params
 from codesign.quant.qgraph import QNode, QTensor
 
@@ -247,31 +248,72 @@ def unpack_output(words: np.ndarray, m: int, nt: int, out_t: QTensor) -> np.ndar
     return unpack64(words, out_t.bits, out_t.signed, m * nt).reshape(m, nt)
 
 
+def _fields(reg: str, **values: int) -> int:
+    """Pack named field values into register ``reg`` (positions from codesign.hw.regmap)."""
+    fields = {f.name: f for f in by_name()[reg].fields}
+    word = 0
+    for name, value in values.items():
+        f = fields[name]
+        if not 0 <= int(value) < (1 << f.width):
+            raise ValueError(f"{reg}.{name} = {value} does not fit its {f.width}-bit field")
+        word |= int(value) << f.lsb
+    return word
+
+
 def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, in_t: QTensor,
                out_t: QTensor) -> dict[str, int]:
-    """Register values of the layer descriptor for one job (names from REGMAP)."""
+    """Register values of the layer descriptor for one job (names and fields from REGMAP).
+
+    The job geometry the overlay needs (k-beats, lane groups, word counts, img2col address
+    steps) is computed here, on the host, so the hardware has no run-time divider or chained
+    multiplier (docs/hw.md, "Timing closure by construction").
+    """
     ap = act_params(node)
     nib = lambda v: min(int(v), NIB_MAX)  # noqa: E731 - 4-bit descriptor fields (informational on the host path)
     m = job.a.shape[0]
-    kernel = nib(shp.kh) | nib(shp.kw) << 4 | nib(shp.stride) << 8 | nib(shp.pad) << 12
+    k, n = job.w.shape
+    kb = -(-k // engine.tree)
+    g = -(-n // engine.lanes)
+    kernel = _fields("DESC_KERNEL", KH=nib(shp.kh), KW=nib(shp.kw), STRIDE=nib(shp.stride), PAD=nib(shp.pad))
     ow = _out_hw(node, shp)[1] if node.kind == "conv" else 1
+    cw = ifm_words = row_pitch = x_step = y_step = addr0 = floor0 = 0
     if job.ifm is not None:  # hardware img2col: exact left and top padding, mode bit
         t, _b, lft, _r = node.attrs["padding"]
-        kernel = shp.kh | shp.kw << 4 | shp.stride << 8 | int(lft) << 12 | 1 << 16 | int(t) << 20
+        kernel = _fields("DESC_KERNEL", KH=shp.kh, KW=shp.kw, STRIDE=shp.stride, PAD=int(lft), IMG2COL=1,
+                         PAD_TOP=int(t))
+        cw = shp.in_c // engine.tree
+        ifm_words = shp.in_h * shp.in_w * cw
+        row_pitch = shp.in_w * cw
+        x_step = shp.stride * cw
+        y_step = shp.stride * row_pitch
+        floor0 = -int(t) * row_pitch
+        addr0 = floor0 - int(lft) * cw
     return {
         "DESC_M": m,
-        "DESC_N": job.w.shape[1],
-        "DESC_K": job.w.shape[0],
-        "DESC_IN_HW": (shp.in_h & 0xFFFF) | ((shp.in_w & 0xFFFF) << 16),
+        "DESC_N": n,
+        "DESC_K": k,
+        "DESC_IN_HW": _fields("DESC_IN_HW", IN_H=shp.in_h & 0xFFFF, IN_W=shp.in_w & 0xFFFF),
         "DESC_IN_C": shp.in_c,
         "DESC_KERNEL": kernel,
-        "DESC_OUT_HW": ((m // ow) & 0xFFFF) | ((ow & 0xFFFF) << 16),
-        "DESC_BITS": engine.bits | in_t.bits << 4 | out_t.bits << 8 | int(in_t.signed) << 12 | int(out_t.signed) << 13,
+        "DESC_OUT_HW": _fields("DESC_OUT_HW", OUT_H=(m // ow) & 0xFFFF, OUT_W=ow & 0xFFFF),
+        "DESC_BITS": _fields("DESC_BITS", W_BITS=engine.bits, A_BITS=in_t.bits, OUT_BITS=out_t.bits,
+                             A_SIGNED=int(in_t.signed), OUT_SIGNED=int(out_t.signed)),
         "DESC_ACT": int(ap.act),
         "DESC_ACT_SIX": int(ap.six),
         "DESC_ACT_THREE": int(ap.three),
         "DESC_HS_MULT": int(ap.hs_mult),
         "DESC_HS_SHIFT": int(ap.hs_shift),
+        "DESC_KB": kb,
+        "DESC_G": g,
+        "DESC_WWORDS": g * kb * engine.lanes,
+        "DESC_CODES": m * n,
+        "DESC_CW": cw,
+        "DESC_IFM_WORDS": ifm_words,
+        "DESC_ROW_PITCH": row_pitch,
+        "DESC_X_STEP": x_step,
+        "DESC_Y_STEP": y_step,
+        "DESC_I2C_ADDR0": addr0 & 0xFFFFFFFF,
+        "DESC_I2C_FLOOR0": floor0 & 0xFFFFFFFF,
     }
 
 

@@ -33,16 +33,16 @@ def elems_per_word(bits: int, bus_width: int = 64) -> int:
 def dsp_products_per_slice(bits: int, device: DeviceProfile) -> int:
     """Narrow products one DSP slice computes at once by operand packing (WP486-style).
 
-    ``k`` signed ``bits``-bit weights share the wide A port at offsets ``F = 2*bits+1`` (the
-    width of a ``bits`` x ``(bits+1)`` product); the ``(bits+1)``-bit activation (signed, or
-    unsigned zero-extended) sits on the B port. The top weight needs ``bits+1`` bits so that
-    the full signed range (including the most negative code) stays inside the A port:
-    ``(k-1)*F + bits + 1 <= A`` and ``k*F <= P``.
+    The engines multiply offset-binary (unsigned) codes, so a product is an unsigned
+    ``2*bits``-bit field that cannot borrow from its neighbour. ``k`` weights share the
+    signed A port at offsets ``F = 2*bits`` (top bit kept 0), the activation sits on the
+    signed B port: ``(k-1)*F + bits <= A-1``, ``bits <= B-1`` and ``k*F <= P``. DSP48E1 (A = 25):
+    k = 6, 4, 3, 2, 2, 2, 2 for 2..8 bit, so two INT8 products per slice even on 7-series.
     """
-    field = 2 * bits + 1
-    if bits + 1 > device.dsp_b_width:
+    field = 2 * bits
+    if bits > device.dsp_b_width - 1:
         return 1
-    k = (device.dsp_a_width - bits - 1) // field + 1
+    k = (device.dsp_a_width - 1 - bits) // field + 1
     while k > 1 and k * field > device.dsp_p_width:
         k -= 1
     return max(1, k)

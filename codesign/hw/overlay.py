@@ -44,6 +44,10 @@ ROW_DEPTH = 1024
 # words (8 BRAM36), enough for (KH + stride - 1) rows of every layer of the 224x224 zoo.
 IFM_DEPTH = 4096
 WORD_BITS = 64
+# Accumulator and code FIFOs between the engines, the post-process and the packer: entries
+# (credits) for the dot products / post-process beats in flight. 32 covers the post-process
+# latency (22) and the deepest engine's latency, so credits never throttle a full-rate job.
+FIFO_DEPTH = 32
 # AXI-lite address plan of the block designs (vivado_scripts/overlay/bd_*.tcl): PS7 GP0 maps
 # the PL at 0x4000_0000-0x7FFF_FFFF; ZynqMP HPM0_LPD at 0x8000_0000.
 ADDRESS_MAPS: dict[str, dict[str, dict[str, str]]] = {
@@ -182,8 +186,12 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
 
 
 def template_digest() -> str:
-    """sha256 of the overlay template (part of the simulator cache key and of :func:`rtl_digest`)."""
-    return hashlib.sha256((HLS_TEMPLATES / OVERLAY_TEMPLATE).read_bytes()).hexdigest()
+    """sha256 of the overlay templates (the top and the small modules it includes): part of
+    the simulator cache key and of :func:`rtl_digest`."""
+    h = hashlib.sha256()
+    for path in sorted((HLS_TEMPLATES / "overlay").glob("*.v.j2")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def core_verilog(spec: OverlaySpec) -> dict[str, str]:
@@ -217,7 +225,7 @@ def render_overlay(spec: OverlaySpec) -> str:
     regs = {r.name: r for r in REGMAP}
     return render(
         OVERLAY_TEMPLATE, "v", None, s=spec, regs=regs, regmap=REGMAP, addr_width=ADDR_WIDTH,
-        word_bits=WORD_BITS, config_hash=spec.config_hash,
+        word_bits=WORD_BITS, config_hash=spec.config_hash, fifo_depth=FIFO_DEPTH,
     )
 
 

@@ -113,6 +113,19 @@ def _build() -> tuple[Register, ...]:
         Register("IP_VERSION", 0xC4, "RO", "spec format version"),
         Register("BITS_SUPPORTED", 0xC8, "RO", "bit b set when an engine for b-bit weights exists"),
         Register("ENGINE_LANES", 0xCC, "RO", "lanes of the selected engine"),
+        # Job geometry computed by the host (no run-time division or chained multiply in the
+        # overlay: codesign.hw.mapping computes these from the layer and the engine).
+        Register("DESC_KB", 0xD0, "RW", "k-beats per dot product = ceil(K/TREE) of the engine"),
+        Register("DESC_G", 0xD4, "RW", "lane groups = ceil(N/LANES) of the engine"),
+        Register("DESC_WWORDS", 0xD8, "RW", "weight words of the job = G*KB*LANES"),
+        Register("DESC_CODES", 0xDC, "RW", "output codes of the job = M*N"),
+        Register("DESC_CW", 0xE0, "RW", "channel words per pixel = Cin/TREE (hardware img2col)"),
+        Register("DESC_IFM_WORDS", 0xE4, "RW", "feature-map words = H*W*CW (hardware img2col)"),
+        Register("DESC_ROW_PITCH", 0xE8, "RW", "words per image row = W*CW (hardware img2col)"),
+        Register("DESC_X_STEP", 0xEC, "RW", "words between horizontal windows = STRIDE*CW (hardware img2col)"),
+        Register("DESC_Y_STEP", 0xF0, "RW", "words between output rows = STRIDE*W*CW (hardware img2col)"),
+        Register("DESC_I2C_ADDR0", 0xF4, "RW", "address of the first window = -(PAD_TOP*W + PAD)*CW, two's complement"),
+        Register("DESC_I2C_FLOOR0", 0xF8, "RW", "first word the first output row needs = -PAD_TOP*W*CW, two's complement"),
     ]
     return tuple(regs)
 

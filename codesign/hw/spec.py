@@ -35,6 +35,8 @@ class IPSpec:
     lanes: int = 0  # output channels computed in parallel (derived from the budget)
     tree: int = 0  # products summed per lane per cycle = elements per bus word
     post_lanes: int = DEFAULT_POST_LANES
+    mult: str = "lut"  # where the engine's products live: "dsp" (operand-packed slices) or "lut"
+    widths: tuple[int, ...] = ()  # the overlay's candidate widths the lanes were planned for
     acc_bits: int = ACC_BITS
     version: int = SPEC_VERSION
     extra: dict[str, int] = field(default_factory=dict)  # core-specific knobs (kept in the hash)
@@ -82,7 +84,16 @@ class IPSpec:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> IPSpec:
         """Inverse of :meth:`to_dict` (used by testbenches reading ip.json)."""
+        data = dict(data)
+        data["widths"] = tuple(data.get("widths", ()))  # type: ignore[arg-type]
         return cls(**data)  # type: ignore[arg-type]
+
+
+def default_mult(bits: int) -> str:
+    """Where an engine's products go: fabric up to 4 bit (a 4x4 product is 8 bits, below the
+    width at which synthesis maps a multiply to a DSP slice anyway), operand-packed DSP48
+    slices above (2 products per slice at 5..8 bit; see ``budget.dsp_products_per_slice``)."""
+    return "lut" if 2 * bits < 9 else "dsp"
 
 
 def make_spec(
@@ -120,7 +131,8 @@ def make_spec(
             )
     spec = IPSpec(
         core=core, bits=bits, device=profile.name, bus_width=bus_width, tile_m=tile_m, tile_n=tile_n,
-        tile_k=tile_k, lanes=int(lanes), tree=tree, post_lanes=post_lanes, extra=dict(extra or {}),
+        tile_k=tile_k, lanes=int(lanes), tree=tree, post_lanes=post_lanes, mult=default_mult(bits),
+        extra=dict(extra or {}),
     )
     est = spec.estimate()
     if lanes < 1 or not est.fits(profile):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from codesign.errors import BitWidthError
@@ -12,18 +13,34 @@ from codesign.hw.spec import make_spec
 pytestmark = pytest.mark.unit
 
 
-def test_dsp_packing_respects_port_widths() -> None:
-    """k products share the A port: (k-1)*(2b+1) + b + 1 <= A, checked independently here."""
+def _packing_is_exact(bits: int, k: int, a_width: int, b_width: int, p_width: int) -> bool:
+    """Brute-force oracle: every operand combination (random sample above 4 bits) of ``k``
+    offset-binary weights packed at 2*bits offsets, times one offset-binary activation, fits
+    the signed A/B ports and the P port and gives back each product exactly in its field."""
+    rng = np.random.default_rng(bits * 10 + k)
+    top = (1 << bits) - 1
+    n = 4096
+    w = rng.integers(0, top + 1, size=(n, k))
+    a = rng.integers(0, top + 1, size=n)
+    w[0], a[0] = top, top  # the largest codes
+    field = 2 * bits
+    packed = sum(w[:, j] << (j * field) for j in range(k))
+    p = packed * a
+    fits = packed.max() < (1 << (a_width - 1)) and a.max() < (1 << (b_width - 1)) and int(p.max()) < (1 << (p_width - 1))
+    fields = np.stack([(p >> (j * field)) & ((1 << field) - 1) for j in range(k)], axis=1)
+    return bool(fits and np.array_equal(fields, w * a[:, None]))
+
+
+def test_dsp_packing_is_exact_and_maximal() -> None:
+    """k unsigned products per slice, checked against a brute-force model of the ports."""
     for dev in (XC7Z020, ZCU104):
         for bits in range(2, 9):
             k = dsp_products_per_slice(bits, dev)
-            field = 2 * bits + 1
-            assert (k - 1) * field + bits + 1 <= dev.dsp_a_width
-            assert k * field <= dev.dsp_p_width
-            assert k * field + bits + 1 > dev.dsp_a_width  # maximal: one more would not fit
-    assert dsp_products_per_slice(8, XC7Z020) == 1  # 25-bit A port: no INT8 pair with the full range
-    assert dsp_products_per_slice(8, ZCU104) == 2  # 27-bit A port: the WP486 INT8 pair
-    assert dsp_products_per_slice(4, XC7Z020) == 3
+            ports = (dev.dsp_a_width, dev.dsp_b_width, dev.dsp_p_width)
+            assert _packing_is_exact(bits, k, *ports)
+            # maximal: one more field would overflow a port (the top field is the widest)
+            assert (k * 2 * bits + bits > dev.dsp_a_width - 1) or ((k + 1) * 2 * bits > dev.dsp_p_width)
+    assert dsp_products_per_slice(8, XC7Z020) == 2  # offset-binary fields: an INT8 pair even on DSP48E1
 
 
 def test_lut_multiplier_cost_is_finn_formula() -> None:

@@ -56,17 +56,34 @@ class MacTree(Core):
         return clog2(self.spec.tree)
 
     @property
+    def uses_dsp(self) -> bool:
+        """Products on DSP slices (operand-packed) rather than fabric multipliers."""
+        return self.spec.mult == "dsp"
+
+    @property
+    def pack(self) -> int:
+        """Products per DSP slice (1 for fabric multipliers)."""
+        return dsp_products_per_slice(self.spec.bits, self.spec.device_profile) if self.uses_dsp else 1
+
+    @property
+    def product_stages(self) -> int:
+        """Register stages of a product: the DSP's M and P registers, or one fabric register."""
+        return 2 if self.uses_dsp else 1
+
+    @property
     def latency(self) -> int:
-        """Cycles from an accepted input beat to its output beat: product, tree levels, accumulate."""
-        return 1 + self.levels + 1
+        """Cycles from an accepted input beat to its output beat: operand register, product
+        stages, registered tree levels, offset correction, accumulator."""
+        return 1 + self.product_stages + self.levels + 1 + 1
 
     def params(self) -> dict[str, int]:
         s = self.spec
         return {
-            "BITS": s.bits, "LANES": s.lanes, "TREE": s.tree, "TREE_P2": 1 << self.levels,
-            "LEVELS": self.levels, "ACC_BITS": s.acc_bits, "PROD_W": 2 * s.bits + 1,
-            "SUM_W": 2 * s.bits + 1 + self.levels, "ACT_W": s.tree * s.bits,
-            "WGT_W": s.lanes * s.tree * s.bits, "LATENCY": self.latency,
+            "BITS": s.bits, "LANES": s.lanes, "TREE": s.tree, "LEVELS": self.levels, "ACC_BITS": s.acc_bits,
+            "PROD_W": 2 * s.bits + 1, "SUM_W": 2 * s.bits + 1 + self.levels,
+            "USUM_W": 2 * s.bits + self.levels, "ACT_W": s.tree * s.bits, "WGT_W": s.lanes * s.tree * s.bits,
+            "MULT_DSP": int(self.uses_dsp), "PACK": self.pack, "FIELD": 2 * s.bits,
+            "PROD_STAGES": self.product_stages, "LATENCY": self.latency,
         }
 
     def ports(self) -> list[Port]:

@@ -16,6 +16,7 @@ from codesign.hw.budget import DSP_PER_POST_LANE, LUT_PER_POST_LANE, bram36_for
 from codesign.hw.cores.base import Core, CsimCase, Port, clog2
 from codesign.quant.dyadic import (
     INT32_MAX,
+    HSWISH_CLAMP,
     INT32_MIN,
     MAX_BITS,
     Act,
@@ -26,7 +27,8 @@ from codesign.quant.dyadic import (
 
 MAX_CHANNELS = 1024  # parameter memory depth (output channels of one layer)
 OUT_LANE_BITS = MAX_BITS  # every output lane is 8 bits wide; out_bits is a run-time choice
-PIPELINE_STAGES = 4  # saturate, requant, h-swish product, h-swish requant + clamp
+PIPELINE_STAGES = 22  # parameter read, saturate, requant (7), activation (3), h-swish product (2), h-swish requant (7), clamp
+REQUANT_BITS = 18  # requantized values are saturated to 18 bits (changes no result: see postproc.v.j2)
 
 
 def postproc_golden(acc: np.ndarray, ch_base: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
@@ -52,6 +54,7 @@ class Postproc(Core):
         return {
             "LANES": s.post_lanes, "ACC_BITS": s.acc_bits, "OUT_W": OUT_LANE_BITS, "DEPTH": MAX_CHANNELS,
             "CH_W": clog2(MAX_CHANNELS), "LATENCY": PIPELINE_STAGES, "DEFAULT_OUT_BITS": s.bits,
+            "Q_W": REQUANT_BITS, "HS_CLAMP": HSWISH_CLAMP,
         }
 
     def ports(self) -> list[Port]:
