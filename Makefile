@@ -9,7 +9,7 @@ BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
 
-.PHONY: help setup demo test ip sim bitstream bench clean lint
+.PHONY: help setup demo test ip synth sim bitstream bench clean lint
 
 help: ## list the targets
 	@echo "codesign make targets:"
@@ -36,6 +36,9 @@ test: $(STAMP) ## unit + g++ C-sim + cocotb RTL regression (Verilator, Icarus)
 
 ip: $(STAMP) ## generate + C-simulate the HLS IP cores and RTL twins: make ip BITS=4,8
 	$(PY) -m codesign.ip --bits $(BITS) --device $(DEVICE) --out build/ip
+
+synth: $(STAMP) ## open synthesis (Yosys) of the cores and the overlay, fit + timing: make synth BITS=4,8 DEVICE=xc7z020
+	$(PY) -m codesign.synth --bits $(BITS) --device $(DEVICE) --out build/synth --jobs $(JOBS)
 
 sim: $(STAMP) ## cocotb RTL regression only
 	$(PY) -m pytest -n $(JOBS) -q -m rtl

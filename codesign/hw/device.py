@@ -77,3 +77,52 @@ def get_device(name: str) -> DeviceProfile:
     except KeyError:
         known = ", ".join(sorted(DEVICES))
         raise DeviceBudgetError(f"unknown device {name!r}; known device profiles: {known}.") from None
+
+
+@dataclass(frozen=True)
+class DeviceCapacity:
+    """What one part offers to the synthesizer: the denominators of ``codesign.synth``'s fit check.
+
+    Kept apart from :class:`DeviceProfile` so that the figures do not enter the IP config hash.
+    ``lut`` counts every slice LUT (logic and memory); ``lutram`` the LUTs that may be memory
+    (SLICEM); ``carry`` the carry-chain primitives (one per slice on 7-series, per CLB on
+    UltraScale+).
+    """
+
+    lut: int
+    lutram: int
+    ff: int
+    dsp: int
+    bram36: int
+    carry: int
+    yosys_family: str  # ``synth_xilinx -family``; selects the primitive names counted
+
+
+# xc7z020: DS190 (Zynq-7000 SoC Data Sheet: Overview), table "Zynq-7000 SoC Family",
+# Z-7020: 53,200 LUTs, 106,400 flip-flops, 140 36 Kb block RAMs (= 280 18 Kb), 220 DSP48E1.
+# 13,300 slices of 4 LUTs (UG474, 7 Series CLB User Guide), each with one CARRY4. LUTs usable as
+# distributed RAM / shift registers (SLICEM): 17,400, the "LUT as Memory" capacity Vivado reports
+# for the part (4,350 SLICEMs; 17,400 x 64 bit = 1.1 Mb of distributed RAM).
+XC7Z020_CAPACITY = DeviceCapacity(
+    lut=53_200, lutram=17_400, ff=106_400, dsp=220, bram36=140, carry=13_300, yosys_family="xc7",
+)
+# xczu7ev (ZCU104): DS891 (Zynq UltraScale+ MPSoC Data Sheet: Overview), ZU7EV: 230,400 CLB
+# LUTs, 460,800 CLB flip-flops, 312 36 Kb block RAMs (11 Mb), 1,728 DSP48E2; 28,800 CLBs of 8
+# LUTs, each with one CARRY8. LUTs usable as memory: 101,760 is the figure Vivado's utilization
+# report gives for this part; it was not checked against DS891 here (which quotes Mb).
+ZCU104_CAPACITY = DeviceCapacity(
+    lut=230_400, lutram=101_760, ff=460_800, dsp=1_728, bram36=312, carry=28_800, yosys_family="xcup",
+)
+CAPACITIES: dict[str, DeviceCapacity] = {"xc7z020": XC7Z020_CAPACITY, "zcu104": ZCU104_CAPACITY}
+
+# What the block design adds around the overlay (PS7 AXI interconnect / SmartConnect and one
+# AXI DMA with its scatter-gather off): reserved before the overlay may use the part (issue 12).
+DMA_ALLOWANCE_LUT = 3_500
+DMA_ALLOWANCE_FF = 4_500
+DMA_ALLOWANCE_BRAM36 = 4
+
+
+def get_capacity(name: str) -> DeviceCapacity:
+    """The capacity of a device by profile name, with a user error naming the known ones."""
+    get_device(name)
+    return CAPACITIES[name]
