@@ -263,7 +263,7 @@ def _spec():
         print(f"bench_oqa: generating the {BITS}-bit cores into {DEFAULT_IP_DIR} (as `make ip` would)", file=sys.stderr)
         for b in BITS:
             for core in ("mac_tree", "postproc"):
-                generate_core(make_spec(core, b), DEFAULT_IP_DIR)
+                generate_core(make_spec(core, b, widths=tuple(BITS)), DEFAULT_IP_DIR)
         return overlay_spec(BITS)
 
 

@@ -134,7 +134,8 @@ def specs_for(bits_list: list[int], device: str = "xc7z020", cores: list[str] | 
     """Every (core, bits) spec for a bit list; raises a user error if one does not fit."""
     names = cores or list(CORES)
     tiles = {} if tile is None else {"tile_m": tile, "tile_n": tile, "tile_k": tile}
-    return [make_spec(core, bits, device, lanes=lanes, **tiles) for bits in bits_list for core in names]
+    widths = tuple(bits_list)  # engines of one overlay are planned together
+    return [make_spec(core, bits, device, widths=widths, lanes=lanes, **tiles) for bits in bits_list for core in names]
 
 
 def load_spec(ip_dir: Path) -> IPSpec:

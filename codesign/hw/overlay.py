@@ -178,6 +178,15 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
     if any(ln % post.post_lanes for ln in lanes):
         raise MissingIPError(f"engine lanes {sorted(lanes)} are not multiples of {post.post_lanes} post-process lanes.")
     core_specs = [load_spec(root / e.module) for e in engines] + [post]
+    planned = {cs.widths for cs in core_specs}
+    # one plan for every engine, made for these widths or a superset (a subset of the planned
+    # engines uses less of the device, so it fits too)
+    if len(planned) != 1 or not set(want) <= set(next(iter(planned))):
+        raise MissingIPError(
+            f"the cores under {root} were sized for the width set(s) {sorted(planned)}, not {tuple(want)}: "
+            f"the engines of one overlay share the device and are planned together. Regenerate them with "
+            f"`make ip BITS={','.join(map(str, want))}`."
+        )
     return OverlaySpec(
         bits=tuple(want), device=devices.pop(), engines=tuple(engines), post_module=post.name,
         post_lanes=post.post_lanes, post_hash=post.config_hash, rtl_sha256=rtl_digest(core_specs),

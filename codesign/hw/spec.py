@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from codesign.hw.budget import ACC_BITS, MAX_TILE, derive_lanes, elems_per_word, estimate_engine
+from codesign.hw.budget import ACC_BITS, MAX_TILE, elems_per_word
 from codesign.hw.device import DeviceBudgetError, DeviceProfile, get_device
 from codesign.quant.dyadic import check_bits
 
@@ -74,13 +74,6 @@ class IPSpec:
         """32-bit config hash (the value of the overlay's CONFIG_HASH register)."""
         return int(self.config_hash_hex[:8], 16)
 
-    def estimate(self):  # -> EngineEstimate
-        """Estimated resources of the engine this spec belongs to."""
-        return estimate_engine(
-            self.bits, self.lanes, self.tree, self.post_lanes, self.tile_m, self.tile_n, self.tile_k,
-            self.device_profile,
-        )
-
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> IPSpec:
         """Inverse of :meth:`to_dict` (used by testbenches reading ip.json)."""
@@ -101,6 +94,7 @@ def make_spec(
     bits: int,
     device: str = "xc7z020",
     *,
+    widths: tuple[int, ...] | list[int] | None = None,
     bus_width: int = DEFAULT_BUS_WIDTH,
     tile_m: int = DEFAULT_TILE,
     tile_n: int = DEFAULT_TILE,
@@ -109,13 +103,20 @@ def make_spec(
     post_lanes: int = DEFAULT_POST_LANES,
     extra: dict[str, int] | None = None,
 ) -> IPSpec:
-    """Validate the knobs, derive lanes/tree from the device budget and return the spec.
+    """Validate the knobs and return the spec of ``core`` at ``bits``.
 
-    Raises ``BitWidthError`` for bits outside 2..8 and ``DeviceBudgetError`` when the spec
-    (explicit lanes or tiles) does not fit the device budget.
+    Lanes and the multiplier placement come from the whole-overlay plan of ``widths`` (the
+    overlay's candidate widths, default ``(bits,)``): every engine of an overlay must be made
+    with the same ``widths`` so that they are sized together (:mod:`codesign.hw.plan`).
+    Explicit ``lanes`` bypass the plan (products placed by :func:`default_mult`).
+    Raises ``BitWidthError`` for bits outside 2..8 and ``DeviceBudgetError`` when the plan
+    does not fit the device.
     """
+    from codesign.hw.plan import plan_overlay
+
     bits = check_bits(bits)
     profile = get_device(device)
+    want = tuple(sorted({check_bits(b) for b in (widths or (bits,))} | {bits}))
     if bus_width not in (32, 64, 128):
         raise DeviceBudgetError(f"bus width {bus_width} is not supported; use 32, 64 or 128.")
     for name, value in (("tile_m", tile_m), ("tile_n", tile_n), ("tile_k", tile_k)):
@@ -123,22 +124,23 @@ def make_spec(
             raise DeviceBudgetError(f"{name}={value} is outside 1..{MAX_TILE}.")
     tree = elems_per_word(bits, bus_width)
     if lanes is None:
-        lanes = derive_lanes(bits, tree, post_lanes, tile_m, tile_n, tile_k, profile)
-        if lanes == 0:
-            raise DeviceBudgetError(
-                f"no lane count fits the {profile.name} budget at {bits} bit "
-                f"(tiles {tile_m}x{tile_n}x{tile_k}, {post_lanes} post-process lanes)."
-            )
-    spec = IPSpec(
+        engine = plan_overlay(want, profile.name, post_lanes).engine(bits)
+        lanes, mult = min(engine.lanes, tile_n), engine.mult
+    else:
+        if not 1 <= lanes <= min(MAX_TILE, tile_n):
+            raise DeviceBudgetError(f"lanes={lanes} is outside 1..{min(MAX_TILE, tile_n)}; use a power of two "
+                                    f"between {post_lanes} and {min(MAX_TILE, tile_n)}.")
+        mult = default_mult(bits)
+        from codesign.hw.plan import EnginePlan, budget, estimate
+
+        est, cap = estimate(profile.name, (EnginePlan(bits, lanes, mult),), post_lanes), budget(profile.name)
+        over = [f"{n} {getattr(est, n):,.0f} > {getattr(cap, n):,.0f}" for n in ("lut", "ff", "dsp", "bram36")
+                if getattr(est, n) > getattr(cap, n)]
+        if over:
+            raise DeviceBudgetError(f"a {bits}-bit engine with {lanes} lanes does not fit {profile.name}: "
+                                    f"{'; '.join(over)} (estimate, after the DMA allowance). Use fewer lanes.")
+    return IPSpec(
         core=core, bits=bits, device=profile.name, bus_width=bus_width, tile_m=tile_m, tile_n=tile_n,
-        tile_k=tile_k, lanes=int(lanes), tree=tree, post_lanes=post_lanes, mult=default_mult(bits),
+        tile_k=tile_k, lanes=int(lanes), tree=tree, post_lanes=post_lanes, mult=mult, widths=want,
         extra=dict(extra or {}),
     )
-    est = spec.estimate()
-    if lanes < 1 or not est.fits(profile):
-        over = ", ".join(est.over_budget(profile)) or f"lanes={lanes} must be >= 1"
-        raise DeviceBudgetError(
-            f"spec {spec.name} with {lanes} lanes x {tree} tree does not fit the {profile.name} "
-            f"engine budget: {over}. Use fewer lanes, smaller tiles or a larger device."
-        )
-    return spec

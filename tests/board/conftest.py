@@ -34,7 +34,7 @@ def overlay() -> OverlaySpec:
     """The 4/8-bit overlay spec over freshly generated cores."""
     for b in BOARD_BITS:
         for core in ("mac_tree", "postproc"):
-            generate_core(make_spec(core, b), TEST_IP_ROOT)
+            generate_core(make_spec(core, b, widths=BOARD_BITS), TEST_IP_ROOT)
     return overlay_spec(list(BOARD_BITS), TEST_IP_ROOT)
 
 

@@ -46,7 +46,7 @@ def odd_board():
     root = BUILD_DIR / "test_ip_overlay_odd"
     for b in ODD_BITS:
         for core in ("mac_tree", "postproc"):
-            generate_core(make_spec(core, b), root)
+            generate_core(make_spec(core, b, widths=ODD_BITS), root)
     board = SimBoard(overlay_spec(list(ODD_BITS), root))
     yield board
     board.close()

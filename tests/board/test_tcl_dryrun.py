@@ -70,7 +70,7 @@ def _ip(tmp_path: Path, device: str) -> Path:
     root = tmp_path / f"ip_{device}"
     for b in (4, 8):
         for core in ("mac_tree", "postproc"):
-            generate_core(make_spec(core, b, device), root)
+            generate_core(make_spec(core, b, device, widths=(4, 8)), root)
     return root
 
 

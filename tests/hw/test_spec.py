@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from codesign.errors import BitWidthError
-from codesign.hw.budget import dsp_products_per_slice, lut_per_multiplier
+from codesign.hw.budget import dsp_products_per_slice
 from codesign.hw.device import XC7Z020, ZCU104, DeviceBudgetError
+from codesign.hw.plan import plan_overlay
 from codesign.hw.spec import make_spec
 
 pytestmark = pytest.mark.unit
@@ -43,30 +44,25 @@ def test_dsp_packing_is_exact_and_maximal() -> None:
     assert dsp_products_per_slice(8, XC7Z020) == 2  # offset-binary fields: an INT8 pair even on DSP48E1
 
 
-def test_lut_multiplier_cost_is_finn_formula() -> None:
-    assert lut_per_multiplier(8) == (2 * 3 - 1) * 17
-    assert lut_per_multiplier(2) == 1 * 5
-
-
-@pytest.mark.parametrize("device", ["xc7z020", "zcu104"])
-def test_lower_bits_get_more_macs_per_cycle(device: str) -> None:
-    macs = {b: make_spec("mac_tree", b, device).lanes * make_spec("mac_tree", b, device).tree for b in range(2, 9)}
-    for b in range(2, 8):
-        assert macs[b] >= macs[b + 1], macs
-    assert macs[4] >= 2 * macs[8]
-
-
-@pytest.mark.parametrize("bits", range(2, 9))
-def test_derived_spec_fits_budget(bits: int) -> None:
-    spec = make_spec("mac_tree", bits)
-    assert spec.estimate().fits(spec.device_profile)
-    assert spec.tree == 64 // bits
-    assert 1 <= spec.lanes <= 128 and spec.lanes & (spec.lanes - 1) == 0
+@pytest.mark.parametrize("widths", [(4, 8), (2, 4, 8), (3, 4, 6, 8), (2, 3, 4, 5, 6, 7, 8)])
+def test_planned_overlay_fits_and_narrow_widths_are_faster(widths: tuple[int, ...]) -> None:
+    """Every engine of a width set comes from one plan that fits the budget, and a narrower
+    engine never has fewer MACs per cycle than a wider one."""
+    plan = plan_overlay(widths, "xc7z020")
+    est, cap = plan.estimate, plan.budget
+    assert est.lut <= cap.lut and est.ff <= cap.ff and est.dsp <= cap.dsp and est.bram36 <= cap.bram36
+    macs = {b: make_spec("mac_tree", b, widths=widths).lanes * make_spec("mac_tree", b, widths=widths).tree
+            for b in widths}
+    assert all(macs[a] >= macs[b] for a, b in zip(sorted(widths), sorted(widths)[1:])), macs
+    for b in widths:
+        spec = make_spec("mac_tree", b, widths=widths)
+        assert spec.widths == tuple(sorted(widths)) and spec.tree == 64 // b
+        assert spec.lanes & (spec.lanes - 1) == 0 and spec.lanes >= spec.post_lanes
 
 
 def test_over_budget_and_bad_knobs_are_user_errors() -> None:
     with pytest.raises(DeviceBudgetError, match="does not fit"):
-        make_spec("mac_tree", 8, lanes=128)
+        make_spec("mac_tree", 8, lanes=128)  # 512 DSP slices of INT8 pairs
     with pytest.raises(DeviceBudgetError, match="tile_m"):
         make_spec("mac_tree", 4, tile_m=256)
     with pytest.raises(DeviceBudgetError, match="unknown device"):

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codesign.hw.budget import adder_tree_luts, dsp_products_per_slice, lut_per_multiplier
+from codesign.hw.budget import dsp_products_per_slice
 from codesign.hw.cores.base import Core, CsimCase, Port, clog2
+from codesign.hw.resources import mac_tree as mac_tree_resources
 from codesign.quant.dyadic import qrange
 
 
@@ -116,14 +117,11 @@ class MacTree(Core):
         return {"beats": vectors * per_vector, "vectors": vectors, "beats_per_vector": per_vector}
 
     def resources(self) -> dict[str, int]:
+        """Estimated resources (calibrated on synthesis: :mod:`codesign.hw.resources`)."""
         s = self.spec
-        dev = s.device_profile
-        k = dsp_products_per_slice(s.bits, dev)
-        mults = s.lanes * s.tree
-        est = s.estimate()
-        dsp_mults = est.dsp_multipliers
-        lut = (mults - dsp_mults) * lut_per_multiplier(s.bits) + s.lanes * (adder_tree_luts(s.bits, s.tree) + s.acc_bits)
-        return {"lanes": s.lanes, "multipliers": mults, "dsp": -(-dsp_mults // k), "lut": lut, "bram36": 0}
+        est = mac_tree_resources(s.bits, s.lanes, s.mult, s.device_profile)
+        return {"lanes": s.lanes, "multipliers": s.lanes * s.tree, "products_per_dsp": self.pack,
+                "dsp": int(est.dsp), "lut": round(est.lut), "ff": round(est.ff), "bram36": 0}
 
     def make_case(self, rng: np.random.Generator, n_vectors: int, extremes: bool = False,
                   act_signed: bool = True, beats_per_vector: int = 0) -> CsimCase:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from codesign.hw.budget import DSP_PER_POST_LANE, LUT_PER_POST_LANE, bram36_for
 from codesign.hw.cores.base import Core, CsimCase, Port, clog2
+from codesign.hw.resources import postproc as postproc_resources
 from codesign.quant.dyadic import (
-    INT32_MAX,
     HSWISH_CLAMP,
+    INT32_MAX,
     INT32_MIN,
     MAX_BITS,
     Act,
@@ -89,11 +89,10 @@ class Postproc(Core):
         return {"beats": s.tile_m * -(-s.tile_n // s.post_lanes)}
 
     def resources(self) -> dict[str, int]:
-        s = self.spec
-        return {
-            "lanes": s.post_lanes, "dsp": s.post_lanes * DSP_PER_POST_LANE, "lut": s.post_lanes * LUT_PER_POST_LANE,
-            "bram36": bram36_for(32 + 32 + 6, MAX_CHANNELS // s.post_lanes) * s.post_lanes,
-        }
+        """Estimated resources (calibrated on synthesis: :mod:`codesign.hw.resources`)."""
+        est = postproc_resources(self.spec.post_lanes)
+        return {"lanes": self.spec.post_lanes, "dsp": round(est.dsp), "lut": round(est.lut), "ff": round(est.ff),
+                "bram36": round(est.bram36)}
 
     def make_case(self, rng: np.random.Generator, n_vectors: int, extremes: bool = False,
                   act: Act | None = None, out_signed: bool | None = None) -> CsimCase:

@@ -13,8 +13,11 @@ a multiple of ``tree`` and N up to a multiple of ``lanes`` (see docs/hw.md for 3
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from codesign.hw.budget import bram36_for
 from codesign.hw.cores.base import Core, CsimCase, Port, clog2
 from codesign.hw.cores.mac_tree import MacTree, wrap_int32
 from codesign.hw.packing import join_lanes
@@ -98,8 +101,12 @@ class TiledMatmul(Core):
         return m * n * k / (s.lanes * s.tree * self.exp_cycles(m, n, k))
 
     def resources(self) -> dict[str, int]:
-        est = self.spec.estimate()
-        return {"lut": 300, "dsp": 0, "bram36": est.bram36}
+        s = self.spec
+        # activation bank (one bus word per cycle) and weight bank (one k-row of lanes weights),
+        # double-buffered in depth; LUT/DSP are those of its mac_tree
+        act = bram36_for(64, 2 * math.ceil(s.tile_m * s.tile_k / s.tree))
+        wgt = bram36_for(s.lanes * s.bits, 2 * math.ceil(s.tile_k * s.tile_n / s.lanes))
+        return {**self.mac.resources(), "bram36": act + wgt}
 
     def make_case(self, rng: np.random.Generator, n_vectors: int, extremes: bool = False,
                   act_signed: bool = True, shape: tuple[int, int, int] | None = None) -> CsimCase:

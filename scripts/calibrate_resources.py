@@ -1,0 +1,67 @@
+"""Measure the per-core resource coefficients of codesign.hw.resources with open synthesis.
+
+    python scripts/calibrate_resources.py [--out codesign/hw/data/resources_xc7.json]
+
+Synthesizes (Yosys ``synth_xilinx -family xc7`` through :mod:`codesign.hw.synth`, cached under
+``build/synth/calibration``) the MAC tree at every width 2..8, with fabric and with packed DSP
+products, at 4 and 8 lanes, the post-process at 4 lanes and the overlay {4,8}; writes the
+measured LUT / FF / DSP per configuration. ``codesign.hw.resources`` fits a line in lanes
+through the two lane counts; ``tests/synth/test_estimates.py`` checks the estimate against a
+synthesis at a lane count that is not part of the fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from codesign.hw.generator import render_verilog
+from codesign.hw.spec import make_spec
+from codesign.hw.synth.run import SynthTop, synth_and_analyse
+from codesign.hw.synth.yosys import find_yosys
+
+CAL_LANES = (4, 8)
+
+
+def _measure(spec, work: Path, yosys) -> dict[str, float]:
+    src = work / "src" / f"{spec.name}_l{spec.lanes}_{spec.mult}"
+    src.mkdir(parents=True, exist_ok=True)
+    files = []
+    for fname, text in render_verilog(spec).items():
+        (src / fname).write_text(text)
+        files.append(src / fname)
+    files.sort(key=lambda p: p.stem == spec.name)  # instantiated modules first, top last
+    res = synth_and_analyse(SynthTop(spec.name, tuple(files)), spec.device, work / src.name, yosys, net_ns=0.4)
+    u = res.utilization.used
+    return {"lut": u["LUT"], "ff": u["FF"], "dsp": u["DSP"], "bram36": u["BRAM36"], "carry": u["CARRY"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("codesign/hw/data/resources_xc7.json"))
+    p.add_argument("--work", type=Path, default=Path("build/synth/calibration"))
+    args = p.parse_args(argv)
+    yosys = find_yosys(None)
+    table: dict[str, object] = {"yosys": yosys.version, "device": "xc7z020", "lanes": list(CAL_LANES),
+                                "mac_tree": {}, "postproc": {}}
+    for bits in range(2, 9):
+        for mult in ("lut", "dsp"):
+            if mult == "lut" and 2 * bits >= 9:
+                continue  # synthesis maps products of 9+ bits to DSP slices: no fabric engine
+            for lanes in CAL_LANES:
+                spec = replace(make_spec("mac_tree", bits, lanes=4), lanes=lanes, mult=mult)
+                table["mac_tree"][f"{bits}_{mult}_{lanes}"] = _measure(spec, args.work, yosys)  # type: ignore[index]
+                print(bits, mult, lanes, table["mac_tree"][f"{bits}_{mult}_{lanes}"], flush=True)  # type: ignore[index]
+    spec = make_spec("postproc", 8)
+    table["postproc"][str(spec.post_lanes)] = _measure(spec, args.work, yosys)  # type: ignore[index]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
