@@ -295,10 +295,10 @@ def distill(
 
 
 def _progress_bar(total: int, name: str):
-    """A tqdm bar (stderr) for the optimisation loop."""
-    from tqdm.auto import tqdm
+    """A progress bar (stderr) for the optimisation loop."""
+    from codesign.ui import progress
 
-    return tqdm(total=total, desc=f"distill {name}", unit="it", leave=False)
+    return progress(total, f"distill {name}", unit="it")
 
 
 def save_loss_curve(result: DistillResult, run_dir: str | Path) -> dict[str, Path]:
@@ -318,6 +318,11 @@ def save_loss_curve(result: DistillResult, run_dir: str | Path) -> dict[str, Pat
 
 
 def _plot(result: DistillResult, path: Path) -> None:
+    from codesign import plots
+
+    if not plots.available():
+        plots.note_missing()
+        return
     import matplotlib
 
     matplotlib.use("Agg")  # headless: the board and CI have no display

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from codesign import ui
 from codesign.graph.ir import Graph
 from codesign.quant.bitconfig import BitConfig, LayerBits
 from codesign.quant.fakequant import FakeQuantModel
@@ -96,7 +96,7 @@ def mqe_sensitivity(
               for k, (_i, n) in enumerate(gemms)}
     totals = np.zeros(len(gemms))
     xq_all = qg8.quantize_input(x)
-    bar = tqdm(total=len(gemms) * -(-len(x) // batch_size), desc="MQE", disable=not progress, leave=False)
+    bar = ui.progress(len(gemms) * -(-len(x) // batch_size), "MQE", disable=not progress)
     for sl in _chunks(len(x), batch_size):
         xq = xq_all[sl]
         base_out, tr = run_nodes(qg8, xq, table, trace=True)
@@ -136,7 +136,7 @@ def direct_sensitivity(
     base = qg.dequantize_output(run(qg, x))
     names = [ly.name for ly in graph.quantizable()]
     scores = []
-    for name in tqdm(names, desc="direct Eq.5", disable=not progress, leave=False):
+    for name in ui.progress_iter(names, "direct Eq.5", disable=not progress):
         layers = dict(base_bc.layers)
         layers[name] = LayerBits(low_bits, base_bits if weights_only else low_bits)
         qi = quantize(graph, BitConfig(layers, base_bc.default_act_bits, graph.name), calib_x)

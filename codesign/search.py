@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
 from codesign.digest import array_digest
 from codesign.errors import CodesignError, DatasetError, run_cli
@@ -29,6 +28,7 @@ from codesign.hwtable import HwTable
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
 from codesign.quant.qgraph import SEARCH_PTQ
+from codesign.ui import Console
 
 console = Console(stderr=True)
 EVAL_BATCH = 32  # images per golden-model call: small batches keep im2col in cache (2x faster than 500)
@@ -527,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_summary(reps: list[ConfigReport], report: Path, seconds: float) -> None:
-    from rich.table import Table
+    from codesign.ui import Table
 
     t = Table(title="OHQ search summary")
     for c in ("config", "W/A", "size (Mbit)", "latency (ms)", "energy (uJ)", "top-1 (%)"):
