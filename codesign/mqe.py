@@ -83,14 +83,26 @@ def mqe_sensitivity(
     alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
     engine: str = "fakequant",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> Sensitivity:
-    """MQE scores of every GEMM layer of an 8-bit quantized model on float images ``x``."""
+    """MQE scores of every GEMM layer of an 8-bit quantized model on float images ``x``.
+
+    ``batch_size``: images per pass (default 16, or fewer under the process memory budget,
+    :mod:`codesign.membudget`: the traced run is measured, and doubled for the re-run of the
+    suffix that holds beside it). Scores are sums of per-image KLs, so the batch size changes
+    only the float summation order.
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError("alpha must be in (0, 1)")
     t0 = time.perf_counter()
     table = _op_table(qg8, engine)
+    if batch_size is None:
+        from codesign.membudget import micro_batch
+
+        probe_x = qg8.quantize_input(x[:2])
+        batch_size = micro_batch(len(x), lambda k: run_nodes(qg8, probe_x[:k], table, trace=True), factor=2.0,
+                                 default=16)
     gemms = [(i, n) for i, n in enumerate(qg8.nodes) if n.is_gemm]
     masked = {n.name: np.where(layer_mask(n.params["weight"].shape, alpha, seed, k), 0, n.params["weight"])
               for k, (_i, n) in enumerate(gemms)}
@@ -108,7 +120,7 @@ def mqe_sensitivity(
             bar.update(1)
     bar.close()
     return Sensitivity([n.name for _, n in gemms], totals / len(x), time.perf_counter() - t0, "mqe",
-                       {"alpha": alpha, "seed": seed, "engine": engine, "images": len(x)})
+                       {"alpha": alpha, "seed": seed, "engine": engine, "images": len(x), "batch_size": batch_size})
 
 
 def direct_sensitivity(

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--solver", default="auto", choices=("auto", "cbc", "coin", "builtin"),
                     help="ILP solver: PuLP's bundled CBC, a system cbc, or the built-in exact one "
                          "(default auto: the first of these that runs here)")
+    ap.add_argument("--max-memory-mb", type=float, default=400.0, metavar="MB",
+                    help="memory budget: distillation, MQE and calibration run in micro-batches sized to stay "
+                         "under it (default 400, for a 512 MB PYNQ-Z2; 0: no bound, full batches)")
     return ap
 
 
@@ -169,6 +172,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     from codesign.solvers import resolve
 
     resolve(ns.solver)  # a solver that cannot run here is a user error before any stage runs
+    if not ns.max_memory_mb >= 0:
+        raise SearchError(f"--max-memory-mb must be >= 0 (0: no bound), got {ns.max_memory_mb}.")
     return Args(ns, bits)
 
 
@@ -497,6 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     args.ns.argv = list(sys.argv[1:] if argv is None else argv)
+    from codesign import membudget
+
+    membudget.set_budget_mb(args.max_memory_mb or None)
     run = RunFolder.open(args.out)
     t_all = time.perf_counter()
     graph = load_model(args)
