@@ -28,11 +28,32 @@ _budget_mb: float | None = None
 
 
 def set_budget_mb(mb: float | None) -> None:
-    """Set (or clear, with None) the process's memory budget in MiB."""
+    """Set (or clear, with None) the process's memory budget in MiB.
+
+    Setting one also fixes glibc's mmap threshold at 256 KiB: by default glibc raises it after
+    each large free, so freed NumPy buffers stay on the heap and the RSS only grows (measured on
+    ResNet-18: 251 instead of 141 MiB resident after distillation).
+    """
     global _budget_mb
     if mb is not None and not (math.isfinite(mb) and mb > 0):
         raise ValueError(f"memory budget must be a positive number of MiB, got {mb!r}")
     _budget_mb = None if mb is None else float(mb)
+    if mb is not None:
+        _fix_mmap_threshold(256 * 1024)
+
+
+def _fix_mmap_threshold(nbytes: int) -> bool:
+    """glibc ``mallopt(M_MMAP_THRESHOLD, nbytes)``; False where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL(name).mallopt(-3, nbytes))  # -3: M_MMAP_THRESHOLD in <malloc.h>
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
 
 
 def budget_mb() -> float | None:

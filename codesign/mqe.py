@@ -97,27 +97,33 @@ def mqe_sensitivity(
         raise ValueError("alpha must be in (0, 1)")
     t0 = time.perf_counter()
     table = _op_table(qg8, engine)
+    gemms = [(i, n) for i, n in enumerate(qg8.nodes) if n.is_gemm]
+    # Masks as packed bits (1/64 of an int64 weight copy): the masked weights of one layer exist
+    # only while that layer is re-run, which keeps ResNet-18 within a board's memory.
+    masks = {n.name: np.packbits(layer_mask(n.params["weight"].shape, alpha, seed, k))
+             for k, (_i, n) in enumerate(gemms)}
     if batch_size is None:
         from codesign.membudget import micro_batch
 
         probe_x = qg8.quantize_input(x[:2])
         batch_size = micro_batch(len(x), lambda k: run_nodes(qg8, probe_x[:k], table, trace=True), factor=2.0,
                                  default=16)
-    gemms = [(i, n) for i, n in enumerate(qg8.nodes) if n.is_gemm]
-    masked = {n.name: np.where(layer_mask(n.params["weight"].shape, alpha, seed, k), 0, n.params["weight"])
-              for k, (_i, n) in enumerate(gemms)}
     totals = np.zeros(len(gemms))
-    xq_all = qg8.quantize_input(x)
     bar = ui.progress(len(gemms) * -(-len(x) // batch_size), "MQE", disable=not progress)
     for sl in _chunks(len(x), batch_size):
-        xq = xq_all[sl]
+        xq = qg8.quantize_input(x[sl])
         base_out, tr = run_nodes(qg8, xq, table, trace=True)
         base = qg8.dequantize_output(base_out)
         for k, (i, n) in enumerate(gemms):
-            qm = qg8.with_params(n.name, weight=masked[n.name])
+            w = n.params["weight"]
+            mask = np.unpackbits(masks[n.name], count=w.size).reshape(w.shape).astype(bool)
+            qm = qg8.with_params(n.name, weight=np.where(mask, 0, w))
+            del mask
             out, _ = run_nodes(qm, None, _op_table(qm, engine), start=i, tensors=tensors_before(qg8, tr, xq, i))
             totals[k] += kl_divergence(base, qm.dequantize_output(out)).sum()
+            del qm
             bar.update(1)
+        del tr
     bar.close()
     return Sensitivity([n.name for _, n in gemms], totals / len(x), time.perf_counter() - t0, "mqe",
                        {"alpha": alpha, "seed": seed, "engine": engine, "images": len(x), "batch_size": batch_size})
