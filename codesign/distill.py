@@ -37,6 +37,16 @@ Defaults (documented, used by ``codesign.search``):
   wide and 4-bit activations lose 5-10 points of top-1. ``codesign.search`` therefore passes
   the zoo model's input range (``ZooEntry.input_range``; ``--input-range``).
 
+**Memory.** The batch statistics couple all images, so a full-batch step keeps every image's
+activations at once (32 images of 224x224 through ResNet-18: far above a PYNQ-Z2's 512 MB).
+Under a memory budget (:mod:`codesign.membudget`, the search's ``--max-memory-mb``) the step
+runs in micro-batches: a first pass accumulates each BN input's per-channel count, mean and
+sum of squared deviations (merged exactly, Chan et al.), a second pass re-runs each
+micro-batch and back-propagates the per-element gradient, which depends on the batch only
+through those global statistics. The result equals the full-batch step up to float rounding
+(summation order; tests/search/test_distill_microbatch.py). A budget that fits the whole batch
+takes the full-batch path, bit for bit.
+
 A model without any BatchNorm cannot be distilled: :class:`NoBatchNormError` is raised
 unless ``allow_no_bn=True`` (the search CLI's ``--allow-no-bn``), which falls back to seeded
 Gaussian images and warns that it did.
@@ -149,9 +159,16 @@ def bn_stat_loss(z: np.ndarray, target: BNTarget) -> tuple[dict[str, float], np.
 
 def distill_loss(
     graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: bool = True,
+    micro_batch: int | None = None,
 ) -> tuple[float, dict[str, dict[str, float]], np.ndarray | None]:
-    """Eq.-2 loss of a batch, its per-BN terms and (optionally) dL/d images."""
+    """Eq.-2 loss of a batch, its per-BN terms and (optionally) dL/d images.
+
+    ``micro_batch`` < len(images): the same loss and gradient computed ``micro_batch`` images
+    at a time (equal up to float rounding; see the module docstring).
+    """
     targets = bn_targets(graph) if targets is None else targets
+    if micro_batch is not None and micro_batch < len(images):
+        return _distill_loss_chunked(graph, images, targets, with_grad, micro_batch)
     dtype = images.dtype if images.dtype in (np.float32, np.float64) else np.float32
     tape = forward(graph, images, [t.input_name for t in targets], dtype=dtype)
     per_bn: dict[str, dict[str, float]] = {}
@@ -164,6 +181,63 @@ def distill_loss(
         # Two BNs may read the same tensor: their gradients add.
         grads[t.input_name] = grads[t.input_name] + dz if t.input_name in grads else dz
     dx = backward(tape, grads) if with_grad else None
+    return total, per_bn, dx
+
+
+def _channel_moments(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, mean, sum of squared deviations) per channel of one micro-batch, float64."""
+    axes = tuple(range(z.ndim - 1))
+    mean = z.mean(axis=axes, dtype=np.float64)
+    return z.size // z.shape[-1], mean, np.square(z - mean.astype(z.dtype)).sum(axis=axes, dtype=np.float64)
+
+
+def _merge_moments(parts: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Exact merge of per-chunk moments (Chan et al.): M2 = sum M2_k + sum n_k (mean_k - mean)^2."""
+    count = sum(n for n, _, _ in parts)
+    mean = sum(n * m for n, m, _ in parts) / count
+    m2 = sum(s + n * np.square(m - mean) for n, m, s in parts)
+    return count, mean, m2
+
+
+def _distill_loss_chunked(
+    graph: Graph, images: np.ndarray, targets: list[BNTarget], with_grad: bool, micro_batch: int,
+) -> tuple[float, dict[str, dict[str, float]], np.ndarray | None]:
+    """:func:`distill_loss` in micro-batches: statistics pass, then a gradient pass per micro-batch."""
+    dtype = images.dtype if images.dtype in (np.float32, np.float64) else np.float32
+    names = list(dict.fromkeys(t.input_name for t in targets))
+    chunks = [slice(s, min(s + micro_batch, len(images))) for s in range(0, len(images), micro_batch)]
+    parts: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {n: [] for n in names}
+    for sl in chunks:
+        tape = forward(graph, images[sl], names, dtype=dtype)
+        for n in names:
+            parts[n].append(_channel_moments(tape.outputs[n]))
+        del tape
+    stats = {n: _merge_moments(p) for n, p in parts.items()}
+    per_bn: dict[str, dict[str, float]] = {}
+    coefs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per target: mu, a, b of dL/dz = a + (z-mu) b
+    total = 0.0
+    for t in targets:
+        count, mu, m2 = stats[t.input_name]
+        sigma = np.sqrt(m2 / count + t.epsilon)
+        d_mu, d_sigma = mu - t.mean, sigma - t.std
+        terms = {"mean_sq_err": float(d_mu @ d_mu), "std_sq_err": float(d_sigma @ d_sigma)}
+        terms["loss"] = terms["mean_sq_err"] + terms["std_sq_err"]
+        per_bn[t.name] = terms
+        total += terms["loss"]
+        coefs[t.name] = (mu, 2.0 * d_mu / count, 2.0 * d_sigma / (sigma * count))
+    if not with_grad:
+        return total, per_bn, None
+    dx = np.empty(images.shape, dtype=dtype)
+    for sl in chunks:
+        tape = forward(graph, images[sl], names, dtype=dtype)
+        grads: dict[str, np.ndarray] = {}
+        for t in targets:
+            z = tape.outputs[t.input_name]
+            mu, a, b = coefs[t.name]
+            dz = a.astype(z.dtype) + (z - mu.astype(z.dtype)) * b.astype(z.dtype)
+            grads[t.input_name] = grads[t.input_name] + dz if t.input_name in grads else dz
+        dx[sl] = backward(tape, grads)
+        del tape, grads
     return total, per_bn, dx
 
 
@@ -254,8 +328,13 @@ def distill(
     progress: bool = True,
     init: str = "gaussian",
     clip: tuple[float, float] | None = None,
+    micro_batch: int | None = None,
 ) -> DistillResult:
-    """Optimise a seeded batch so every BN layer's input statistics match its running stats."""
+    """Optimise a seeded batch so every BN layer's input statistics match its running stats.
+
+    ``micro_batch``: images per forward/backward pass; None sizes it from the process memory
+    budget (:func:`codesign.membudget.micro_batch`; the whole batch when no budget is set).
+    """
     started = time.perf_counter()
     _check_args(n_images, iterations, lr)
     targets = bn_targets(graph)
@@ -267,12 +346,16 @@ def distill(
     x = initial_images(graph, n_images, seed, init)
     if clip is not None:
         x = np.clip(x, *clip)
+    if micro_batch is None:
+        from codesign.membudget import micro_batch as fit
+
+        micro_batch = fit(n_images, lambda k: distill_loss(graph, x[:k], targets))
     per_bn_initial: dict[str, dict[str, float]] = {}
     curve = np.empty(iterations + 1)
     adam = Adam(lr)
     bar = _progress_bar(iterations, graph.name) if progress else None
     for it in range(iterations):
-        loss, per_bn, grad = distill_loss(graph, x, targets)
+        loss, per_bn, grad = distill_loss(graph, x, targets, micro_batch=micro_batch)
         if it == 0:
             per_bn_initial = per_bn
         curve[it] = loss
@@ -285,20 +368,20 @@ def distill(
                 bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
     if bar is not None:
         bar.close()
-    curve[iterations], per_bn_final, _ = distill_loss(graph, x, targets, with_grad=False)
+    curve[iterations], per_bn_final, _ = distill_loss(graph, x, targets, with_grad=False, micro_batch=micro_batch)
     if iterations == 0:
         per_bn_initial = per_bn_final
     config = {"n_images": n_images, "iterations": iterations, "lr": lr, "seed": seed, "init": init,
               "clip": list(clip) if clip else None, "schedule": f"cosine to lr*{LR_FLOOR}",
-              "bn_layers": [t.name for t in targets]}
+              "bn_layers": [t.name for t in targets], "micro_batch": micro_batch}
     return DistillResult(x, curve, per_bn_final, time.perf_counter() - started, per_bn_initial, False, config)
 
 
 def _progress_bar(total: int, name: str):
-    """A tqdm bar (stderr) for the optimisation loop."""
-    from tqdm.auto import tqdm
+    """A progress bar (stderr) for the optimisation loop."""
+    from codesign.ui import progress
 
-    return tqdm(total=total, desc=f"distill {name}", unit="it", leave=False)
+    return progress(total, f"distill {name}", unit="it")
 
 
 def save_loss_curve(result: DistillResult, run_dir: str | Path) -> dict[str, Path]:
@@ -318,6 +401,11 @@ def save_loss_curve(result: DistillResult, run_dir: str | Path) -> dict[str, Pat
 
 
 def _plot(result: DistillResult, path: Path) -> None:
+    from codesign import plots
+
+    if not plots.available():
+        plots.note_missing()
+        return
     import matplotlib
 
     matplotlib.use("Agg")  # headless: the board and CI have no display

@@ -1,4 +1,7 @@
-"""The OHQ bit-width ILP (method steps 4 and 5): combine MQE and OQA, then solve with PuLP/CBC.
+"""The OHQ bit-width ILP (method steps 4 and 5): combine MQE and OQA, then solve it exactly.
+
+The solver is PuLP's bundled CBC where it runs, else a system ``cbc``, else a built-in exact
+NumPy solver (:mod:`codesign.solvers`; ``solver=`` picks one).
 
 **Objective (paper, faithful).** ``Omega_i = beta*w^_i - gamma/2*(c^_i + e^_i)`` with
 ``gamma = 1 - beta``; ``w`` is the MQE sensitivity, ``c`` the cycles and ``e`` the energy of
@@ -46,23 +49,22 @@ need not be a candidate (e.g. first/last layer at 8 bit while searching {2, 4}).
 hardware budgets) minimise a table ``sum_i f_i(b_i)`` instead of ``sum_i b_i * Omega_i``,
 with the same budget rows, ties, pins, pre-filter and infeasibility reporting.
 
-NumPy + PuLP only: this runs on the board.
+NumPy (+ PuLP for CBC and the LP file) only: this runs on the board.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pulp
 
+from codesign import solvers
 from codesign.errors import CodesignError
 from codesign.graph.ir import Activation, Add, BatchNorm, Flatten, Graph, Layer, Pool2D, Reshape, ZeroPad2D
 from codesign.quant.dyadic import check_bits
@@ -142,13 +144,14 @@ class IlpResult:
     latency_cycles: float | None
     energy_uj: float | None
     onchip_kbit: float | None
-    solve_seconds: float  # CBC wall time
-    build_seconds: float  # Omega + PuLP model construction
+    solve_seconds: float  # solver wall time
+    build_seconds: float  # Omega + model construction (and the LP file)
     status: str
     lp_text: str
     omega: dict[str, float] = field(default_factory=dict)
     n_variables: int = 0  # binaries in the MIP after dominated options are dropped
     n_options: int = 0  # (group, width) options before dropping
+    solver: str = ""  # which solver ran, e.g. "cbc (bundled with PuLP 3.3.2)", "builtin (dp)"
 
     @property
     def w_bits(self) -> dict[str, int]:
@@ -450,13 +453,13 @@ def _check_single_budgets(p: _Problem, budgets: Budgets) -> None:
             )
 
 
-def _joint_infeasible(p: _Problem, budgets: Budgets) -> InfeasibleBudgetError:
+def _joint_infeasible(p: _Problem, budgets: Budgets, solver: str) -> InfeasibleBudgetError:
     """Each budget is reachable alone but not together: report the best value under the others."""
     active = budgets.active()
     parts = []
     for kind in active:
         others = Budgets(**{k: v for k, v in active.items() if k != kind}, onchip_mode=budgets.onchip_mode)
-        best = _minimise(p, kind, others)
+        best = _minimise(p, kind, others, solver)
         lo, hi = p.extreme(kind) or (math.nan, math.nan)
         under = ", ".join(f"{_LABELS[k]} <= {_fmt(v)} {_UNITS[k]}" for k, v in others.active().items())
         if best is None:
@@ -473,36 +476,34 @@ def _joint_infeasible(p: _Problem, budgets: Budgets) -> InfeasibleBudgetError:
     )
 
 
-# ---- PuLP model ----------------------------------------------------------------------------
+# ---- the model the solvers see -------------------------------------------------------------
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
-def _build(p: _Problem, budgets: Budgets, sense: int, objective_kind: str = "objective"
-           ) -> tuple[pulp.LpProblem, list[dict[int, pulp.LpVariable]]]:
-    """One-hot binaries per (group, option), budget rows, and the objective row."""
-    prob = pulp.LpProblem("ohq_bitwidths", sense)
+def _model(p: _Problem, budgets: Budgets, objective_kind: str = "objective") -> solvers.MckModel:
+    """One option set per group (on-chip-bounded and dominated options dropped), the objective, the rows.
+
+    Maximises row ``objective_kind``; any other kind is minimised (its row is negated).
+    """
     allowed = _allowed_options(p, budgets)
     if objective_kind == "objective":
         allowed = _drop_dominated(p, budgets, allowed)
-    xs: list[dict[int, pulp.LpVariable]] = []
-    for g, (members, opts) in enumerate(zip(p.groups, p.options)):
-        label = _SAFE.sub("_", p.costs[members[0]].name)[:40]
-        row = {}
-        for k, (w, a) in enumerate(opts):
-            if allowed[g][k]:  # options outside the on-chip bound or dominated get no variable
-                tag = f"w{w}" if w == a else f"w{w}a{a}"
-                row[k] = pulp.LpVariable(f"x{g}_{label}_{tag}", cat=pulp.LpBinary)
-        xs.append(row)
-        prob += pulp.lpSum(row.values()) == 1, f"one_width_{g}"
-    prob += _expr(p, xs, objective_kind), objective_kind
+    keep = [np.flatnonzero(np.asarray(ok, dtype=bool)) for ok in allowed]
+    sign = 1.0 if objective_kind == "objective" else -1.0
+    value = [sign * np.asarray(p.coef[objective_kind][g], dtype=np.float64)[k] for g, k in enumerate(keep)]
+    rows = []
     for kind, limit in budgets.active().items():
         if kind == "onchip_kbit" and p.onchip_mode == "max":
-            continue  # per-layer bound: handled by fixing oversized options to 0 above
+            continue  # per-layer bound: handled by dropping oversized options above
+        coef = [np.asarray(p.coef[kind][g], dtype=np.float64)[k] for g, k in enumerate(keep)]
         if kind == "size_mbit":  # integer bits on both sides: exact
-            prob += _expr(p, xs, kind, 1.0 / _SCALE[kind]) <= _size_limit_bits(limit), f"budget_{kind}"
+            rows.append(solvers.Row(f"budget_{kind}", [np.round(c / _SCALE[kind]) for c in coef],
+                                    float(_size_limit_bits(limit))))
         else:
-            prob += _expr(p, xs, kind) <= limit + _REL_TOL * max(1.0, abs(limit)), f"budget_{kind}"
-    return prob, xs
+            rows.append(solvers.Row(f"budget_{kind}", coef, limit + _REL_TOL * max(1.0, abs(limit))))
+    labels = [_SAFE.sub("_", p.costs[m[0]].name)[:40] for m in p.groups]
+    tags = [[f"w{w}" if w == a else f"w{w}a{a}" for (w, a) in opts] for opts in p.options]
+    return solvers.MckModel(labels, tags, keep, value, rows)
 
 
 def _allowed_options(p: _Problem, budgets: Budgets) -> list[list[bool]]:
@@ -537,45 +538,27 @@ def _drop_dominated(p: _Problem, budgets: Budgets, allowed: list[list[bool]]) ->
     return out
 
 
-def _expr(p: _Problem, xs: list[dict[int, pulp.LpVariable]], kind: str, scale: float | None = None
-          ) -> pulp.LpAffineExpression:
-    """Row ``kind`` as a PuLP expression; with ``scale`` the coefficients are rounded integers."""
-    pairs = []
-    for g, row in enumerate(xs):
-        c = p.coef[kind][g]
-        assert c is not None
-        pairs.extend((v, float(c[k]) if scale is None else float(round(c[k] * scale))) for k, v in row.items())
-    return pulp.LpAffineExpression(pairs)
+def _within(p: _Problem, budgets: Budgets) -> Callable[[list[int]], bool]:
+    """The exact budget check of a choice (the solvers' rows are met to their own tolerance)."""
+    return lambda choice: not any(_exceeds(p.total(k, choice) or 0.0, lim, k) for k, lim in budgets.active().items())
 
 
-def _run_cbc(prob: pulp.LpProblem) -> tuple[str, float]:
-    solver = pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=0.0, threads=1)
-    t0 = time.perf_counter()
-    prob.solve(solver)
-    return pulp.LpStatus[prob.status], time.perf_counter() - t0
-
-
-def _choice(xs: list[dict[int, pulp.LpVariable]]) -> list[int]:
-    return [max(row, key=lambda k: row[k].varValue or 0.0) for row in xs]
-
-
-def _minimise(p: _Problem, kind: str, budgets: Budgets) -> float | None:
+def _minimise(p: _Problem, kind: str, budgets: Budgets, solver: str) -> float | None:
     """Smallest value of row ``kind`` under ``budgets`` (None: infeasible)."""
     if kind == "onchip_kbit" and p.onchip_mode == "max":
-        return _min_peak_onchip(p, budgets)
-    prob, xs = _build(p, budgets, pulp.LpMinimize, objective_kind=kind)
-    status, _ = _run_cbc(prob)
-    return p.total(kind, _choice(xs)) if status == "Optimal" else None
+        return _min_peak_onchip(p, budgets, solver)
+    sol = solvers.solve(_model(p, budgets, objective_kind=kind), solver, _within(p, budgets))
+    return p.total(kind, sol.choice) if sol.status == "Optimal" else None
 
 
-def _min_peak_onchip(p: _Problem, budgets: Budgets) -> float | None:
+def _min_peak_onchip(p: _Problem, budgets: Budgets, solver: str) -> float | None:
     """Min over feasible assignments of the peak on-chip memory: try thresholds in increasing order."""
     floor = (p.extreme("onchip_kbit") or (0.0, 0.0))[0]  # below it some layer has no option at all
     levels = sorted({float(v) for row in p.coef["onchip_kbit"] for v in row if v >= floor})  # type: ignore[union-attr]
     rest = {k: v for k, v in budgets.active().items() if k != "onchip_kbit"}
     for lvl in levels:
-        prob, _ = _build(p, Budgets(**rest, onchip_kbit=lvl, onchip_mode="max"), pulp.LpMaximize)
-        if _run_cbc(prob)[0] == "Optimal":
+        b = Budgets(**rest, onchip_kbit=lvl, onchip_mode="max")
+        if solvers.solve(_model(p, b), solver, _within(p, b)).status == "Optimal":
             return lvl
     return None
 
@@ -583,16 +566,18 @@ def _min_peak_onchip(p: _Problem, budgets: Budgets) -> float | None:
 # ---- public solve ----------------------------------------------------------------------------
 def solve(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budgets, beta: float = 0.5,
           ties: Iterable[Iterable[str]] = (), pin: Mapping[str, int | Pair] | None = None,
-          separate_wa: bool = False, lp_path: str | Path | None = None) -> IlpResult:
+          separate_wa: bool = False, lp_path: str | Path | None = None, solver: str = "auto") -> IlpResult:
     """Maximise ``sum_i b_i * Omega_i`` under the budgets; infeasible budgets raise InfeasibleBudgetError.
 
     ``ties``: lists of layer names that share one width (overlapping lists merge). ``pin``:
     layer -> width (or (w, a) with ``separate_wa``). ``lp_path``: also write the model as a
-    CPLEX-LP file there (the search run folder keeps it).
+    CPLEX-LP file there (the search run folder keeps it). ``solver``: 'auto' (bundled CBC if
+    it runs, else a system cbc, else the built-in exact solver), 'cbc', 'coin' or 'builtin'
+    (:mod:`codesign.solvers`); ``IlpResult.solver`` names the one that ran.
     """
     t0 = time.perf_counter()
     p = _compile(costs, candidates, budgets, beta, ties, pin or {}, separate_wa)
-    res, _choice_idx = _solve_compiled(p, budgets, t0, lp_path)
+    res, _choice_idx = _solve_compiled(p, budgets, t0, lp_path, solver)
     res.n_options = sum(len(o) for o in p.options)
     return res
 
@@ -600,17 +585,18 @@ def solve(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budget
 def solve_table(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Budgets,
                 objective: Mapping[str, Mapping[int, float]], sense: str = "min",
                 ties: Iterable[Iterable[str]] = (), pin: Mapping[str, int] | None = None,
-                lp_path: str | Path | None = None) -> IlpResult:
+                lp_path: str | Path | None = None, solver: str = "auto") -> IlpResult:
     """Minimise (``sense="min"``) or maximise ``sum_i objective[layer_i][b_i]`` under the budgets.
 
     The generic form of :func:`solve` for methods whose objective is a per-(layer, width)
     table rather than ``b_i * Omega_i`` (HAWQ-v3's ``trace * ||Q_b(W) - W||^2``, ZeroQ's KL
     sensitivity). Budget rows, ties, pins, the exact dominated-option pre-filter, the
-    infeasibility messages (``InfeasibleBudgetError`` with the reachable range) and the repair
-    of CBC's row tolerance are those of :func:`solve`; ``LayerCost.sensitivity`` is ignored.
-    W = A (one width per layer). ``objective`` needs a finite value for every layer at every
-    candidate width (and at a pinned width). ``IlpResult.objective`` is the objective in its
-    own units and sense; ``IlpResult.omega`` is empty.
+    infeasibility messages (``InfeasibleBudgetError`` with the reachable range), the solver
+    choice and the repair of CBC's row tolerance are those of :func:`solve`;
+    ``LayerCost.sensitivity`` is ignored. W = A (one width per layer). ``objective`` needs a
+    finite value for every layer at every candidate width (and at a pinned width).
+    ``IlpResult.objective`` is the objective in its own units and sense; ``IlpResult.omega``
+    is empty.
 
     Internally the coefficients are divided by their largest magnitude (CBC sees values in
     [-1, 1] however small the table is) and negated for minimisation, so one maximising model
@@ -628,54 +614,27 @@ def solve_table(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: 
     scale = max((float(np.abs(c).max()) for c in raw if c.size), default=0.0) or 1.0
     sign = -1.0 if sense == "min" else 1.0
     p.coef["objective"] = [sign * c / scale for c in raw]
-    res, choice = _solve_compiled(p, budgets, t0, lp_path)
+    res, choice = _solve_compiled(p, budgets, t0, lp_path, solver)
     res.objective = math.fsum(float(c[k]) for c, k in zip(raw, choice))
     res.omega = {}
     res.n_options = sum(len(o) for o in p.options)
     return res
 
 
-def _solve_compiled(p: _Problem, budgets: Budgets, t0: float,
-                    lp_path: str | Path | None) -> tuple[IlpResult, list[int]]:
-    """Check single budgets, build the maximising MIP, run CBC, repair its tolerance; result and option indices."""
+def _solve_compiled(p: _Problem, budgets: Budgets, t0: float, lp_path: str | Path | None,
+                    solver: str) -> tuple[IlpResult, list[int]]:
+    """Check single budgets, build the maximising model, solve it exactly; result and option indices."""
+    backend = solvers.resolve(solver)  # a solver that cannot run is a user error before any work
     _check_single_budgets(p, budgets)
-    prob, xs = _build(p, budgets, pulp.LpMaximize)
+    model = _model(p, budgets)
+    text = solvers.lp_text(model, lp_path)
     build_s = time.perf_counter() - t0
-    status, solve_s = _run_cbc(prob)
-    if status == "Infeasible":
-        raise _joint_infeasible(p, budgets)
-    if status != "Optimal":
-        raise IlpError(f"CBC did not find an optimal bit assignment (status {status!r}).")
-    choice = _repair_tolerance(p, budgets, prob, xs, _choice(xs))
-    res = _result(p, budgets, choice, status, solve_s, build_s, _lp_text(prob, lp_path), len(prob.variables()))
-    return res, choice
-
-
-def _repair_tolerance(p: _Problem, budgets: Budgets, prob: pulp.LpProblem,
-                      xs: list[dict[int, pulp.LpVariable]], choice: list[int]) -> list[int]:
-    """CBC accepts rows violated by ~1e-7: while the exact sums exceed a budget, cut that assignment off."""
-    for attempt in range(_MAX_REPAIRS):
-        over = [k for k, lim in budgets.active().items() if _exceeds(p.total(k, choice) or 0.0, lim, k)]
-        if not over:
-            return choice
-        picked = [row[k] for row, k in zip(xs, choice)]  # one-hot no-good cut: not all of these again
-        prob += pulp.lpSum(picked) <= len(picked) - 1, f"exclude_tolerance_{attempt}"
-        if _run_cbc(prob)[0] != "Optimal":
-            raise _joint_infeasible(p, budgets)
-        choice = _choice(xs)
-    raise IlpError(f"CBC kept returning assignments that exceed a budget by its tolerance ({_MAX_REPAIRS} tries).")
-
-
-def _lp_text(prob: pulp.LpProblem, lp_path: str | Path | None) -> str:
-    if lp_path is not None:
-        path = Path(lp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        prob.writeLP(str(path))
-        return path.read_text()
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "ilp.lp"
-        prob.writeLP(str(f))
-        return f.read_text()
+    sol = solvers.solve(model, backend, _within(p, budgets))
+    if sol.status == "Infeasible":
+        raise _joint_infeasible(p, budgets, backend)
+    res = _result(p, budgets, sol.choice, sol.status, sol.seconds, build_s, text, sum(len(k) for k in model.keep))
+    res.solver = sol.solver
+    return res, sol.choice
 
 
 def _result(p: _Problem, budgets: Budgets, choice: list[int], status: str, solve_s: float, build_s: float,

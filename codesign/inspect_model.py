@@ -6,12 +6,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from codesign.graph.ir import Graph
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
+from codesign.ui import Console, Table
 
 
 def load_model_spec(spec: str) -> Graph:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from codesign import ui
 from codesign.graph.ir import Graph
 from codesign.quant.bitconfig import BitConfig, LayerBits
 from codesign.quant.fakequant import FakeQuantModel
@@ -83,32 +83,50 @@ def mqe_sensitivity(
     alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
     engine: str = "fakequant",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> Sensitivity:
-    """MQE scores of every GEMM layer of an 8-bit quantized model on float images ``x``."""
+    """MQE scores of every GEMM layer of an 8-bit quantized model on float images ``x``.
+
+    ``batch_size``: images per pass (default 16, or fewer under the process memory budget,
+    :mod:`codesign.membudget`: the traced run is measured, and doubled for the re-run of the
+    suffix that holds beside it). Scores are sums of per-image KLs, so the batch size changes
+    only the float summation order.
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError("alpha must be in (0, 1)")
     t0 = time.perf_counter()
     table = _op_table(qg8, engine)
     gemms = [(i, n) for i, n in enumerate(qg8.nodes) if n.is_gemm]
-    masked = {n.name: np.where(layer_mask(n.params["weight"].shape, alpha, seed, k), 0, n.params["weight"])
-              for k, (_i, n) in enumerate(gemms)}
+    # Masks as packed bits (1/64 of an int64 weight copy): the masked weights of one layer exist
+    # only while that layer is re-run, which keeps ResNet-18 within a board's memory.
+    masks = {n.name: np.packbits(layer_mask(n.params["weight"].shape, alpha, seed, k))
+             for k, (_i, n) in enumerate(gemms)}
+    if batch_size is None:
+        from codesign.membudget import micro_batch
+
+        probe_x = qg8.quantize_input(x[:2])
+        batch_size = micro_batch(len(x), lambda k: run_nodes(qg8, probe_x[:k], table, trace=True), factor=2.0,
+                                 default=16)
     totals = np.zeros(len(gemms))
-    xq_all = qg8.quantize_input(x)
-    bar = tqdm(total=len(gemms) * -(-len(x) // batch_size), desc="MQE", disable=not progress, leave=False)
+    bar = ui.progress(len(gemms) * -(-len(x) // batch_size), "MQE", disable=not progress)
     for sl in _chunks(len(x), batch_size):
-        xq = xq_all[sl]
+        xq = qg8.quantize_input(x[sl])
         base_out, tr = run_nodes(qg8, xq, table, trace=True)
         base = qg8.dequantize_output(base_out)
         for k, (i, n) in enumerate(gemms):
-            qm = qg8.with_params(n.name, weight=masked[n.name])
+            w = n.params["weight"]
+            mask = np.unpackbits(masks[n.name], count=w.size).reshape(w.shape).astype(bool)
+            qm = qg8.with_params(n.name, weight=np.where(mask, 0, w))
+            del mask
             out, _ = run_nodes(qm, None, _op_table(qm, engine), start=i, tensors=tensors_before(qg8, tr, xq, i))
             totals[k] += kl_divergence(base, qm.dequantize_output(out)).sum()
+            del qm
             bar.update(1)
+        del tr
     bar.close()
     return Sensitivity([n.name for _, n in gemms], totals / len(x), time.perf_counter() - t0, "mqe",
-                       {"alpha": alpha, "seed": seed, "engine": engine, "images": len(x)})
+                       {"alpha": alpha, "seed": seed, "engine": engine, "images": len(x), "batch_size": batch_size})
 
 
 def direct_sensitivity(
@@ -136,7 +154,7 @@ def direct_sensitivity(
     base = qg.dequantize_output(run(qg, x))
     names = [ly.name for ly in graph.quantizable()]
     scores = []
-    for name in tqdm(names, desc="direct Eq.5", disable=not progress, leave=False):
+    for name in ui.progress_iter(names, "direct Eq.5", disable=not progress):
         layers = dict(base_bc.layers)
         layers[name] = LayerBits(low_bits, base_bits if weights_only else low_bits)
         qi = quantize(graph, BitConfig(layers, base_bc.default_act_bits, graph.name), calib_x)

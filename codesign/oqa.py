@@ -295,18 +295,26 @@ def save_result(result: OqaResult, out: Path) -> list[Path]:
 
 def open_board(kind: str, bits: list[int], ip_dir: Path | None, dma_bw: float, dma_latency: int,
                bitstream: Path | None = None) -> Board:
-    """A SimBoard or PynqBoard for the overlay of ``bits``."""
+    """A SimBoard or PynqBoard for the overlay of ``bits``.
+
+    On a PYNQ board the spec (and so the expected config hash) comes from the overlay manifest
+    shipped with the bitstream (:mod:`codesign.board.manifest`); without one it is rebuilt from
+    the generated IP, as for the simulated board.
+    """
     from codesign.hw.overlay import overlay_spec
 
+    if kind == "pynq":
+        from codesign.board.manifest import manifest_for, overlay_name, spec_from_manifest
+        from codesign.board.pynq import DEFAULT_BITSTREAM, PynqBoard
+
+        found = manifest_for(Path(bitstream) if bitstream is not None else DEFAULT_BITSTREAM, overlay_name(bits))
+        spec = spec_from_manifest(found) if found is not None else overlay_spec(bits, ip_dir)
+        return PynqBoard(spec, bitstream=bitstream)
     spec = overlay_spec(bits, ip_dir)
     if kind == "sim":
         from codesign.board.sim import SimBoard
 
         return SimBoard(spec, dma_bytes_per_cycle=dma_bw, dma_latency=dma_latency)
-    if kind == "pynq":
-        from codesign.board.pynq import PynqBoard
-
-        return PynqBoard(spec, bitstream=bitstream)
     raise CodesignError(f"unknown board {kind!r}; use --board sim or --board pynq.")
 
 

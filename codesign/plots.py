@@ -1,19 +1,57 @@
 """PNG plots for a search run: per-layer sensitivity, cycles, energy and chosen bits.
 
 They follow the layout of the OHQ paper's Fig. 5/6: one bar group per layer, in network
-order. Matplotlib runs headless (Agg), so the plots also work on the board.
+order. Matplotlib runs headless (Agg). It is optional: without it (a board installed with
+only NumPy and PuLP) every plot function writes nothing, returns None, and one line on
+stderr says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    plt = None
+
+F = TypeVar("F", bound=Callable[..., Any])
+_noted = False
+
+
+def available() -> bool:
+    """True when matplotlib is installed (plots are written)."""
+    return plt is not None
+
+
+def note_missing() -> None:
+    """Say once per process that no plots are written."""
+    global _noted
+    if not _noted:
+        print("note: matplotlib is not installed, so no plots (PNG) are written; the CSV/JSON results are complete.",
+              file=sys.stderr)
+        _noted = True
+
+
+def _plotting(fn: F) -> F:
+    """Without matplotlib the plot function returns None after the one-line note."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        if plt is None:
+            note_missing()
+            return None
+        return fn(*args, **kw)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _layer_axis(ax, layers: Sequence[str]) -> None:
@@ -33,6 +71,7 @@ def _save(fig, path: str | Path) -> Path:
     return p
 
 
+@_plotting
 def plot_sensitivity(layers: Sequence[str], series: dict[str, np.ndarray], path: str | Path) -> Path:
     """Per-layer sensitivity, one bar series per method (each normalised to its max)."""
     fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(layers) + 2), 3.6))
@@ -47,6 +86,7 @@ def plot_sensitivity(layers: Sequence[str], series: dict[str, np.ndarray], path:
     return _save(fig, path)
 
 
+@_plotting
 def plot_per_bits(layers: Sequence[str], values: dict[int, np.ndarray], ylabel: str, title: str, path: str | Path,
                   log: bool = False) -> Path:
     """A per-layer quantity measured at several bit-widths (e.g. cycles or energy)."""
@@ -63,6 +103,7 @@ def plot_per_bits(layers: Sequence[str], values: dict[int, np.ndarray], ylabel: 
     return _save(fig, path)
 
 
+@_plotting
 def plot_bits(layers: Sequence[str], chosen: dict[str, int], path: str | Path, sizes: Sequence[float] | None = None) -> Path:
     """Chosen weight/activation width per layer, with the layer's parameter share as a line."""
     fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(layers) + 2), 3.6))
@@ -80,6 +121,7 @@ def plot_bits(layers: Sequence[str], chosen: dict[str, int], path: str | Path, s
     return _save(fig, path)
 
 
+@_plotting
 def plot_curve(y: np.ndarray, ylabel: str, title: str, path: str | Path, log: bool = True) -> Path:
     """A loss curve (e.g. distillation) against iteration."""
     fig, ax = plt.subplots(figsize=(5, 3.2))

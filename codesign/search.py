@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
 from codesign.digest import array_digest
 from codesign.errors import CodesignError, DatasetError, run_cli
@@ -29,6 +28,7 @@ from codesign.hwtable import HwTable
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
 from codesign.quant.qgraph import SEARCH_PTQ
+from codesign.ui import Console
 
 console = Console(stderr=True)
 EVAL_BATCH = 32  # images per golden-model call: small batches keep im2col in cache (2x faster than 500)
@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-export", action="store_true", help="skip the QKeras/hls4ml export")
     ap.add_argument("--out", default=None, help="run folder (default runs/<model>)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--solver", default="auto", choices=("auto", "cbc", "coin", "builtin"),
+                    help="ILP solver: PuLP's bundled CBC, a system cbc, or the built-in exact one "
+                         "(default auto: the first of these that runs here)")
+    ap.add_argument("--max-memory-mb", type=float, default=400.0, metavar="MB",
+                    help="memory budget: distillation, MQE and calibration run in micro-batches sized to stay "
+                         "under it (default 400, for a 512 MB PYNQ-Z2; 0: no bound, full batches)")
     return ap
 
 
@@ -163,6 +169,11 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     if ns.out is None:
         ns.out = f"runs/{Path(ns.model).stem}"
     ns.input_range = _input_range(ns.input_range, ns.model)
+    from codesign.solvers import resolve
+
+    resolve(ns.solver)  # a solver that cannot run here is a user error before any stage runs
+    if not ns.max_memory_mb >= 0:
+        raise SearchError(f"--max-memory-mb must be >= 0 (0: no bound), got {ns.max_memory_mb}.")
     return Args(ns, bits)
 
 
@@ -310,17 +321,18 @@ def stage_ilp(run: RunFolder, graph: Graph, table: HwTable, sens: dict[str, floa
     budgets = ilp.Budgets(size_mbit=size, latency_cycles=args.latency_limit, energy_uj=args.energy_limit)
     ties = ilp.residual_ties(graph) if args.tie_residuals else []
     pins = ilp.first_last_pins(costs, args.pin_first_last) if args.pin_first_last else {}
-    res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=run.path / "search.lp")
+    res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=run.path / "search.lp",
+                    solver=args.solver)
     bc = res.to_bitconfig(graph, meta={"method": "ohq", "budget_size_mbit": size, "beta": args.beta,
                                        "candidates": args.bits})
     bc.save(run.path / "bitconfig.json")
     sol = {"bits": res.bits, "a_bits": res.a_bits, "objective": res.objective, "size_mbit": res.size_mbit,
            "latency_cycles": res.latency_cycles, "energy_uj": res.energy_uj, "status": res.status,
            "solve_seconds": res.solve_seconds, "build_seconds": res.build_seconds, "omega": res.omega,
-           "budgets": budgets.active(), "ties": ties, "pins": pins}
+           "budgets": budgets.active(), "ties": ties, "pins": pins, "solver": res.solver}
     (run.path / "ilp_solution.json").write_text(json.dumps(sol, indent=2))
     run.done("ilp", fingerprint({k: v for k, v in sol.items() if not k.endswith("seconds")}),
-             res.solve_seconds + res.build_seconds, solve_seconds=res.solve_seconds)
+             res.solve_seconds + res.build_seconds, solve_seconds=res.solve_seconds, solver=res.solver)
     return bc
 
 
@@ -455,7 +467,8 @@ def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[Config
         "",
         f"Command: `python -m codesign.search {' '.join(args.argv)}`",
         f"Board: {args.board}; device {table.meta.get('device', '?')}, clock {table.meta.get('clock_mhz', '?')} MHz; "
-        f"candidate widths {args.bits}; hardware table: `hw_table.csv` ({table.meta.get('protocol', '')}).",
+        f"candidate widths {args.bits}; hardware table: `hw_table.csv` ({table.meta.get('protocol', '')}); "
+        f"ILP solver: {run.stages.get('ilp', {}).get('solver', '?')}.",
         "",
         "| config | W/A | size (Mbit) | cycles | latency (ms) | energy (uJ) | top-1 (%) |",
         "|---|---|---|---|---|---|---|",
@@ -489,6 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     args.ns.argv = list(sys.argv[1:] if argv is None else argv)
+    from codesign import membudget
+
+    membudget.set_budget_mb(args.max_memory_mb or None)
     run = RunFolder.open(args.out)
     t_all = time.perf_counter()
     graph = load_model(args)
@@ -519,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_summary(reps: list[ConfigReport], report: Path, seconds: float) -> None:
-    from rich.table import Table
+    from codesign.ui import Table
 
     t = Table(title="OHQ search summary")
     for c in ("config", "W/A", "size (Mbit)", "latency (ms)", "energy (uJ)", "top-1 (%)"):

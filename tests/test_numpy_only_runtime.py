@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -43,3 +44,45 @@ def test_graph_and_quant_run_without_tensorflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+HOST_ONLY = ["matplotlib", "rich", "yaml", "jinja2", "tqdm"]
+
+
+@pytest.mark.parametrize("block_pulp", [False, True], ids=["numpy+pulp", "numpy-only"])
+def test_search_stages_run_with_only_numpy_and_pulp(tmp_path, block_pulp: bool) -> None:
+    """A small search (distill, given hardware table, MQE, ILP, evaluation, report) with every optional
+    package blocked: plain progress lines, a note instead of plots; without PuLP the built-in solver runs."""
+    blocked = BLOCKED + HOST_ONLY + (["pulp"] if block_pulp else [])
+    code = textwrap.dedent(
+        f"""
+        import sys
+        for name in {blocked!r}:
+            sys.modules[name] = None
+        sys.path.insert(0, "tests")
+        sys.path.insert(0, "tests/search")
+        from ir_models import tiny_resnet
+        from test_search_cli import fixture_table
+        from codesign.graph.serialize import save_graph
+        from codesign.search import main
+        g = tiny_resnet()
+        save_graph(g, {str(tmp_path / "ir")!r})
+        fixture_table(g).save({str(tmp_path / "hw.csv")!r})
+        rc = main(["--model", {str(tmp_path / "ir")!r}, "--hw-table", {str(tmp_path / "hw.csv")!r},
+                   "--images", "4", "--distill-iters", "3", "--out", {str(tmp_path / "run")!r}])
+        assert rc == 0
+        leaked = [m for m in sys.modules if m.split(".")[0] in {blocked!r} and sys.modules[m] is not None]
+        assert not leaked, leaked
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")
+    run = tmp_path / "run"
+    assert (run / "bitconfig.json").is_file() and (run / "report.md").is_file()
+    assert not list(run.glob("*.png")) and "matplotlib is not installed" in out.stderr
+    assert "distill tiny_resnet: 3/3" in out.stderr  # the plain progress line
+    solver = json.loads((run / "ilp_solution.json").read_text())["solver"]
+    assert solver.startswith("builtin") if block_pulp else solver
+    assert (run / "search.lp").is_file() != block_pulp  # the LP file needs PuLP

@@ -36,8 +36,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from codesign import ui
 from codesign.baselines._common import (
     budget_report,
     calibration,
@@ -100,7 +100,7 @@ def kl_sensitivity_table(qg8: QGraph, folded: Graph, x: np.ndarray, widths: Sequ
     totals = {key: 0.0 for key in variants}
     xq_all = qg8.quantize_input(x)
     n_batches = -(-len(x) // batch_size)
-    bar = tqdm(total=n_batches * len(variants), desc="ZeroQ KL", disable=not progress, leave=False)
+    bar = ui.progress(n_batches * len(variants), "ZeroQ KL", disable=not progress)
     for s in range(0, len(x), batch_size):
         xq = xq_all[s:s + batch_size]
         base_out, tr = run_nodes(qg8, xq, table, trace=True)

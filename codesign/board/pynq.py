@@ -5,6 +5,12 @@ Every register decision lives in :class:`codesign.board.driver.OverlayDriver`, w
 against ``SimBoard``. Energy comes from the PMBus power rails where the board has them
 (ZCU104: ``pynq.get_rails()``); elsewhere (PYNQ-Z2) ``energy_uj`` returns None and OQA falls
 back to the activity counters x :mod:`codesign.board.energy`.
+
+DMA errors are ``BoardError``s: the AXI DMA's status register is read after every transfer,
+while polling and on a timeout, and a set error bit (DMAIntErr, DMASlvErr, DMADecErr, SG*)
+raises with the decoded status and the channel's register dump (:mod:`codesign.board.axi_dma`).
+A ``RuntimeError`` from pynq's ``transfer()`` (a channel halted by an earlier error) is
+re-raised the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from codesign.board import axi_dma
 from codesign.board.base import BoardError
 from codesign.hw.overlay import OverlaySpec
 
@@ -59,6 +66,7 @@ class PynqBoard:
         self._mmio = pynq.MMIO(info["phys_addr"], info["addr_range"])
         dma = getattr(self.overlay, DMA_IP)
         self._send, self._recv = dma.sendchannel, dma.recvchannel
+        self._dma_regs = pynq.MMIO(ips[DMA_IP]["phys_addr"], ips[DMA_IP]["addr_range"])
         self._allocate = pynq.allocate
         self._clocks = pynq.Clocks
         self.name = "pynq"
@@ -90,30 +98,52 @@ class PynqBoard:
         if hasattr(buf, "flush"):
             buf.flush()
         n = buf.size if nwords is None else nwords
-        self._send.transfer(buf, nbytes=int(n) * buf.itemsize)
+        self._transfer("MM2S", self._send, buf, int(n) * buf.itemsize)
 
     def dma_recv(self, buf: np.ndarray, nwords: int | None = None) -> None:
         """Start the S2MM channel into ``buf``."""
         n = buf.size if nwords is None else nwords
         self._recv_buf = buf
-        self._recv.transfer(buf, nbytes=int(n) * buf.itemsize)
+        self._transfer("S2MM", self._recv, buf, int(n) * buf.itemsize)
 
-    @staticmethod
-    def _wait(channel: Any, timeout_s: float) -> bool:
+    # ---- DMA status ------------------------------------------------------------------
+    def dma_registers(self, channel: str) -> dict[str, int]:
+        """The channel's AXI DMA registers ('MM2S' or 'S2MM'), by name."""
+        return axi_dma.dump(self._dma_regs.read, channel)
+
+    def _check_dma(self, channel: str, when: str) -> None:
+        """Raise BoardError if the channel's status register has an error bit set."""
+        regs = self.dma_registers(channel)
+        if regs[f"{channel}_DMASR"] & axi_dma.ERROR_MASK:
+            raise BoardError(f"DMA error {when}: {axi_dma.describe(channel, regs)}")
+
+    def _transfer(self, channel: str, chan: Any, buf: np.ndarray, nbytes: int) -> None:
+        self._check_dma(channel, f"before starting a {channel} transfer")
+        try:
+            chan.transfer(buf, nbytes=nbytes)
+        except (RuntimeError, ValueError) as err:  # pynq: "DMA channel not started/idle", bad length
+            raise BoardError(f"the {channel} transfer of {nbytes} bytes was refused ({err}): "
+                             f"{axi_dma.describe(channel, self.dma_registers(channel))}") from None
+
+    def _wait(self, channel: str, chan: Any, timeout_s: float) -> bool:
+        """Poll until idle; an error bit raises at once (a halted channel never goes idle)."""
         deadline = time.monotonic() + timeout_s
-        while not channel.idle:
+        while not chan.idle:
+            self._check_dma(channel, f"while waiting for the {channel} transfer")
             if time.monotonic() > deadline:
-                return False
+                self._check_dma(channel, f"at the {channel} timeout ({timeout_s * 1e3:.1f} ms)")
+                return False  # no DMA error: the stall is in the overlay; the driver dumps its registers
             time.sleep(POLL_S)
+        self._check_dma(channel, f"after the {channel} transfer")
         return True
 
     def dma_wait_send(self, timeout_s: float) -> bool:
         """Poll the MM2S channel until idle or the timeout."""
-        return self._wait(self._send, timeout_s)
+        return self._wait("MM2S", self._send, timeout_s)
 
     def dma_wait_recv(self, timeout_s: float) -> bool:
         """Poll the S2MM channel until idle (tlast seen) or the timeout."""
-        ok = self._wait(self._recv, timeout_s)
+        ok = self._wait("S2MM", self._recv, timeout_s)
         if ok and hasattr(self._recv_buf, "invalidate"):
             self._recv_buf.invalidate()
         return ok

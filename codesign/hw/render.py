@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from codesign.hw.paths import HLS_TEMPLATES, VIVADO_SCRIPTS
 from codesign.hw.spec import IPSpec
+
+if TYPE_CHECKING:
+    import jinja2
 
 COMMENT = {"c": "//", "v": "//", "tcl": "#", "py": "#"}
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The template environment: strict (undefined names fail), readable whitespace."""
+    """The template environment: strict (undefined names fail), readable whitespace.
+
+    Jinja2 is imported here, on first render: reading a spec or its config hash (the board
+    does) needs no template engine.
+    """
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(HLS_TEMPLATES), str(VIVADO_SCRIPTS)]),
         undefined=jinja2.StrictUndefined,

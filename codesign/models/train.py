@@ -111,7 +111,7 @@ def run_one(name: str, args: argparse.Namespace, data: dict[str, tuple[np.ndarra
             "model": name, "dataset": args.dataset, "epochs": epochs, "batch_size": args.batch_size,
             "lr": args.lr, "optimizer": "adam+cosine", "seed": args.seed, "train_images": len(x_train),
             "train_seconds": round(time.perf_counter() - start, 1), "command": command,
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tensorflow": tf.__version__,
         }
         args.checkpoint_dir.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from codesign.errors import BitConfigError, BitWidthError
 from codesign.graph.ir import Graph
 from codesign.quant.dyadic import check_bits
@@ -21,6 +19,16 @@ from codesign.quant.dyadic import check_bits
 FORMAT = "codesign-bitconfig"
 FORMAT_VERSION = 1
 
+
+
+def _yaml(path: Path) -> Any:
+    """PyYAML, imported on first use (optional: the board runtime reads and writes JSON)."""
+    try:
+        import yaml
+    except ImportError:
+        raise BitConfigError(f"{path}: YAML BitConfig files need PyYAML (pip install pyyaml); "
+                             "use a .json file instead.") from None
+    return yaml
 
 @dataclass(frozen=True)
 class LayerBits:
@@ -140,7 +148,7 @@ class BitConfig:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         if p.suffix in (".yaml", ".yml"):
-            p.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+            p.write_text(_yaml(p).safe_dump(self.to_dict(), sort_keys=False))
         else:
             p.write_text(json.dumps(self.to_dict(), indent=2))
         return p
@@ -151,9 +159,11 @@ class BitConfig:
         p = Path(path)
         if not p.is_file():
             raise BitConfigError(f"BitConfig file {p} does not exist.")
+        is_yaml = p.suffix in (".yaml", ".yml")
+        yaml_error = _yaml(p).YAMLError if is_yaml else json.JSONDecodeError
         try:
             text = p.read_text()
-            data = yaml.safe_load(text) if p.suffix in (".yaml", ".yml") else json.loads(text)
-        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
+            data = _yaml(p).safe_load(text) if is_yaml else json.loads(text)
+        except (json.JSONDecodeError, yaml_error, UnicodeDecodeError) as err:
             raise BitConfigError(f"BitConfig file {p} is not valid {p.suffix.lstrip('.') or 'JSON'} ({err}).") from None
         return cls.from_dict(data, source=f"BitConfig file {p}")

@@ -39,6 +39,7 @@ def calibrate(
     percentile: float = 99.99,
     batch_size: int = 8,
     seed: int = 0,
+    micro_batch: int | None = None,
 ) -> dict[str, TensorRange]:
     """Run the float graph on ``x`` and return a range per tensor (layer name).
 
@@ -47,22 +48,46 @@ def calibrate(
     outliers so that low bit-widths keep resolution where the mass is; ``mse`` keeps the
     subsample so that the quantizer can pick, per tensor and bit-width, the clipping range
     with the least squared quantization error (:func:`mse_clip`).
+
+    ``batch_size`` images form one sampling group (the subsample is drawn per group). The
+    float graph runs ``micro_batch`` images at a time (default: sized from the process memory
+    budget, :mod:`codesign.membudget`; else the whole group). The sample indices are drawn per
+    group before its micro-batches run, so the ranges and samples are the same, value for
+    value, whatever the micro-batch.
     """
     if method not in METHODS:
         raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
+    if micro_batch is None:
+        from codesign.membudget import micro_batch as fit
+
+        micro_batch = fit(len(x), lambda k: run_float(graph, x[:k], collect=True), default=batch_size)
     rng = np.random.default_rng(seed)
+    sampling = method in ("percentile", "mse")
+    n_groups = max(1, (len(x) + batch_size - 1) // batch_size)
     mins: dict[str, float] = {}
     maxs: dict[str, float] = {}
     samples: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(x), batch_size):
-        acts = run_float(graph, x[start : start + batch_size], collect=True)
-        for name, a in acts.items():
-            mins[name] = min(mins.get(name, np.inf), float(a.min()))
-            maxs[name] = max(maxs.get(name, -np.inf), float(a.max()))
-            if method in ("percentile", "mse"):
-                flat = a.reshape(-1)
-                take = min(flat.size, SAMPLES_PER_TENSOR // max(1, (len(x) + batch_size - 1) // batch_size))
-                samples.setdefault(name, []).append(rng.choice(flat, size=max(take, 1), replace=False))
+        group = x[start : start + batch_size]
+        picks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # tensor -> (flat indices into the group, values)
+        for sub in range(0, len(group), micro_batch):
+            acts = run_float(graph, group[sub : sub + micro_batch], collect=True)
+            for name, a in acts.items():
+                mins[name] = min(mins.get(name, np.inf), float(a.min()))
+                maxs[name] = max(maxs.get(name, -np.inf), float(a.max()))
+                if not sampling:
+                    continue
+                per_image = a.size // a.shape[0]
+                if name not in picks:  # first micro-batch: draw this group's indices, in tensor order
+                    size = per_image * len(group)
+                    idx = rng.choice(size, size=max(min(size, SAMPLES_PER_TENSOR // n_groups), 1), replace=False)
+                    picks[name] = (idx, np.empty(idx.shape, a.dtype))
+                idx, vals = picks[name]
+                lo = sub * per_image
+                here = (idx >= lo) & (idx < lo + a.size)
+                vals[here] = a.reshape(-1)[idx[here] - lo]
+        for name, (_idx, vals) in picks.items():
+            samples.setdefault(name, []).append(vals)
     out = {}
     for name in mins:
         lo, hi = mins[name], maxs[name]

@@ -74,8 +74,16 @@ class LayerGram:
         return self._factors
 
 
-def input_gram(graph: Graph, x: np.ndarray, names: Iterable[str], batch_size: int = 8) -> dict[str, LayerGram]:
-    """``H = sum X^T X / rows`` per group, ``(groups, K, K)``, of each named Conv2D/Dense layer's input."""
+def input_gram(graph: Graph, x: np.ndarray, names: Iterable[str], batch_size: int | None = None) -> dict[str, LayerGram]:
+    """``H = sum X^T X / rows`` per group, ``(groups, K, K)``, of each named Conv2D/Dense layer's input.
+
+    ``batch_size`` images per float pass (default 8, or fewer under the process memory budget,
+    :mod:`codesign.membudget`); the sum is the same up to float64 rounding.
+    """
+    if batch_size is None:
+        from codesign.membudget import micro_batch
+
+        batch_size = micro_batch(len(x), lambda k: run_float(graph, x[:k], collect=True), default=8)
     wanted = set(names)
     grams: dict[str, np.ndarray] = {}
     rows: dict[str, int] = {}

@@ -143,14 +143,15 @@ def random_instance(seed: int, separate_wa: bool = False):
     return costs, cands, Budgets(**kw, onchip_mode=mode), float(rng.random()), ties, pins
 
 
-def check_against_oracle(costs, cands, budgets, beta, ties, pins, separate_wa=False) -> None:
+def check_against_oracle(costs, cands, budgets, beta, ties, pins, separate_wa=False, solver="auto") -> None:
     best, om = brute_force(costs, cands, budgets, beta, ties, pins, separate_wa)
     if best is None:
         with pytest.raises(InfeasibleBudgetError, match="infeasible"):
-            solve(costs, cands, budgets, beta=beta, ties=ties, pin=pins, separate_wa=separate_wa)
+            solve(costs, cands, budgets, beta=beta, ties=ties, pin=pins, separate_wa=separate_wa, solver=solver)
         return
-    res = solve(costs, cands, budgets, beta=beta, ties=ties, pin=pins, separate_wa=separate_wa)
+    res = solve(costs, cands, budgets, beta=beta, ties=ties, pin=pins, separate_wa=separate_wa, solver=solver)
     assert res.status == "Optimal" and res.solve_seconds > 0
+    assert res.solver.startswith("builtin") == (solver == "builtin")
     np.testing.assert_allclose([res.omega[c.name] for c in costs], om, atol=1e-12)
     pairs = [(res.bits[c.name], res.a_bits[c.name]) for c in costs]
     ev = evaluate(costs, pairs, om, budgets.onchip_mode)

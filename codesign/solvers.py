@@ -1,0 +1,410 @@
+"""The ILP's solvers: PuLP's bundled CBC, a system ``cbc``, or a built-in exact NumPy solver.
+
+The bit-width ILP is a multiple-choice knapsack: pick one option per group (a layer, or a
+tie group of layers) to maximise a sum of values under a few linear budget rows. The search
+must solve it on the board too, and PuLP bundles CBC for x86, i386 and aarch64 only: on a
+32-bit armv7l Python, PuLP picks the i386 binary and its ``available()`` only checks that the
+file exists, so running it fails with ``Exec format error``. Hence a fallback chain:
+
+1. ``cbc``: the CBC binary bundled with PuLP, used only if it *runs*. It is probed once per
+   process on a one-variable problem and the answer is cached.
+2. ``coin``: a ``cbc`` on ``PATH`` (Debian/Ubuntu ``coinor-cbc``, which exists for armhf),
+   through PuLP's ``COIN_CMD``; probed the same way.
+3. ``builtin``: exact and NumPy only (PuLP is not even needed):
+
+   * one budget row: dynamic programming over the Pareto front of (cost, value) states,
+     group by group (states another state beats on both cost and value are dropped; states
+     that cannot fit the remaining groups' cheapest options are dropped too);
+   * several rows: depth-first branch and bound; the bound is the Lagrangian relaxation
+     ``val + lambda.(room left) + sum over the remaining groups of max_k(v - lambda.a)``
+     for a few fixed multiplier vectors (0, and the dual optimum found by a projected
+     subgradient at the root), precomputed as suffix sums so that a node costs O(rows).
+     Any lambda >= 0 gives a valid upper bound, so pruning never loses the optimum.
+
+``auto`` takes the first that works. Both PuLP paths use the PuLP 4.0-ready API
+(``COIN_CMD`` with an explicit path, ``LpProblem.add_variable``), not the deprecated
+``PULP_CBC_CMD`` or direct ``LpVariable`` construction.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codesign.errors import CodesignError
+
+SOLVERS = ("auto", "cbc", "coin", "builtin")
+MAX_NODES = 20_000_000  # branch-and-bound nodes before the built-in solver gives up (never seen in practice)
+_MAX_REPAIRS = 20
+
+
+class SolverError(CodesignError):
+    """The requested solver cannot run here, or could not finish."""
+
+
+# ---- the model every backend solves ------------------------------------------------------------
+@dataclass
+class Row:
+    """One budget row: ``sum_g coef[g][choice_g] <= limit`` (coefficients over the kept options)."""
+
+    name: str
+    coef: list[np.ndarray]
+    limit: float
+
+
+@dataclass
+class MckModel:
+    """Multiple-choice knapsack: per group, kept options with a value each; maximise the sum of values.
+
+    ``keep[g]`` holds the indices (into the group's full option list) of the options that get
+    a variable; ``value[g]`` and each row's ``coef[g]`` are aligned with ``keep[g]``.
+    ``labels[g]`` names the group's variables in the LP file.
+    """
+
+    labels: list[str]
+    tags: list[list[str]]
+    keep: list[np.ndarray]
+    value: list[np.ndarray]
+    rows: list[Row] = field(default_factory=list)
+    name: str = "ohq_bitwidths"
+
+
+@dataclass
+class Solution:
+    """A backend's answer: option index (into the full option list) per group."""
+
+    status: str  # "Optimal" or "Infeasible"
+    choice: list[int]
+    seconds: float
+    solver: str  # which solver ran, e.g. "cbc (bundled with PuLP 3.3.2)" or "builtin (dp)"
+
+
+# ---- probing the PuLP solvers ----------------------------------------------------------------------
+def _pulp() -> Any:
+    try:
+        import pulp
+    except ImportError:
+        return None
+    return pulp
+
+
+def _probe_cmd(path: str) -> str | None:
+    """Run CBC at ``path`` on ``max x, x <= 1`` (x binary); None if it worked, else the reason."""
+    pulp = _pulp()
+    if pulp is None:
+        return "PuLP is not installed"
+    if not Path(path).is_file():
+        return f"{path} does not exist"
+    prob = pulp.LpProblem("probe", pulp.LpMaximize)
+    x = _variable(prob, "x")
+    prob += x
+    prob += x <= 1, "c"
+    try:
+        prob.solve(pulp.COIN_CMD(path=path, msg=False))
+    except Exception as err:  # OSError (Exec format error), PulpSolverError: any failure means "not usable"
+        return f"{path} does not run here ({type(err).__name__}: {err})"
+    if pulp.LpStatus[prob.status] != "Optimal" or abs((x.varValue or 0.0) - 1.0) > 1e-6:
+        return f"{path} ran but returned a wrong answer on a one-variable problem"
+    return None
+
+
+@functools.cache
+def probe(backend: str) -> tuple[str | None, str]:
+    """``(path, why)`` of a PuLP backend ('cbc' bundled, 'coin' on PATH): path None when it cannot run. Cached."""
+    pulp = _pulp()
+    if pulp is None:
+        return None, "PuLP is not installed"
+    if backend == "cbc":
+        from pulp.apis import coin_api
+
+        path = str(Path(coin_api.pulp_cbc_path).resolve())
+    elif backend == "coin":
+        found = shutil.which("cbc")
+        if found is None:
+            return None, "no `cbc` on PATH (install coinor-cbc)"
+        path = found
+    else:
+        raise ValueError(f"not a PuLP backend: {backend!r}")
+    why = _probe_cmd(path)
+    return (None, why) if why else (path, "ok")
+
+
+def describe(backend: str) -> str:
+    """Human name of a usable backend, with the binary it runs."""
+    if backend == "builtin":
+        return "builtin"
+    path, _ = probe(backend)
+    pulp = _pulp()
+    version = getattr(pulp, "__version__", "?")
+    return f"cbc (bundled with PuLP {version})" if backend == "cbc" else f"coin ({path})"
+
+
+def resolve(solver: str) -> str:
+    """The backend to use for ``solver`` ('auto' walks cbc -> coin -> builtin); raises SolverError."""
+    if solver not in SOLVERS:
+        raise SolverError(f"unknown ILP solver {solver!r}; choose one of {', '.join(SOLVERS)}.")
+    if solver == "builtin":
+        return solver
+    if solver == "auto":
+        return next((b for b in ("cbc", "coin") if probe(b)[0] is not None), "builtin")
+    path, why = probe(solver)
+    if path is None:
+        hint = "use --solver coin with a system cbc, or --solver builtin" if solver == "cbc" else \
+            "install coinor-cbc, or use --solver builtin"
+        raise SolverError(f"ILP solver {solver!r} cannot run: {why}; {hint} (or --solver auto).")
+    return solver
+
+
+# ---- PuLP model --------------------------------------------------------------------------------------
+def _variable(prob: Any, name: str) -> Any:
+    """A binary of ``prob``: ``add_variable`` on PuLP >= 3.3 (4.0 API), ``LpVariable`` on older PuLP."""
+    pulp = _pulp()
+    add = getattr(prob, "add_variable", None)
+    if add is not None:
+        return add(name, cat=pulp.LpBinary)
+    return pulp.LpVariable(name, cat=pulp.LpBinary)
+
+
+def to_pulp(model: MckModel) -> tuple[Any, list[dict[int, Any]]]:
+    """The model as a PuLP maximisation: one-hot binaries per group, the objective and the rows."""
+    pulp = _pulp()
+    prob = pulp.LpProblem(model.name, pulp.LpMaximize)
+    xs: list[dict[int, Any]] = []
+    for g, (label, tags, keep) in enumerate(zip(model.labels, model.tags, model.keep)):
+        row = {int(k): _variable(prob, f"x{g}_{label}_{tags[int(k)]}") for k in keep}
+        xs.append(row)
+        prob += pulp.lpSum(row.values()) == 1, f"one_width_{g}"
+    prob += _affine(pulp, xs, model.value, model.keep), "objective"
+    for r in model.rows:
+        prob += _affine(pulp, xs, r.coef, model.keep) <= r.limit, r.name
+    return prob, xs
+
+
+def _affine(pulp: Any, xs: list[dict[int, Any]], coef: list[np.ndarray], keep: list[np.ndarray]) -> Any:
+    pairs = [(xs[g][int(k)], float(c)) for g in range(len(xs)) for k, c in zip(keep[g], coef[g])]
+    return pulp.LpAffineExpression(pairs)
+
+
+def lp_text(model: MckModel, path: str | Path | None = None) -> str:
+    """The model in CPLEX-LP format (also written to ``path``); empty without PuLP."""
+    if _pulp() is None:
+        return ""
+    prob, _ = to_pulp(model)
+    if path is not None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        prob.writeLP(str(p))
+        return p.read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "ilp.lp"
+        prob.writeLP(str(f))
+        return f.read_text()
+
+
+def _solve_pulp(model: MckModel, backend: str, accept: Callable[[list[int]], bool]) -> Solution:
+    """CBC through COIN_CMD; CBC meets rows to ~1e-7, so a choice ``accept`` rejects is cut off and re-solved."""
+    pulp = _pulp()
+    path, _ = probe(backend)
+    prob, xs = to_pulp(model)
+    cmd = pulp.COIN_CMD(path=path, msg=False, gapRel=0.0, gapAbs=0.0, threads=1)
+    t0 = time.perf_counter()
+    for attempt in range(_MAX_REPAIRS + 1):
+        prob.solve(cmd)
+        status = pulp.LpStatus[prob.status]
+        if status == "Infeasible":
+            return Solution("Infeasible", [], time.perf_counter() - t0, describe(backend))
+        if status != "Optimal":
+            raise SolverError(f"CBC did not find an optimal bit assignment (status {status!r}).")
+        choice = [max(row, key=lambda k, row=row: row[k].varValue or 0.0) for row in xs]
+        if accept(choice):
+            return Solution("Optimal", choice, time.perf_counter() - t0, describe(backend))
+        picked = [row[k] for row, k in zip(xs, choice)]  # one-hot no-good cut: not all of these again
+        prob += pulp.lpSum(picked) <= len(picked) - 1, f"exclude_tolerance_{attempt}"
+    raise SolverError(f"CBC kept returning assignments that exceed a budget by its tolerance ({_MAX_REPAIRS} tries).")
+
+
+# ---- the built-in exact solver -------------------------------------------------------------------------
+def solve_builtin(model: MckModel) -> tuple[list[int] | None, str]:
+    """Optimal option index per group (None: infeasible) and the method used ('dp' or 'branch and bound')."""
+    if any(len(k) == 0 for k in model.keep):
+        return None, "dp"
+    if len(model.rows) <= 1:
+        local = _pareto_dp(model.value, model.rows[0].coef if model.rows else None,
+                           model.rows[0].limit if model.rows else 0.0)
+        method = "dp"
+    else:
+        local = _branch_and_bound(model)
+        method = "branch and bound"
+    if local is None:
+        return None, method
+    return [int(model.keep[g][k]) for g, k in enumerate(local)], method
+
+
+def _pareto_dp(value: list[np.ndarray], cost: list[np.ndarray] | None, limit: float) -> list[int] | None:
+    """One row: keep, after each group, the states not beaten on both cost and value; backtrack the best."""
+    if cost is None:
+        return [int(np.argmax(v)) for v in value]
+    n = len(value)
+    rest_min = np.zeros(n + 1)  # cheapest cost of groups g.. (so a state that cannot fit them is dropped)
+    for g in range(n - 1, -1, -1):
+        rest_min[g] = rest_min[g + 1] + float(cost[g].min())
+    c_state, v_state = np.zeros(1), np.zeros(1)
+    trail: list[tuple[np.ndarray, np.ndarray]] = []
+    for g in range(n):
+        k = len(value[g])
+        c_new = (c_state[:, None] + cost[g][None, :]).ravel()
+        v_new = (v_state[:, None] + value[g][None, :]).ravel()
+        parent = np.repeat(np.arange(len(c_state)), k)
+        option = np.tile(np.arange(k), len(c_state))
+        fits = c_new + rest_min[g + 1] <= limit
+        if not fits.any():
+            return None
+        c_new, v_new, parent, option = c_new[fits], v_new[fits], parent[fits], option[fits]
+        order = np.lexsort((-v_new, c_new))  # by cost, the best value first among equal costs
+        c_new, v_new, parent, option = c_new[order], v_new[order], parent[order], option[order]
+        best_before = np.concatenate(([-np.inf], np.maximum.accumulate(v_new)[:-1]))
+        front = v_new > best_before  # strictly better than every cheaper-or-equal state
+        c_state, v_state = c_new[front], v_new[front]
+        trail.append((parent[front], option[front]))
+    state = int(np.argmax(v_state))  # first maximum: the cheapest optimal state
+    choice = [0] * n
+    for g in range(n - 1, -1, -1):
+        parent, option = trail[g]
+        choice[g] = int(option[state])
+        state = int(parent[state])
+    return choice
+
+
+def _dual_multipliers(value: list[np.ndarray], coef: list[list[np.ndarray]], iterations: int = 300) -> np.ndarray:
+    """Approximate minimiser over lambda >= 0 of the Lagrangian bound (rows scaled to limit 1): projected subgradient."""
+    n_rows = len(coef)
+    lam = np.zeros(n_rows)
+    best_lam, best = lam.copy(), math.inf
+    spread = max((float(v.max() - v.min()) for v in value), default=1.0) or 1.0
+    for it in range(iterations):
+        bound = float(lam.sum())
+        used = np.zeros(n_rows)
+        for g, v in enumerate(value):
+            a = np.stack([c[g] for c in coef])
+            red = v - lam @ a
+            k = int(np.argmax(red))
+            bound += float(red[k])
+            used += a[:, k]
+        if bound < best:
+            best, best_lam = bound, lam.copy()
+        sub = 1.0 - used  # d bound / d lambda
+        norm = float(sub @ sub)
+        if norm == 0.0:
+            break
+        lam = np.maximum(0.0, lam - (spread / math.sqrt(it + 1)) * sub / math.sqrt(norm))
+    return best_lam
+
+
+def _branch_and_bound(model: MckModel) -> list[int] | None:
+    """Several rows: depth-first search with a Lagrangian upper bound and a room-left feasibility cut."""
+    rows = model.rows
+    scale = [max(abs(r.limit), max(float(np.abs(c).max()) for c in r.coef), 1e-300) for r in rows]
+    coef = [[c / s for c in r.coef] for r, s in zip(rows, scale)]
+    limit = [r.limit / s for r, s in zip(rows, scale)]
+    lam_star = _dual_multipliers(model.value, [[c for c in cs] for cs in coef])
+    lams = [np.zeros(len(rows)), lam_star] if lam_star.any() else [np.zeros(len(rows))]
+    n = len(model.value)
+    # Branch on the groups whose choice matters most first (largest spread of Lagrangian value).
+    red = [model.value[g] - lam_star @ np.stack([c[g] for c in coef]) for g in range(n)]
+    order = sorted(range(n), key=lambda g: -float(red[g].max() - red[g].min()))
+    # Per group (in branching order): options best-first, their value and per-row costs as Python floats.
+    opts = []
+    for g in order:
+        ks = sorted(range(len(model.value[g])), key=lambda k, g=g: -float(red[g][k]))
+        opts.append([(k, float(model.value[g][k]), tuple(float(c[g][k]) for c in coef)) for k in ks])
+    suffix = [[0.0] * (n + 1) for _ in lams]  # sum over groups i.. of max_k (v - lam.a)
+    for j, lam in enumerate(lams):
+        for i in range(n - 1, -1, -1):
+            g = order[i]
+            suffix[j][i] = suffix[j][i + 1] + float(np.max(model.value[g] - lam @ np.stack([c[g] for c in coef])))
+    rest_min = [[0.0] * (n + 1) for _ in rows]  # cheapest remaining cost per row
+    for r in range(len(rows)):
+        for i in range(n - 1, -1, -1):
+            rest_min[r][i] = rest_min[r][i + 1] + float(coef[r][order[i]].min())
+    lam_list = [tuple(float(x) for x in lam) for lam in lams]
+    n_rows = len(rows)
+    best_val = -math.inf
+    best: list[int] | None = None
+    picked = [0] * n
+    nodes = 0
+
+    def visit(i: int, used: tuple[float, ...], val: float) -> None:
+        nonlocal best_val, best, nodes
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise SolverError(f"the built-in ILP solver gave up after {MAX_NODES} branch-and-bound nodes; "
+                              "install coinor-cbc (--solver coin) for this instance.")
+        if i == n:
+            if val > best_val:
+                best_val, best = val, list(picked)
+            return
+        for k, v, a in opts[i]:
+            nu = tuple(used[r] + a[r] for r in range(n_rows))
+            if any(nu[r] + rest_min[r][i + 1] > limit[r] for r in range(n_rows)):
+                continue
+            nv = val + v
+            bound = min(nv + sum(lam[r] * (limit[r] - nu[r]) for r in range(n_rows)) + suffix[j][i + 1]
+                        for j, lam in enumerate(lam_list))
+            if bound <= best_val + 1e-12 * (1.0 + abs(best_val)):
+                continue
+            picked[i] = k
+            visit(i + 1, nu, nv)
+
+    visit(0, tuple(0.0 for _ in rows), 0.0)
+    if best is None:
+        return None
+    choice = [0] * n
+    for i, g in enumerate(order):
+        choice[g] = best[i]
+    return choice
+
+
+# ---- entry point ---------------------------------------------------------------------------------------------
+def solve(model: MckModel, solver: str = "auto", accept: Callable[[list[int]], bool] | None = None) -> Solution:
+    """Solve ``model`` with ``solver`` (see :data:`SOLVERS`); ``accept`` re-checks a choice exactly."""
+    backend = resolve(solver)
+    check = accept or (lambda _choice: True)
+    if backend != "builtin":
+        return _solve_pulp(model, backend, check)
+    t0 = time.perf_counter()
+    choice, method = solve_builtin(model)
+    seconds = time.perf_counter() - t0
+    if choice is None:
+        return Solution("Infeasible", [], seconds, f"builtin ({method})")
+    if not check(choice):  # the rows use the same limits, so only float summation order could differ
+        raise SolverError("the built-in solver's assignment fails the exact budget check (float rounding).")
+    return Solution("Optimal", choice, seconds, f"builtin ({method})")
+
+
+def available() -> dict[str, str]:
+    """Each backend and whether it runs here (for ``codesign inspect``-style reports and benches)."""
+    out = {b: ("ok: " + describe(b)) if probe(b)[0] else f"unavailable: {probe(b)[1]}" for b in ("cbc", "coin")}
+    out["builtin"] = "ok"
+    return out
+
+
+def choice_value(model: MckModel, choice: Sequence[int]) -> float:
+    """Objective of a choice given as full option indices (for tests and benches)."""
+    total = 0.0
+    for g, k in enumerate(choice):
+        idx = int(np.flatnonzero(model.keep[g] == k)[0])
+        total += float(model.value[g][idx])
+    return total
+
+
+__all__ = ["SOLVERS", "MckModel", "Row", "Solution", "SolverError", "available", "lp_text", "probe", "resolve",
+           "solve", "solve_builtin", "to_pulp"]

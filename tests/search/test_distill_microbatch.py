@@ -1,0 +1,98 @@
+"""Micro-batched distillation, calibration and MQE against their full-batch results.
+
+Distillation and MQE are equal up to float rounding (the summation order changes; the tests
+state the tolerance); calibration is equal value for value (its sample indices are drawn per
+group before the micro-batches run).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ir_models import tiny_mobilenet, tiny_resnet
+
+from codesign import membudget
+from codesign.distill import distill, distill_loss, initial_images
+from codesign.mqe import mqe_sensitivity
+from codesign.quant.bitconfig import BitConfig
+from codesign.quant.calibrate import calibrate
+from codesign.quant.fold import fold_batchnorm
+from codesign.quant.qgraph import quantize_model
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def budget():
+    """Set a memory budget for one test, and clear it afterwards."""
+    yield membudget.set_budget_mb
+    membudget.set_budget_mb(None)
+
+
+@pytest.mark.parametrize("make", [tiny_resnet, tiny_mobilenet])
+@pytest.mark.parametrize("micro", [1, 3, 6])
+def test_distill_loss_and_gradient_equal_full_batch(make, micro: int) -> None:
+    g = make()
+    x = initial_images(g, 7, seed=3, init="uniform")
+    loss, per_bn, grad = distill_loss(g, x)
+    loss_m, per_bn_m, grad_m = distill_loss(g, x, micro_batch=micro)
+    assert loss_m == pytest.approx(loss, rel=1e-7)
+    for name, terms in per_bn.items():
+        assert per_bn_m[name]["loss"] == pytest.approx(terms["loss"], rel=1e-6, abs=1e-12)
+    np.testing.assert_allclose(grad_m, grad, rtol=0, atol=1e-5 * float(np.abs(grad).max()))
+
+
+def test_distill_run_micro_batched_follows_the_full_batch_run() -> None:
+    g = tiny_resnet()
+    full = distill(g, n_images=6, iterations=15, progress=False)
+    micro = distill(g, n_images=6, iterations=15, progress=False, micro_batch=4)
+    assert micro.config["micro_batch"] == 4 and full.config["micro_batch"] == 6
+    np.testing.assert_allclose(micro.loss_curve, full.loss_curve, rtol=1e-5)
+    np.testing.assert_allclose(micro.images, full.images, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile", "mse"])
+def test_calibration_is_identical_in_micro_batches(method: str) -> None:
+    g = fold_batchnorm(tiny_resnet())
+    x = np.random.default_rng(0).uniform(0, 1, (19, *g.input_shape)).astype(np.float32)
+    ref = calibrate(g, x, method)
+    for micro in (1, 3):
+        got = calibrate(g, x, method, micro_batch=micro)
+        for name, r in ref.items():
+            assert (got[name].lo, got[name].hi, got[name].min, got[name].max) == (r.lo, r.hi, r.min, r.max)
+            assert (r.samples is None and got[name].samples is None) or np.array_equal(got[name].samples, r.samples)
+
+
+def test_mqe_scores_do_not_depend_on_the_batch() -> None:
+    g = tiny_mobilenet()
+    x = np.random.default_rng(1).uniform(0, 1, (9, *g.input_shape)).astype(np.float32)
+    qg8 = quantize_model(g, BitConfig.uniform(g, 8), x)
+    ref = mqe_sensitivity(qg8, x, batch_size=9, progress=False)
+    got = mqe_sensitivity(qg8, x, batch_size=2, progress=False)
+    np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-9, atol=1e-15)
+
+
+def test_micro_batch_is_sized_from_the_measured_peak(budget) -> None:
+    """A probe that allocates k x 8 MB: the budget leaves room for 5.5 of them -> micro-batch 5."""
+    per_image = 8 * 1024 * 1024
+
+    def probe(k: int) -> float:
+        return float(np.ones(k * per_image // 8).sum())
+
+    assert membudget.micro_batch(32, probe) == 32  # no budget: the whole batch
+    room_mb = 5.5 * per_image / membudget.MB
+    budget((membudget.rss_mb() + room_mb) / (1 - membudget.MARGIN))
+    assert membudget.micro_batch(32, probe) == 5
+    assert membudget.micro_batch(3, probe) == 3
+    budget(1.0)  # below what the process already uses: one image at a time
+    assert membudget.micro_batch(32, probe) == 1
+
+
+def test_distill_under_a_budget_uses_micro_batches(budget) -> None:
+    g = tiny_resnet()
+    budget(membudget.rss_mb() + 1.0)  # about 1 MiB of room (less the margin): far below 8 images' activations
+    res = distill(g, n_images=8, iterations=3, progress=False)
+    assert res.config["micro_batch"] < 8
+    budget(None)
+    full = distill(g, n_images=8, iterations=3, progress=False)
+    np.testing.assert_allclose(res.images, full.images, rtol=0, atol=1e-5)
