@@ -81,7 +81,7 @@ class MacTree(Core):
         s = self.spec
         return {
             "BITS": s.bits, "LANES": s.lanes, "TREE": s.tree, "LEVELS": self.levels, "ACC_BITS": s.acc_bits,
-            "PROD_W": 2 * s.bits + 1, "SUM_W": 2 * s.bits + 1 + self.levels,
+            "PROD_W": 2 * s.bits + 1, "SUM_W": 2 * s.bits + 2 + self.levels,
             "USUM_W": 2 * s.bits + self.levels, "ACT_W": s.tree * s.bits, "WGT_W": s.lanes * s.tree * s.bits,
             "MULT_DSP": int(self.uses_dsp), "PACK": self.pack, "FIELD": 2 * s.bits,
             "PROD_STAGES": self.product_stages, "LATENCY": self.latency,
