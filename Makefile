@@ -34,8 +34,9 @@ demo: $(STAMP) ## run the main job: OHQ search of the trained Fashion-MNIST ResN
 test: $(STAMP) ## unit + g++ C-sim + cocotb RTL regression (Verilator, Icarus)
 	$(PY) -m pytest -n $(JOBS) -q
 
-ip: $(STAMP) ## generate + C-simulate the HLS IP cores and RTL twins: make ip BITS=4,8
-	$(PY) -m codesign.ip --bits $(BITS) --device $(DEVICE) --out build/ip
+SYNTH ?= 1
+ip: $(STAMP) ## generate + C-simulate the HLS IP cores and RTL twins, synthesized figures beside the estimates: make ip BITS=4,8 [SYNTH=0]
+	$(PY) -m codesign.ip --bits $(BITS) --device $(DEVICE) --out build/ip $(if $(filter 1,$(SYNTH)),--synth,)
 
 synth: $(STAMP) ## open synthesis (Yosys) of the cores and the overlay, fit + timing: make synth BITS=4,8 DEVICE=xc7z020
 	$(PY) -m codesign.synth --bits $(BITS) --device $(DEVICE) --out build/synth --jobs $(JOBS)

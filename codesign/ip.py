@@ -31,7 +31,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-csim", dest="csim", action="store_false", help="skip the g++ C-simulation")
     p.add_argument("--no-rtl", dest="rtl", action="store_false", help="skip the Verilator cycle measurement")
     p.add_argument("--seed", type=int, default=1, help="seed of the random test vectors (default 1)")
+    p.add_argument("--synth", action="store_true",
+                   help="also synthesize every core with Yosys (cached under build/synth) and print the "
+                        "synthesized LUT/FF/DSP beside the estimates, with the estimate's error")
     return p
+
+
+def _synthesize(gens: list, device: str, console) -> dict[str, dict[str, float]]:
+    """Synthesize every generated core (Yosys, cached by content hash) -> {core name: used resources}."""
+    from codesign.hw.synth import synth_and_analyse
+    from codesign.hw.synth.delays import NET_NS
+    from codesign.hw.synth.run import SynthTop
+    from codesign.hw.synth.yosys import find_yosys
+
+    yosys = find_yosys(None)
+    used: dict[str, dict[str, float]] = {}
+    for g in gens:
+        console.print(f"synthesizing {g.spec.name} ({yosys.version.split(' (')[0]}) ...")
+        r = synth_and_analyse(SynthTop(g.spec.name, tuple(g.verilog_sources)), device, Path("build/synth"), yosys, NET_NS)
+        used[g.spec.name] = dict(r.utilization.used)
+    return used
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,10 +101,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for g in gens:
                 cycles[g.spec.name] = flow.measure_cycles(g, seed=args.seed)
                 progress.advance(task)
-    write_manifest(out, gens, regmap_files, {"csim": csim_results, "rtl_cycles": cycles})
+    synthesized = _synthesize(gens, args.device, console) if args.synth else {}
+    write_manifest(out, gens, regmap_files, {"csim": csim_results, "rtl_cycles": cycles,
+                                             "synth": {k: v for k, v in synthesized.items()}})
 
     table = Table(title=f"IP cores for {args.device} (estimates; cycles for the reference workload)")
-    for col in ("core", "bits", "lanes", "tree", "LUT", "DSP", "BRAM36", "exp_cycles", "RTL cycles", "error", "C-sim"):
+    cols = ["core", "bits", "lanes", "tree", "LUT", "DSP", "BRAM36"]
+    if synthesized:
+        cols += ["synth LUT", "LUT err", "synth DSP", "synth BRAM36"]
+    cols += ["exp_cycles", "RTL cycles", "error", "C-sim"]
+    for col in cols:
         table.add_column(col, justify="right" if col not in ("core", "C-sim") else "left")
     for g in gens:
         core = g.core()
@@ -94,11 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         meas = cycles.get(g.spec.name)
         err = "" if not meas else f"{abs(meas['measured'] - meas['expected']) / meas['expected']:.1%}"
         cs = csim_results.get(g.spec.name)
-        table.add_row(
-            g.spec.core, str(g.spec.bits), str(g.spec.lanes), str(g.spec.tree), str(res["lut"]), str(res["dsp"]),
-            str(res["bram36"]), str(exp), str(meas["measured"]) if meas else "-", err,
-            ("pass" if cs["passed"] else "FAIL") if cs else "-",
-        )
+        row = [g.spec.core, str(g.spec.bits), str(g.spec.lanes), str(g.spec.tree), str(res["lut"]), str(res["dsp"]),
+               str(res["bram36"])]
+        if synthesized:
+            su = synthesized[g.spec.name]
+            lut_err = f"{(res['lut'] - su['LUT']) / su['LUT']:+.1%}" if su["LUT"] else "-"
+            row += [f"{su['LUT']:.0f}", lut_err, f"{su['DSP']:.0f}", f"{su['BRAM36']:g}"]
+        row += [str(exp), str(meas["measured"]) if meas else "-", err, ("pass" if cs["passed"] else "FAIL") if cs else "-"]
+        table.add_row(*row)
     Console(width=160).print(table)
     if not do_rtl and args.rtl:
         console.print("Verilator not available: RTL cycle column skipped.")
