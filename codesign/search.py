@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from codesign import validate
 from codesign.digest import array_digest
 from codesign.errors import CodesignError, DatasetError, run_cli
 from codesign.graph.ir import Graph
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-export", action="store_true", help="skip the QKeras/hls4ml export")
     ap.add_argument("--out", default=None, help="run folder (default runs/<model>)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    validate.add_model_options(ap)
     return ap
 
 
@@ -160,10 +162,39 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         raise SearchError(f"--alpha must be in (0, 1), got {ns.alpha}.")
     if ns.images < 2:
         raise SearchError("--images must be at least 2 (batch statistics need a batch).")
+    _check_numbers(ns, bits)
     if ns.out is None:
         ns.out = f"runs/{Path(ns.model).stem}"
+    validate.output_dir(ns.out)
     ns.input_range = _input_range(ns.input_range, ns.model)
     return Args(ns, bits)
+
+
+def _check_numbers(ns: argparse.Namespace, bits: list[int]) -> None:
+    """Budgets, board model and counts: refused here, before the model is even loaded."""
+    validate.fraction(ns.ratio, "--ratio")
+    validate.positive(ns.size_limit, "--size-limit")
+    validate.positive(ns.latency_limit, "--latency-limit")
+    validate.positive(ns.energy_limit, "--energy-limit")
+    validate.positive(ns.dma_bw, "--dma-bw")
+    validate.positive(ns.dma_latency, "--dma-latency", allow_zero=True)
+    validate.positive(ns.val_images, "--val-images")
+    if ns.distill_iters is not None:
+        validate.positive(ns.distill_iters, "--distill-iters", allow_zero=True)
+    validate.pins_in_candidates(ns.pin_first_last, bits)
+    validate.input_shape(ns.input_shape)
+
+
+def check_inputs(args: Args, graph: Graph) -> tuple[np.ndarray, np.ndarray] | None:
+    """Model-dependent checks before any work: the hardware table (or the board); returns --val-data."""
+    if args.hw_table:
+        HwTable.load(args.hw_table).check_model(graph, table_bits(args))
+    else:
+        validate.board_available(args.board, table_bits(args), args.ip_dir)
+    val = load_val(args)
+    if val is not None:
+        validate.val_data(*val, graph, args.val_data)
+    return val
 
 
 def _input_range(text: str | None, model: str) -> tuple[float, float] | None:
@@ -190,15 +221,16 @@ def _input_range(text: str | None, model: str) -> tuple[float, float] | None:
 
 
 def load_model(args: Args) -> Graph:
-    """Resolve --model (and --weights) to an IR graph."""
-    from codesign.models import resolve_model
-
+    """Resolve --model (and --weights) to an IR graph with finite weights."""
     if not args.weights:
-        return resolve_model(args.model)
-    return _keras_with_weights(args.model, args.weights)
+        return validate.load_model(args.model, args.ns)
+    graph = _keras_with_weights(args.model, args.weights, validate.input_shape(args.input_shape), args.trust_model)
+    validate.finite_weights(graph)
+    return graph
 
 
-def _keras_with_weights(spec: str, weights: str) -> Graph:
+def _keras_with_weights(spec: str, weights: str, input_shape: tuple[int, int, int] | None = None,
+                        trust_model: bool = False) -> Graph:
     """Build the Keras model named by ``spec`` (zoo name or model file), load ``weights``, import."""
     from codesign.errors import ModelFileError
     from codesign.graph.keras_import import from_keras
@@ -211,12 +243,12 @@ def _keras_with_weights(spec: str, weights: str) -> Graph:
     else:
         from codesign.graph.keras_files import load_keras_model
 
-        model = load_keras_model(spec)
+        model = load_keras_model(spec, trust_model=trust_model)
     try:
         model.load_weights(weights)
     except (OSError, ValueError) as err:
         raise ModelFileError(f"weights file {weights} does not match model {spec!r} ({err}).") from None
-    return from_keras(model, name=Path(spec).stem)
+    return from_keras(model, name=spec if spec in ZOO else None, input_shape=input_shape)
 
 
 def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str) -> np.ndarray:
@@ -247,8 +279,7 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     """The hardware table: copied from --hw-table, or measured on the board (OQA)."""
     dst = run.path / "hw_table.csv"
     if args.hw_table:
-        table = HwTable.load(args.hw_table)
-        table.check_model(graph, table_bits(args))
+        table = HwTable.load(args.hw_table)  # checked by check_inputs before any work
         shutil.copyfile(args.hw_table, dst)
         run.done("oqa", fingerprint(["given", str(args.hw_table)]), 0.0, source=str(args.hw_table))
         return table
@@ -489,11 +520,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     args.ns.argv = list(sys.argv[1:] if argv is None else argv)
-    run = RunFolder.open(args.out)
     t_all = time.perf_counter()
     graph = load_model(args)
+    val = check_inputs(args, graph)
+    run = RunFolder.open(args.out)
     gfp = graph_fingerprint(graph)
-    val = load_val(args)
     console.print(f"[bold]codesign search[/] {graph.name}: {len(graph.quantizable())} quantizable layers, "
                   f"widths {args.bits}, board {args.board} -> {run.path}")
     images = stage_distill(run, graph, args, gfp)

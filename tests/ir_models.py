@@ -21,6 +21,7 @@ from codesign.graph.ir import (
     Softmax,
     ZeroPad2D,
 )
+from codesign.hwtable import HwRow, HwTable
 
 
 class Builder:
@@ -133,3 +134,14 @@ def tiny_mobilenet(seed: int = 0, hw: int = 16) -> Graph:
     x = b.flatten(x, "flat")
     x = b.dense(x, "fc", 10)
     return b.graph("tiny_mobilenet", b.softmax(x, "softmax"))
+
+
+def fixture_table(g: Graph, bits=(4, 8)) -> HwTable:
+    """A plumbing-only hardware table (cycles proportional to MACs); never a hardware figure."""
+    rows = []
+    for ly in g.quantizable():
+        macs = ly.macs(g.in_shapes(ly))
+        for b in bits:
+            c = macs // (8 * (64 // b)) + 50
+            rows.append(HwRow(ly.name, b, 10, c, 5, 5, c + 20, (c + 20) / 1e5, c * 1e-4 * b, macs, 0.9))
+    return HwTable(rows, {"device": "fixture", "clock_mhz": "100"})

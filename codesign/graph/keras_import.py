@@ -638,6 +638,7 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
 # ---- files ----------------------------------------------------------------------------------
 
 
-def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None) -> ir.Graph:
+def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None,
+                    trust_model: bool = False) -> ir.Graph:
     """Load a .h5/.keras file (QKeras layers allowed) and convert it to IR (see :func:`from_keras`)."""
-    return from_keras(load_keras_model(path), input_shape=input_shape)
+    return from_keras(load_keras_model(path, trust_model=trust_model), input_shape=input_shape)
