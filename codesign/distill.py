@@ -254,19 +254,34 @@ def distill(
     progress: bool = True,
     init: str = "gaussian",
     clip: tuple[float, float] | None = None,
+    scale: float = 1.0,
 ) -> DistillResult:
-    """Optimise a seeded batch so every BN layer's input statistics match its running stats."""
+    """Optimise a seeded batch so every BN layer's input statistics match its running stats.
+
+    The optimisation runs in a normalised space ``u`` (see the module docstring): with
+    ``clip=(lo, hi)`` the images are ``lo + (hi - lo) * u`` with ``u`` kept in [0, 1]; without,
+    they are ``scale * u``. ``init``, ``lr`` and ``INIT_STD`` are in ``u`` units, so they mean the
+    same for a [0, 1] model and a raw [0, 255] one (``codesign.input_range`` finds the scale).
+    """
     started = time.perf_counter()
     _check_args(n_images, iterations, lr)
+    if not (np.isfinite(scale) and scale > 0):
+        raise DistillError(f"distillation input scale must be finite and > 0 (got {scale}).")
+    offset, width = (float(clip[0]), float(clip[1] - clip[0])) if clip is not None else (0.0, float(scale))
     targets = bn_targets(graph)
     if not targets:
         res = _no_bn(graph, n_images, seed, allow_no_bn, started)
         if clip is not None:
             res.images = np.clip(res.images, *clip)
         return res
-    x = initial_images(graph, n_images, seed, init)
+    u = initial_images(graph, n_images, seed, init)
+
+    def to_input(u: np.ndarray) -> np.ndarray:
+        return u if (offset, width) == (0.0, 1.0) else (offset + width * u).astype(u.dtype)
+
     if clip is not None:
-        x = np.clip(x, *clip)
+        u = np.clip(u, 0.0, 1.0)
+    x = to_input(u)
     per_bn_initial: dict[str, dict[str, float]] = {}
     curve = np.empty(iterations + 1)
     adam = Adam(lr)
@@ -276,9 +291,10 @@ def distill(
         if it == 0:
             per_bn_initial = per_bn
         curve[it] = loss
-        x = adam.step(x, grad, cosine_lr(lr, it, iterations))
+        u = adam.step(u, grad * np.asarray(width, grad.dtype), cosine_lr(lr, it, iterations))
         if clip is not None:
-            x = np.clip(x, *clip)
+            u = np.clip(u, 0.0, 1.0)
+        x = to_input(u)
         if bar is not None:
             bar.update(1)
             if it % 10 == 0:
@@ -289,7 +305,7 @@ def distill(
     if iterations == 0:
         per_bn_initial = per_bn_final
     config = {"n_images": n_images, "iterations": iterations, "lr": lr, "seed": seed, "init": init,
-              "clip": list(clip) if clip else None, "schedule": f"cosine to lr*{LR_FLOOR}",
+              "clip": list(clip) if clip else None, "scale": width, "schedule": f"cosine to lr*{LR_FLOOR}",
               "bn_layers": [t.name for t in targets]}
     return DistillResult(x, curve, per_bn_final, time.perf_counter() - started, per_bn_initial, False, config)
 
