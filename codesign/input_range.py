@@ -60,12 +60,14 @@ def from_preprocessing(graph: Graph) -> tuple[tuple[float, float], str] | None:
     offset = ly.params["offset"].astype(np.float64)
     if np.any(scale == 0) or not np.all(np.isfinite(scale)):
         return None
-    if scale.size == 1 and offset.size == 1:  # Rescaling: onto [0, 1] or [-1, 1]
-        target = (0.0, 1.0) if offset[0] >= 0 else (-1.0, 1.0)
+    if ly.role == "rescaling":  # onto [0, 1] or [-1, 1]
+        target = (0.0, 1.0) if float(np.min(offset)) >= 0 else (-1.0, 1.0)
         what = f"Rescaling layer {ly.name!r} (maps it onto [{target[0]:g}, {target[1]:g}])"
-    else:  # per-channel (x - mean) / std
+    elif ly.role == "normalization":  # (x - mean) / std
         target = (-Z_SPAN, Z_SPAN)
         what = f"Normalization layer {ly.name!r} (z-scores within +-{Z_SPAN:g})"
+    else:  # x + c, x * c from tf ops: not a statement about the data
+        return None
     ends = np.stack([(t - offset) / scale for t in target])  # pre-images, per channel
     lo, hi = float(ends.min()), float(ends.max())
     return (lo, hi), what

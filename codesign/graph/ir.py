@@ -209,8 +209,14 @@ class Activation(Layer):
 
 @dataclass
 class Affine(Layer):
-    """``y = x * scale + offset`` with scale/offset broadcast on the last axis."""
+    """``y = x * scale + offset`` with scale/offset broadcast on the last axis.
 
+    ``role`` records what it came from, when that matters: ``"rescaling"`` (Keras Rescaling)
+    or ``"normalization"`` (Keras Normalization, ``(x - mean) / std`` folded); the input range
+    of a model is inferred from them (:mod:`codesign.input_range`). Arithmetic is the same.
+    """
+
+    role: str = ""
     op: ClassVar[str] = "affine"
 
     def infer_shape(self, in_shapes: Sequence[Shape]) -> Shape:

@@ -173,13 +173,13 @@ def _fused_activation(b: _Builder, call: _Call, src: str) -> str:
     return _emit_activation(b, call, spec, src, b.unique(f"{call.name}_act"))
 
 
-def _affine(name: str, src: str, scale: Any, offset: Any) -> ir.Affine:
+def _affine(name: str, src: str, scale: Any, offset: Any, role: str = "") -> ir.Affine:
     """An Affine layer from scalar or per-channel scale/offset."""
     params = {
         "scale": np.atleast_1d(np.asarray(scale, dtype=np.float32)).ravel(),
         "offset": np.atleast_1d(np.asarray(offset, dtype=np.float32)).ravel(),
     }
-    return ir.Affine(name=name, inputs=[src], params=params)
+    return ir.Affine(name=name, inputs=[src], params=params, role=role)
 
 
 # ---- converters: one per Keras layer class ---------------------------------------------------
@@ -385,8 +385,28 @@ def _rescaling(b: _Builder, call: _Call) -> str:
     """Rescaling (scalar or per-channel) as an Affine."""
     ly = call.layer
     src = call.inputs[0]
-    layer = _affine(call.name, src, _f32(ly.scale), _f32(ly.offset))
+    layer = _affine(call.name, src, _f32(ly.scale), _f32(ly.offset), role="rescaling")
     _check_affine_width(call, layer, b.shape(src)[-1])
+    return b.add(layer)
+
+
+def _normalization(b: _Builder, call: _Call) -> str:
+    """Keras Normalization ``(x - mean) / max(sqrt(var), eps)`` (or its inverse) as a folded Affine."""
+    ly = call.layer
+    src = call.inputs[0]
+    channels = b.shape(src)[-1]
+    axis = [a % (len(b.shape(src)) + 1) for a in np.atleast_1d(ly.axis).tolist()] if ly.axis is not None else []
+    if axis not in ([], [len(b.shape(src))]):
+        raise _unsupported(call, f"normalises axis {ly.axis}; only the last (channel) axis is supported")
+    mean = _f32(ly.mean).reshape(-1)
+    std = np.maximum(np.sqrt(_f32(ly.variance).reshape(-1)), np.float32(1e-7))  # Keras' backend.epsilon()
+    if mean.size not in (1, channels):
+        raise _unsupported(call, f"has {mean.size} means for {channels} channels")
+    if getattr(ly, "invert", False):
+        scale, offset = std, mean
+    else:
+        scale, offset = 1.0 / std, -mean / std
+    layer = _affine(call.name, src, scale, offset, role="normalization")
     return b.add(layer)
 
 
@@ -500,6 +520,7 @@ _CONVERTERS: dict[str, Converter] = {
     "Reshape": _reshape,
     "ZeroPadding2D": _zero_padding,
     "Rescaling": _rescaling,
+    "Normalization": _normalization,
     "Dropout": _identity,
     "SpatialDropout2D": _identity,
     "GaussianNoise": _identity,
