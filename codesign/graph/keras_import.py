@@ -410,6 +410,22 @@ def _normalization(b: _Builder, call: _Call) -> str:
     return b.add(layer)
 
 
+def _cropping(b: _Builder, call: _Call) -> str:
+    """Cropping2D as explicit (top, bottom, left, right)."""
+    _require_channels_last(call)
+    (top, bottom), (left, right) = call.layer.cropping
+    crop = (int(top), int(bottom), int(left), int(right))
+    return b.add(ir.Crop2D(name=call.name, inputs=list(call.inputs), cropping=crop))
+
+
+def _concatenate(b: _Builder, call: _Call) -> str:
+    """Concatenate on the channel (last) axis; other axes have no IR op."""
+    rank = len(b.shape(call.inputs[0])) + 1
+    if int(call.layer.axis) % rank != rank - 1:
+        raise _unsupported(call, f"concatenates on axis {call.layer.axis}; only the last (channel) axis is supported")
+    return b.add(ir.Concat(name=call.name, inputs=list(call.inputs)))
+
+
 def _check_affine_width(call: _Call, layer: ir.Affine, channels: int) -> None:
     """Affine constants must be scalars or per-channel vectors (the IR broadcasts on the last axis)."""
     for key, value in layer.params.items():
@@ -519,6 +535,8 @@ _CONVERTERS: dict[str, Converter] = {
     "Flatten": _flatten,
     "Reshape": _reshape,
     "ZeroPadding2D": _zero_padding,
+    "Cropping2D": _cropping,
+    "Concatenate": _concatenate,
     "Rescaling": _rescaling,
     "Normalization": _normalization,
     "Dropout": _identity,
@@ -534,6 +552,28 @@ _CONVERTERS: dict[str, Converter] = {
 SUPPORTED_LAYERS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 
 
+def _unsupported_layers(model: Any) -> list[tuple[str, str]]:
+    """(name, class) of every layer, nested models included, that has no converter."""
+    found = []
+    for layer in model.layers:
+        if _is_network(layer):
+            found += _unsupported_layers(layer)
+        elif type(layer).__name__ not in _CONVERTERS:
+            found.append((layer.name, type(layer).__name__))
+    return found
+
+
+def _require_supported(model: Any) -> None:
+    """Refuse a model with unsupported layers, naming all of them at once (not only the first)."""
+    bad = _unsupported_layers(model)
+    if bad:
+        listed = ", ".join(f"{n!r} ({c})" for n, c in bad)
+        raise UnsupportedLayerError(
+            f"model {model.name!r} has {len(bad)} layer(s) codesign cannot import: {listed} "
+            f"(supported: {', '.join(SUPPORTED_LAYERS)})."
+        )
+
+
 def _convert(b: _Builder, call: _Call) -> str:
     """Dispatch on the exact Keras class name (a subclass may change ``call``, so no isinstance)."""
     cls_name = type(call.layer).__name__
@@ -544,7 +584,7 @@ def _convert(b: _Builder, call: _Call) -> str:
             f"supported: {', '.join(SUPPORTED_LAYERS)}."
         )
     n_in = len(call.inputs)
-    if n_in != 1 and cls_name not in ("Add", "Multiply", "TFOpLambda"):
+    if n_in != 1 and cls_name not in ("Add", "Multiply", "Concatenate", "TFOpLambda"):
         raise _unsupported(call, f"has {n_in} inputs; it takes exactly one")
     return conv(b, call)
 
@@ -618,7 +658,7 @@ def _resolve_input_shape(model: Any, override: Sequence[int] | None) -> list[ir.
         if any(d is None for d in shape):
             raise ShapeError(
                 f"model {model.name!r} has input shape {shape} with unknown dimensions; "
-                "pass input_shape=(H, W, C) to from_keras."
+                "pass --input-shape H,W,C (input_shape=(H, W, C) to from_keras)."
             )
         shapes.append(tuple(int(d) for d in shape))
     return shapes
@@ -642,6 +682,7 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
     ``input_shape`` (H, W, C) fixes input dimensions the model leaves open (e.g. MobileNetV3).
     """
     _require_network(model)
+    _require_supported(model)
     b = _Builder()
     input_names = []
     for t, shape in zip(model.inputs, _resolve_input_shape(model, input_shape)):

@@ -81,8 +81,8 @@ def read_config(path: Path) -> Any | None:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
-        raise ModelFileError(f"cannot read the model config of {str(path)!r} ({err}). Is it a complete "
-                             ".h5/.keras model file?") from None
+        raise ModelFileError(f"cannot load Keras model file {str(path)!r}: its model config is unreadable ({err}). "
+                             "Is it a complete .h5/.keras model file?") from None
     if raw is None:
         return None
     return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
