@@ -37,6 +37,12 @@ Defaults (documented, used by ``codesign.search``):
   wide and 4-bit activations lose 5-10 points of top-1. ``codesign.search`` therefore passes
   the zoo model's input range (``ZooEntry.input_range``; ``--input-range``).
 
+* Scale invariance: the pixels are optimised in a normalised space ``u``: ``x = lo + (hi-lo) u``
+  with ``u`` clipped to [0, 1] when ``clip=(lo, hi)`` is given, else ``x = scale * u``
+  (``scale`` from :mod:`codesign.input_range`). The init, ``lr`` and ``INIT_STD`` above are in
+  ``u`` units, so a model fed raw [0, 255] pixels distils like one fed [0, 1] pixels; for
+  ``clip=(0, 1)`` or ``scale=1`` the images are exactly those of the unnormalised loop.
+
 A model without any BatchNorm cannot be distilled: :class:`NoBatchNormError` is raised
 unless ``allow_no_bn=True`` (the search CLI's ``--allow-no-bn``), which falls back to seeded
 Gaussian images and warns that it did.
