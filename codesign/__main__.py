@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from codesign.errors import run_cli
 
 COMMANDS = {
+    "search": ("codesign.search", "the OHQ search end to end: distill, OQA table, MQE, ILP, report, exports"),
+    "oqa": ("codesign.oqa", "measure the per-layer hardware table on the (simulated) board"),
+    "ip": ("codesign.ip", "generate, C-simulate and check the IP cores (make ip)"),
+    "overlay": ("codesign.hw.overlay", "render the OQA overlay's top-level Verilog from generated IP"),
+    "synth": ("codesign.synth", "open synthesis (Yosys) of the cores and the overlay: fit and timing (make synth)"),
     "inspect": ("codesign.inspect_model", "print a model's IR (layers, shapes, params, MACs, quantized size)"),
+    "models": ("codesign.models.__main__", "list the model zoo and build/cache its ImageNet-shape models"),
+    "train": ("codesign.models.train", "train a small zoo model (needs TensorFlow)"),
 }
 
 
@@ -19,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m codesign <command> [args]\n\ncommands:")
         for name, (_mod, text) in COMMANDS.items():
             print(f"  {name:10s} {text}")
-        print("\nother entry points: python -m codesign.ip, python -m codesign.models.train")
+        print("\n`python -m codesign <command> --help` explains a command's options; each command is also "
+              "`python -m <module>` (e.g. python -m codesign.search).\nVivado implementation of the overlay runs "
+              "through `make bitstream` (needs Vivado; docs/board.md).")
         return 0 if args else 2
     cmd, rest = args[0], args[1:]
     if cmd not in COMMANDS:

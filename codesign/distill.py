@@ -46,6 +46,11 @@ micro-batch and back-propagates the per-element gradient, which depends on the b
 through those global statistics. The result equals the full-batch step up to float rounding
 (summation order; tests/search/test_distill_microbatch.py). A budget that fits the whole batch
 takes the full-batch path, bit for bit.
+* Scale invariance: the pixels are optimised in a normalised space ``u``: ``x = lo + (hi-lo) u``
+  with ``u`` clipped to [0, 1] when ``clip=(lo, hi)`` is given, else ``x = scale * u``
+  (``scale`` from :mod:`codesign.input_range`). The init, ``lr`` and ``INIT_STD`` above are in
+  ``u`` units, so a model fed raw [0, 255] pixels distils like one fed [0, 1] pixels; for
+  ``clip=(0, 1)`` or ``scale=1`` the images are exactly those of the unnormalised loop.
 
 A model without any BatchNorm cannot be distilled: :class:`NoBatchNormError` is raised
 unless ``allow_no_bn=True`` (the search CLI's ``--allow-no-bn``), which falls back to seeded
@@ -329,23 +334,36 @@ def distill(
     init: str = "gaussian",
     clip: tuple[float, float] | None = None,
     micro_batch: int | None = None,
+    scale: float = 1.0,
 ) -> DistillResult:
     """Optimise a seeded batch so every BN layer's input statistics match its running stats.
 
+    The optimisation runs in a normalised space ``u`` (see the module docstring): with
+    ``clip=(lo, hi)`` the images are ``lo + (hi - lo) * u`` with ``u`` kept in [0, 1]; without,
+    they are ``scale * u``. ``init``, ``lr`` and ``INIT_STD`` are in ``u`` units, so they mean the
+    same for a [0, 1] model and a raw [0, 255] one (``codesign.input_range`` finds the scale).
     ``micro_batch``: images per forward/backward pass; None sizes it from the process memory
     budget (:func:`codesign.membudget.micro_batch`; the whole batch when no budget is set).
     """
     started = time.perf_counter()
     _check_args(n_images, iterations, lr)
+    if not (np.isfinite(scale) and scale > 0):
+        raise DistillError(f"distillation input scale must be finite and > 0 (got {scale}).")
+    offset, width = (float(clip[0]), float(clip[1] - clip[0])) if clip is not None else (0.0, float(scale))
     targets = bn_targets(graph)
     if not targets:
         res = _no_bn(graph, n_images, seed, allow_no_bn, started)
         if clip is not None:
             res.images = np.clip(res.images, *clip)
         return res
-    x = initial_images(graph, n_images, seed, init)
+    u = initial_images(graph, n_images, seed, init)
+
+    def to_input(u: np.ndarray) -> np.ndarray:
+        return u if (offset, width) == (0.0, 1.0) else (offset + width * u).astype(u.dtype)
+
     if clip is not None:
-        x = np.clip(x, *clip)
+        u = np.clip(u, 0.0, 1.0)
+    x = to_input(u)
     if micro_batch is None:
         from codesign.membudget import micro_batch as fit
 
@@ -359,9 +377,10 @@ def distill(
         if it == 0:
             per_bn_initial = per_bn
         curve[it] = loss
-        x = adam.step(x, grad, cosine_lr(lr, it, iterations))
+        u = adam.step(u, grad * np.asarray(width, grad.dtype), cosine_lr(lr, it, iterations))
         if clip is not None:
-            x = np.clip(x, *clip)
+            u = np.clip(u, 0.0, 1.0)
+        x = to_input(u)
         if bar is not None:
             bar.update(1)
             if it % 10 == 0:
@@ -372,7 +391,7 @@ def distill(
     if iterations == 0:
         per_bn_initial = per_bn_final
     config = {"n_images": n_images, "iterations": iterations, "lr": lr, "seed": seed, "init": init,
-              "clip": list(clip) if clip else None, "schedule": f"cosine to lr*{LR_FLOOR}",
+              "clip": list(clip) if clip else None, "scale": width, "schedule": f"cosine to lr*{LR_FLOOR}",
               "bn_layers": [t.name for t in targets], "micro_batch": micro_batch}
     return DistillResult(x, curve, per_bn_final, time.perf_counter() - started, per_bn_initial, False, config)
 

@@ -70,7 +70,17 @@ class HwTable:
         return list(dict.fromkeys(r.layer for r in self.rows))
 
     def check_model(self, graph: Graph, bits: list[int] | None = None) -> None:
-        """Raise HwTableError unless every quantizable layer has a row at every width."""
+        """Raise HwTableError unless the table is this model's and has every layer at every width.
+
+        A table whose ``# model:`` header names another model is refused even when the layer
+        names happen to agree (two models built from the same template share them).
+        """
+        named = self.meta.get("model")
+        if named and named != graph.name:
+            raise HwTableError(
+                f"hardware table header says it was measured on model {named!r}, not {graph.name!r}. Re-run OQA "
+                f"for this model (python -m codesign.oqa --model ...), or fix the '# model:' line if it is the same model."
+            )
         names = [ly.name for ly in graph.quantizable()]
         have = {(r.layer, r.bits) for r in self.rows}
         want_bits = bits or self.bits
@@ -109,33 +119,66 @@ class HwTable:
 
     @classmethod
     def load(cls, path: str | Path) -> HwTable:
-        """Read a CSV written by :meth:`save`; malformed files raise HwTableError."""
+        """Read a CSV written by :meth:`save`; malformed files raise HwTableError naming the line.
+
+        Besides the format, every row must have positive ``cycles_total`` and non-negative stage
+        cycles, energy and latency (a negative row would make any config "faster"), and no
+        (layer, bits) pair may appear twice.
+        """
         p = Path(path)
         if not p.is_file():
             raise ModelFileError(f"hardware table {p} does not exist.")
         meta: dict[str, str] = {}
-        body = []
-        for line in p.read_text().splitlines():
+        body: list[tuple[int, str]] = []
+        try:
+            text = p.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise HwTableError(f"hardware table {p} cannot be read ({err}).") from None
+        for lineno, line in enumerate(text.splitlines(), start=1):
             if line.startswith("#"):
                 k, _, v = line[1:].partition(":")
                 meta[k.strip()] = v.strip()
             elif line.strip():
-                body.append(line)
-        rows = []
-        types = {f.name: f.type for f in fields(HwRow)}
-        try:
-            for rec in csv.DictReader(body):
-                kw = {}
-                for k, t in types.items():
-                    if k not in rec:
-                        if k in _OPTIONAL:
-                            continue
-                        raise HwTableError(f"hardware table {p} lacks column {k!r}.")
-                    v = rec[k]
-                    kw[k] = v if t == "str" else (float(v) if t == "float" else int(v))
-                rows.append(HwRow(**kw))
-        except (ValueError, TypeError) as err:
-            raise HwTableError(f"hardware table {p} is malformed ({err}).") from None
+                body.append((lineno, line))
+        if not body:
+            raise HwTableError(f"hardware table {p} has no header and no rows.")
+        header = next(csv.reader([body[0][1]]))
+        missing = [f.name for f in fields(HwRow) if f.name not in header and f.name not in _OPTIONAL]
+        if missing:
+            raise HwTableError(f"hardware table {p} line {body[0][0]}: the header lacks column(s) {', '.join(missing)}.")
+        rows = [_parse_row(p, lineno, header, line) for lineno, line in body[1:]]
         if not rows:
             raise HwTableError(f"hardware table {p} has no rows.")
+        seen: dict[tuple[str, int], int] = {}
+        for (lineno, _), r in zip(body[1:], rows):
+            first = seen.setdefault((r.layer, r.bits), lineno)
+            if first != lineno:
+                raise HwTableError(f"hardware table {p} line {lineno}: layer {r.layer!r} at {r.bits} bit already "
+                                   f"has a row (line {first}); each (layer, bits) pair must appear once.")
         return cls(rows, meta)
+
+
+def _parse_row(path: Path, lineno: int, header: list[str], line: str) -> HwRow:
+    """One CSV data line -> HwRow; bad values name the line and the column."""
+    values = next(csv.reader([line]))
+    where = f"hardware table {path} line {lineno}"
+    if len(values) != len(header):
+        raise HwTableError(f"{where}: {len(values)} fields, the header has {len(header)}.")
+    rec = dict(zip(header, values))
+    kw: dict[str, object] = {}
+    for f in fields(HwRow):
+        if f.name not in rec:
+            continue
+        v = rec[f.name].strip()
+        try:
+            kw[f.name] = v if f.type == "str" else (float(v) if f.type == "float" else int(v))
+        except ValueError:
+            raise HwTableError(f"{where}: column {f.name!r} has {v!r}, expected {'a number' if f.type == 'float' else 'an integer'}.") from None
+    row = HwRow(**kw)  # type: ignore[arg-type]
+    if row.cycles_total <= 0:
+        raise HwTableError(f"{where}: cycles_total is {row.cycles_total}; measured cycles must be positive.")
+    negative = [k for k in (*STAGES, "latency_ms", "energy_uj", "macs") if not getattr(row, k) >= 0]
+    if negative:
+        raise HwTableError(f"{where}: {', '.join(negative)} must be >= 0 (got "
+                           f"{', '.join(str(getattr(row, k)) for k in negative)}).")
+    return row

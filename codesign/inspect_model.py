@@ -6,17 +6,18 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from codesign import validate
 from codesign.graph.ir import Graph
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
 from codesign.ui import Console, Table
 
 
-def load_model_spec(spec: str) -> Graph:
+def load_model_spec(spec: str, input_shape: tuple[int, ...] | None = None, trust_model: bool = False) -> Graph:
     """Resolve a zoo name, an IR directory or a .h5/.keras file to a Graph."""
     from codesign.models import resolve_model  # lazy: the zoo may pull TF for ImageNet models
 
-    return resolve_model(spec)
+    return resolve_model(spec, input_shape=input_shape, trust_model=trust_model)
 
 
 def bitconfig_from_arg(graph: Graph, arg: str) -> BitConfig:
@@ -73,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="codesign inspect", description="Print a model's IR.")
     ap.add_argument("model", help="zoo name, IR directory (graph.json + weights.npz) or .h5/.keras file")
     ap.add_argument("--bits", help="uniform width 2..8, or a BitConfig .json/.yaml, to show the quantized size")
+    validate.add_model_options(ap)
     args = ap.parse_args(argv)
-    graph = load_model_spec(args.model)
+    graph = load_model_spec(args.model, validate.input_shape(args.input_shape), args.trust_model)
     bc = bitconfig_from_arg(graph, args.bits) if args.bits else None
     render(graph, bc)
     return 0

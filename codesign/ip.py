@@ -13,10 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codesign import validate
 from codesign.errors import run_cli
 from codesign.hw import flow, rtlsim
 from codesign.hw.device import DEVICES, get_device
-from codesign.hw.generator import generate_core, render_regmap, specs_for, write_manifest
+from codesign.hw.generator import earlier_cores, generate_core, render_regmap, specs_for, write_manifest
 from codesign.quant.dyadic import parse_bits_list
 
 
@@ -26,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/ip"), help="output directory (default build/ip)")
     p.add_argument("--device", default="xc7z020", help=f"device budget profile: {', '.join(sorted(DEVICES))}")
     p.add_argument("--cores", default="", help="comma-separated subset of cores (default: all)")
-    p.add_argument("--lanes", type=int, default=None, help="override the lanes derived from the budget")
-    p.add_argument("--tile", type=int, default=None, help="tile size per side, <= 128 (default 128)")
+    p.add_argument("--lanes", type=int, default=None, help="override the lanes derived from the budget (> 0)")
+    p.add_argument("--tile", type=int, default=None, help="tile size per side, 1..128 (default 128)")
     p.add_argument("--no-csim", dest="csim", action="store_false", help="skip the g++ C-simulation")
     p.add_argument("--no-rtl", dest="rtl", action="store_false", help="skip the Verilator cycle measurement")
     p.add_argument("--seed", type=int, default=1, help="seed of the random test vectors (default 1)")
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     bits = parse_bits_list(args.bits)
+    validate.positive(args.lanes, "--lanes")
+    validate.output_dir(args.out)
     get_device(args.device)
     from codesign.hw.cores import CORES
 
@@ -102,8 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cycles[g.spec.name] = flow.measure_cycles(g, seed=args.seed)
                 progress.advance(task)
     synthesized = _synthesize(gens, args.device, console) if args.synth else {}
-    write_manifest(out, gens, regmap_files, {"csim": csim_results, "rtl_cycles": cycles,
-                                             "synth": {k: v for k, v in synthesized.items()}})
+    earlier = earlier_cores(out, gens)
+    if earlier:
+        console.print(f"{out} also holds cores from earlier runs (listed under 'earlier_cores' in manifest.json): "
+                      + ", ".join(c["name"] for c in earlier))
+    write_manifest(out, gens, regmap_files, {"csim": csim_results, "rtl_cycles": cycles, "synth": synthesized,
+                                             "earlier_cores": earlier})
 
     table = Table(title=f"IP cores for {args.device} (estimates; cycles for the reference workload)")
     cols = ["core", "bits", "lanes", "tree", "LUT", "DSP", "BRAM36"]

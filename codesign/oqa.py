@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codesign import validate
 from codesign.board.base import Board
 from codesign.board.driver import LayerRun, OverlayDriver
 from codesign.board.energy import activity_energy_uj
@@ -282,14 +283,20 @@ def _write_csv(path: Path, records: list, meta: dict[str, str]) -> Path:
     return path
 
 
+def _side_files(out: Path) -> tuple[Path, Path]:
+    """``<out>.detail.csv`` and ``<out>.ps.csv``, written next to the table."""
+    stem = out.with_suffix("")
+    return Path(f"{stem}.detail.csv"), Path(f"{stem}.ps.csv")
+
+
 def save_result(result: OqaResult, out: Path) -> list[Path]:
     """Write ``out`` (the hardware table), ``<out>.detail.csv`` and ``<out>.ps.csv``."""
-    stem = out.with_suffix("")
+    detail, ps = _side_files(out)
     paths = [result.table.save(out)]
-    paths.append(_write_csv(Path(f"{stem}.detail.csv"), result.details, {"model": result.table.meta.get("model", "")}))
+    paths.append(_write_csv(detail, result.details, {"model": result.table.meta.get("model", "")}))
     ps_meta = {"model": result.table.meta.get("model", ""), "units": "ms on this CPU (golden model, NumPy), median",
                "cpu": cpu_name()}
-    paths.append(_write_csv(Path(f"{stem}.ps.csv"), result.ps_ops, ps_meta))
+    paths.append(_write_csv(ps, result.ps_ops, ps_meta))
     return paths
 
 
@@ -319,47 +326,57 @@ def open_board(kind: str, bits: list[int], ip_dir: Path | None, dma_bw: float, d
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m codesign.oqa", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m codesign.oqa", description=__doc__.splitlines()[0],
+                                epilog="Writes OUT (the hardware table), OUT.detail.csv and OUT.ps.csv; "
+                                       "python -m codesign.search --hw-table OUT reuses the table.")
     p.add_argument("--model", required=True, help="zoo name, IR directory or Keras .h5/.keras file")
     p.add_argument("--bits", default="4,8", help="candidate bit-widths (each needs a generated IP), default 4,8")
-    p.add_argument("--board", default="sim", choices=["sim", "pynq"], help="sim (Verilator) or pynq")
+    p.add_argument("--board", default="sim", choices=["sim", "pynq"],
+                   help="sim: the Verilator-simulated overlay on this machine; pynq: the real board (default sim)")
     p.add_argument("--out", type=Path, default=Path("hw.csv"), help="hardware table CSV (default hw.csv)")
-    p.add_argument("--ip-dir", type=Path, default=None, help="generated IP directory (default build/ip)")
+    p.add_argument("--ip-dir", type=Path, default=None, help="generated IP directory (default build/ip, from `make ip`)")
     p.add_argument("--bitstream", type=Path, default=None, help="overlay .bit for --board pynq (default build/overlay)")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dma-bw", type=float, default=8.0, help="sim DMA bandwidth, bytes/cycle (default 8)")
-    p.add_argument("--dma-latency", type=int, default=32, help="sim DMA latency, cycles (default 32)")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="runs per layer discarded before measuring (caches, DMA set-up), >= 0 (default 1)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="measured runs per layer; the row keeps the median cycles_total, >= 1 (default 1)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the synthetic calibration images and the traced input (default 0)")
+    p.add_argument("--dma-bw", type=float, default=8.0, help="sim DMA bandwidth, bytes/cycle, > 0 (default 8)")
+    p.add_argument("--dma-latency", type=int, default=32, help="sim DMA latency, cycles, >= 0 (default 32)")
     p.add_argument("--img2col", default="auto", choices=["auto", "host", "hw"],
                    help="activation path: hardware img2col where it streams fewer words (auto), always host im2col "
                         "rows (host), or hardware img2col wherever supported (hw); default auto")
     p.add_argument("--layers", default="", help="comma-separated subset of layers (default: all)")
     p.add_argument("--recalibrate-bn", action="store_true",
                    help="re-estimate BN statistics on synthetic images first (random-init models)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-layer progress lines")
+    validate.add_model_options(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (wrapped by run_cli)."""
-    from codesign.models import resolve_model
-
     args = _parser().parse_args(argv)
     bits = parse_bits_list(args.bits)
     if args.warmup < 0 or args.repeats < 1:
         raise CodesignError("--warmup must be >= 0 and --repeats >= 1.")
-    graph = resolve_model(args.model)
+    validate.positive(args.dma_bw, "--dma-bw")
+    validate.positive(args.dma_latency, "--dma-latency", allow_zero=True)
+    for out in (args.out, *_side_files(args.out)):
+        validate.output_file(out)
+    graph = validate.load_model(args.model, args)
     if args.recalibrate_bn:
         graph = recalibrate_bn(graph, synthetic_inputs(graph, 4, args.seed + 99))
     if not graph.quantizable():
         raise CodesignError(f"model {graph.name!r} has no conv/dense layer to measure.")
-    board = open_board(args.board, bits, args.ip_dir, args.dma_bw, args.dma_latency, args.bitstream)
     layers = [s.strip() for s in args.layers.split(",") if s.strip()] or None
     if layers:
         unknown = sorted(set(layers) - {ly.name for ly in graph.quantizable()})
         if unknown:
             raise CodesignError(f"--layers names layers model {graph.name!r} does not have: {', '.join(unknown)}.")
+    validate.board_available(args.board, bits, args.ip_dir)
+    board = open_board(args.board, bits, args.ip_dir, args.dma_bw, args.dma_latency, args.bitstream)
     t0 = time.perf_counter()
     try:
         result = measure_full(graph, bits, board, board.spec, args.warmup, args.repeats, args.seed,  # type: ignore[attr-defined]

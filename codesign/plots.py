@@ -103,21 +103,39 @@ def plot_per_bits(layers: Sequence[str], values: dict[int, np.ndarray], ylabel: 
     return _save(fig, path)
 
 
-@_plotting
-def plot_bits(layers: Sequence[str], chosen: dict[str, int], path: str | Path, sizes: Sequence[float] | None = None) -> Path:
-    """Chosen weight/activation width per layer, with the layer's parameter share as a line."""
-    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(layers) + 2), 3.6))
+def bits_figure(layers: Sequence[str], chosen: dict[str, int], sizes: Sequence[float] | None = None):
+    """The chosen-bits figure: bars coloured by width, a legend per width, outside the axes.
+
+    The legend sits to the right of the plot area, so it can hide neither a bar nor a point
+    of the weight-share line (in the axes it covered the last layers' points).
+    """
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(layers) + 3.5), 3.6))
     bits = [chosen[n] for n in layers]
-    ax.bar(range(len(layers)), bits, color=plt.cm.viridis(np.array(bits) / 8.0))
+    colour = {b: plt.cm.viridis(b / 8.0) for b in sorted(set(bits))}
+    ax.bar(range(len(layers)), bits, color=[colour[b] for b in bits])
     ax.set_ylim(0, 8.8)
     ax.set_ylabel("bits (W/A)")
     ax.set_title("chosen bit-width per layer")
+    handles = [Patch(color=c, label=f"{b}-bit") for b, c in colour.items()]
     if sizes is not None:
         ax2 = ax.twinx()
-        ax2.plot(range(len(layers)), np.asarray(sizes) / max(sizes), "k.--", lw=0.8, label="weights (share)")
+        (line,) = ax2.plot(range(len(layers)), np.asarray(sizes) / max(sizes), "k.--", lw=0.8,
+                           label="weights (share)")
         ax2.set_ylabel("weights (normalised)")
-        ax2.legend(fontsize=8, loc="upper right")
+        handles.append(line)
     _layer_axis(ax, layers)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.12 if sizes is not None else 1.01, 1.0),
+              borderaxespad=0.0)
+    fig.tight_layout()
+    return fig, ax
+
+
+@_plotting
+def plot_bits(layers: Sequence[str], chosen: dict[str, int], path: str | Path, sizes: Sequence[float] | None = None) -> Path:
+    """Chosen weight/activation width per layer, with the layer's parameter share as a line."""
+    fig, _ax = bits_figure(layers, chosen, sizes)
     return _save(fig, path)
 
 

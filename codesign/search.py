@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from codesign import report_tables, validate
 from codesign.digest import array_digest
 from codesign.errors import CodesignError, DatasetError, run_cli
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwTable
+from codesign.input_range import InputDomain
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
 from codesign.quant.qgraph import SEARCH_PTQ
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-memory-mb", type=float, default=400.0, metavar="MB",
                     help="memory budget: distillation, MQE and calibration run in micro-batches sized to stay "
                          "under it (default 400, for a 512 MB PYNQ-Z2; 0: no bound, full batches)")
+    validate.add_model_options(ap)
     return ap
 
 
@@ -166,9 +169,11 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         raise SearchError(f"--alpha must be in (0, 1), got {ns.alpha}.")
     if ns.images < 2:
         raise SearchError("--images must be at least 2 (batch statistics need a batch).")
+    _check_numbers(ns, bits)
     if ns.out is None:
         ns.out = f"runs/{Path(ns.model).stem}"
-    ns.input_range = _input_range(ns.input_range, ns.model)
+    validate.output_dir(ns.out)
+    ns.input_range, ns.input_range_source = _input_range(ns.input_range, ns.model)
     from codesign.solvers import resolve
 
     resolve(ns.solver)  # a solver that cannot run here is a user error before any stage runs
@@ -177,22 +182,50 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     return Args(ns, bits)
 
 
-def _input_range(text: str | None, model: str) -> tuple[float, float] | None:
-    """--input-range 'LO,HI' | 'none' | None (zoo default) -> (lo, hi) or None."""
+def _check_numbers(ns: argparse.Namespace, bits: list[int]) -> None:
+    """Budgets, board model and counts: refused here, before the model is even loaded."""
+    validate.fraction(ns.ratio, "--ratio")
+    validate.positive(ns.size_limit, "--size-limit")
+    validate.positive(ns.latency_limit, "--latency-limit")
+    validate.positive(ns.energy_limit, "--energy-limit")
+    validate.positive(ns.dma_bw, "--dma-bw")
+    validate.positive(ns.dma_latency, "--dma-latency", allow_zero=True)
+    validate.positive(ns.val_images, "--val-images")
+    if ns.distill_iters is not None:
+        validate.positive(ns.distill_iters, "--distill-iters", allow_zero=True)
+    validate.pins_in_candidates(ns.pin_first_last, bits)
+    validate.input_shape(ns.input_shape)
+
+
+def check_inputs(args: Args, graph: Graph) -> tuple[np.ndarray, np.ndarray] | None:
+    """Model-dependent checks before any work: the hardware table (or the board); returns --val-data."""
+    if args.hw_table:
+        HwTable.load(args.hw_table).check_model(graph, table_bits(args))
+    else:
+        validate.board_available(args.board, table_bits(args), args.ip_dir)
+    val = load_val(args)
+    if val is not None:
+        validate.val_data(*val, graph, args.val_data)
+    return val
+
+
+def _input_range(text: str | None, model: str) -> tuple[tuple[float, float] | None, str]:
+    """--input-range 'LO,HI' | 'none' | None (zoo default) -> ((lo, hi) or None, where it came from)."""
     if text is None:
         from codesign.models import ZOO
 
         entry = ZOO.get(model)
-        return entry.input_range if entry else None
+        rng = entry.input_range if entry else None
+        return rng, ("the zoo model's training range" if rng else "")
     if text.strip().lower() == "none":
-        return None
+        return None, "none"
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
         raise SearchError(f"--input-range must be 'LO,HI' (e.g. 0,1) or 'none', got {text!r}.") from None
     if not lo < hi:
         raise SearchError(f"--input-range needs LO < HI, got {text!r}.")
-    return lo, hi
+    return (lo, hi), "--input-range"
 
 
 # ------------------------------------------------------------------------------------------
@@ -201,15 +234,16 @@ def _input_range(text: str | None, model: str) -> tuple[float, float] | None:
 
 
 def load_model(args: Args) -> Graph:
-    """Resolve --model (and --weights) to an IR graph."""
-    from codesign.models import resolve_model
-
+    """Resolve --model (and --weights) to an IR graph with finite weights."""
     if not args.weights:
-        return resolve_model(args.model)
-    return _keras_with_weights(args.model, args.weights)
+        return validate.load_model(args.model, args.ns)
+    graph = _keras_with_weights(args.model, args.weights, validate.input_shape(args.input_shape), args.trust_model)
+    validate.finite_weights(graph)
+    return graph
 
 
-def _keras_with_weights(spec: str, weights: str) -> Graph:
+def _keras_with_weights(spec: str, weights: str, input_shape: tuple[int, int, int] | None = None,
+                        trust_model: bool = False) -> Graph:
     """Build the Keras model named by ``spec`` (zoo name or model file), load ``weights``, import."""
     from codesign.errors import ModelFileError
     from codesign.graph.keras_import import from_keras
@@ -222,26 +256,44 @@ def _keras_with_weights(spec: str, weights: str) -> Graph:
     else:
         from codesign.graph.keras_files import load_keras_model
 
-        model = load_keras_model(spec)
+        model = load_keras_model(spec, trust_model=trust_model)
     try:
         model.load_weights(weights)
     except (OSError, ValueError) as err:
         raise ModelFileError(f"weights file {weights} does not match model {spec!r} ({err}).") from None
-    return from_keras(model, name=Path(spec).stem)
+    return from_keras(model, name=spec if spec in ZOO else None, input_shape=input_shape)
 
 
-def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str) -> np.ndarray:
-    """Distilled images from BN statistics (cached as distill/images.npz)."""
+def input_domain(graph: Graph, args: Args) -> InputDomain:
+    """Where distilled images live (codesign.input_range); warns loudly when only estimated."""
+    from codesign.input_range import resolve
+
+    domain = resolve(graph, args.input_range, args.input_range_source, args.seed)
+    if domain.estimated:
+        console.print(f"[bold yellow]warning:[/] model {graph.name!r} does not say which pixel range it takes (no "
+                      f"--input-range, no Rescaling/Normalization layer); input scale {domain.source}. Pass "
+                      "--input-range LO,HI (e.g. 0,255 or 0,1) if you know the range the model was trained on.")
+    return domain
+
+
+def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str, domain: InputDomain) -> np.ndarray:
+    """Distilled images from BN statistics (cached as distill/images.npz), self-check hold-out included.
+
+    ``--images`` calibrate; ``selfcheck.holdout_count`` more are distilled in the same batch
+    and kept aside for the INT8-vs-float self-check.
+    """
     from codesign import distill as dmod
+    from codesign.selfcheck import holdout_count
 
     iters = args.distill_iters or dmod.DEFAULT_ITERATIONS
-    key = fingerprint(["distill", gfp, args.images, iters, dmod.DEFAULT_LR, dmod.LR_FLOOR, args.seed, args.allow_no_bn,
-                       args.input_range])
+    n = args.images + holdout_count(args.images)
+    key = fingerprint(["distill", gfp, n, iters, dmod.DEFAULT_LR, dmod.LR_FLOOR, args.seed, args.allow_no_bn,
+                       domain.range, f"{domain.scale:.6g}"])
     files = ["distill/images.npz"]
     if run.cached("distill", key, files):
         return np.load(run.path / files[0])["images"]
-    res = dmod.distill(graph, n_images=args.images, iterations=iters, seed=args.seed,
-                       allow_no_bn=args.allow_no_bn, progress=not args.quiet, clip=args.input_range)
+    res = dmod.distill(graph, n_images=n, iterations=iters, seed=args.seed, allow_no_bn=args.allow_no_bn,
+                       progress=not args.quiet, clip=domain.range, scale=domain.scale)
     if res.fallback:
         console.print("[yellow]model has no BatchNorm: using seeded Gaussian inputs (--allow-no-bn)[/]")
     dmod.save_loss_curve(res, run.path / "distill")
@@ -258,8 +310,7 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     """The hardware table: copied from --hw-table, or measured on the board (OQA)."""
     dst = run.path / "hw_table.csv"
     if args.hw_table:
-        table = HwTable.load(args.hw_table)
-        table.check_model(graph, table_bits(args))
+        table = HwTable.load(args.hw_table)  # checked by check_inputs before any work
         shutil.copyfile(args.hw_table, dst)
         run.done("oqa", fingerprint(["given", str(args.hw_table)]), 0.0, source=str(args.hw_table))
         return table
@@ -459,7 +510,7 @@ def _pct_change(new: float, ref: float) -> str:
 
 
 def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[ConfigReport], args: Args,
-                 exported: list[str]) -> Path:
+                 exported: list[str], extra: Sequence[str] = ()) -> Path:
     """report.md: the comparison table, stage times and provenance."""
     ohq, int8 = reps[0], reps[1]
     lines = [
@@ -480,7 +531,7 @@ def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[Config
     lines += ["", f"OHQ vs {int8.name}: size {ohq.size_mbit / int8.size_mbit:.2f}x, latency "
               f"{_pct_change(ohq.cycles, int8.cycles)}, energy {_pct_change(ohq.energy_uj, int8.energy_uj)}"
               + (f", top-1 {ohq.top1 - int8.top1:+.2f} points" if ohq.top1 is not None and int8.top1 is not None else "")
-              + ".", "", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
+              + ".", "", *extra, "## Time per stage", "", "| stage | seconds |", "|---|---|"]
     for st in ("distill", "oqa", "mqe", "ilp", "evaluate"):
         if st in run.stages:
             lines.append(f"| {st} | {run.seconds(st):.2f} |")
@@ -505,14 +556,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from codesign import membudget
 
     membudget.set_budget_mb(args.max_memory_mb or None)
-    run = RunFolder.open(args.out)
     t_all = time.perf_counter()
     graph = load_model(args)
+    val = check_inputs(args, graph)
+    run = RunFolder.open(args.out)
     gfp = graph_fingerprint(graph)
-    val = load_val(args)
     console.print(f"[bold]codesign search[/] {graph.name}: {len(graph.quantizable())} quantizable layers, "
                   f"widths {args.bits}, board {args.board} -> {run.path}")
-    images = stage_distill(run, graph, args, gfp)
+    domain = input_domain(graph, args)
+    distilled = stage_distill(run, graph, args, gfp, domain)
+    images, holdout = distilled[: args.images], distilled[args.images :]
     table = stage_oqa(run, graph, args, gfp)
     sens = stage_mqe(run, graph, images, args, gfp)
     bc = stage_ilp(run, graph, table, sens, args)
@@ -526,12 +579,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_eval = time.perf_counter()
     reps = evaluate(graph, table, configs, images, val, clock, quant_kwargs(args))
     run.done("evaluate", fingerprint([str(k) for k in configs]), time.perf_counter() - t_eval)
+    check = self_check(graph, images, holdout, domain, args)
     write_plots(run, graph, table, bc)
     exported = [] if args.no_export else export(run, graph, bc, images, quant_kwargs(args))
     args.ns.wall = time.perf_counter() - t_all
-    report = write_report(run, graph, table, reps, args, exported)
+    report = write_report(run, graph, table, reps, args, exported,
+                          [*report_tables.per_layer_bits(graph, table, bc), *check])
     _print_summary(reps, report, time.perf_counter() - t_all)
     return 0
+
+
+def self_check(graph: Graph, images: np.ndarray, holdout: np.ndarray, domain: InputDomain, args: Args) -> list[str]:
+    """INT8-vs-float top-1 agreement on the held-out distilled images; warns below the threshold."""
+    from codesign import selfcheck
+
+    agreement = selfcheck.int8_agreement(graph, images, holdout, quant_kwargs(args)) if len(holdout) else None
+    warning = selfcheck.verdict(agreement) if agreement is not None else None
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}")
+    source = domain.source + (" (pass --input-range to set it)" if domain.estimated else "")
+    return report_tables.input_check(source, agreement, warning, selfcheck.AGREEMENT_WARN)
 
 
 def _print_summary(reps: list[ConfigReport], report: Path, seconds: float) -> None:

@@ -9,7 +9,9 @@ from codesign.graph.ir import (
     Add,
     Affine,
     BatchNorm,
+    Concat,
     Conv2D,
+    Crop2D,
     Dense,
     Flatten,
     GlobalPool,
@@ -21,6 +23,7 @@ from codesign.graph.ir import (
     Softmax,
     ZeroPad2D,
 )
+from codesign.hwtable import HwRow, HwTable
 
 
 class Builder:
@@ -133,3 +136,31 @@ def tiny_mobilenet(seed: int = 0, hw: int = 16) -> Graph:
     x = b.flatten(x, "flat")
     x = b.dense(x, "fc", 10)
     return b.graph("tiny_mobilenet", b.softmax(x, "softmax"))
+
+
+def concat_net(seed: int = 0) -> Graph:
+    """Two branches at very different scales (x1 vs x40) concatenated, then cropped.
+
+    Sigmoid activations keep it smooth for finite-difference gradient checks (a ReLU kink
+    within the step makes them fail for reasons unrelated to concat/crop).
+    """
+    b = Builder((10, 10, 2), seed)
+    x = b.cbr("input", "stem", 4, act="sigmoid")
+    a = b.cbr(x, "br_a", 3, k=1, act="sigmoid")
+    c = b.affine(b.cbr(x, "br_b", 5, k=3, act="sigmoid"), "br_b_x40", 40.0, 0.0)
+    y = b._add(Concat("cat", [a, c, x]))
+    y = b._add(Crop2D("crop", [y], cropping=(1, 2, 0, 3)))
+    y = b.cbr(y, "head", 6, s=2, act="sigmoid")
+    y = b.dense(b.gpool(y, "gap"), "fc", 4)
+    return b.graph("concat_net", b.softmax(y, "sm"))
+
+
+def fixture_table(g: Graph, bits=(4, 8)) -> HwTable:
+    """A plumbing-only hardware table (cycles proportional to MACs); never a hardware figure."""
+    rows = []
+    for ly in g.quantizable():
+        macs = ly.macs(g.in_shapes(ly))
+        for b in bits:
+            c = macs // (8 * (64 // b)) + 50
+            rows.append(HwRow(ly.name, b, 10, c, 5, 5, c + 20, (c + 20) / 1e5, c * 1e-4 * b, macs, 0.9))
+    return HwTable(rows, {"device": "fixture", "clock_mhz": "100"})

@@ -13,7 +13,9 @@ from codesign.graph.ir import (
     Add,
     Affine,
     BatchNorm,
+    Concat,
     Conv2D,
+    Crop2D,
     Dense,
     Flatten,
     GlobalPool,
@@ -102,6 +104,8 @@ _FLOAT_OPS: dict[type, Callable[[Layer, list[np.ndarray]], np.ndarray]] = {
     Flatten: lambda ly, ins: ins[0].reshape(ins[0].shape[0], -1),
     Reshape: lambda ly, ins: ins[0].reshape(ins[0].shape[0], *ly.output_shape),
     ZeroPad2D: lambda ly, ins: ops.pad_nhwc(ins[0], ly.padding),
+    Crop2D: lambda ly, ins: ops.crop_nhwc(ins[0], ly.cropping),
+    Concat: lambda ly, ins: np.concatenate(ins, axis=-1),
     Softmax: lambda ly, ins: ops.softmax(ins[0]),
 }
 

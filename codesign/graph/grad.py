@@ -31,7 +31,9 @@ from codesign.graph.ir import (
     Add,
     Affine,
     BatchNorm,
+    Concat,
     Conv2D,
+    Crop2D,
     Dense,
     Flatten,
     GlobalPool,
@@ -203,6 +205,8 @@ _FORWARD: dict[type, Callable[[Any, list[np.ndarray]], tuple[np.ndarray, Ctx]]] 
     Flatten: _shape_ctx,
     Reshape: _shape_ctx,
     ZeroPad2D: _shape_ctx,
+    Crop2D: _shape_ctx,
+    Concat: lambda ly, ins: (float_layer(ly, ins), [x.shape[-1] for x in ins]),
     Softmax: _keep_output,
 }
 
@@ -386,6 +390,8 @@ _BACKWARD: dict[type, Callable[[Any, Any, np.ndarray], list[np.ndarray | None]]]
     Flatten: lambda ly, shape, dy: [dy.reshape(shape)],
     Reshape: lambda ly, shape, dy: [dy.reshape(shape)],
     ZeroPad2D: lambda ly, shape, dy: [_crop(dy, ly.padding)],
+    Crop2D: lambda ly, shape, dy: [ops.pad_nhwc(dy, ly.cropping)],
+    Concat: lambda ly, widths, dy: np.split(dy, np.cumsum(widths)[:-1], axis=-1),
     Softmax: _softmax_bwd,
 }
 

@@ -209,8 +209,14 @@ class Activation(Layer):
 
 @dataclass
 class Affine(Layer):
-    """``y = x * scale + offset`` with scale/offset broadcast on the last axis."""
+    """``y = x * scale + offset`` with scale/offset broadcast on the last axis.
 
+    ``role`` records what it came from, when that matters: ``"rescaling"`` (Keras Rescaling)
+    or ``"normalization"`` (Keras Normalization, ``(x - mean) / std`` folded); the input range
+    of a model is inferred from them (:mod:`codesign.input_range`). Arithmetic is the same.
+    """
+
+    role: str = ""
     op: ClassVar[str] = "affine"
 
     def infer_shape(self, in_shapes: Sequence[Shape]) -> Shape:
@@ -318,6 +324,36 @@ class ZeroPad2D(Layer):
 
 
 @dataclass
+class Crop2D(Layer):
+    """Cropping ``(top, bottom, left, right)`` pixels off H and W (Keras Cropping2D)."""
+
+    cropping: tuple[int, int, int, int] = (0, 0, 0, 0)
+    op: ClassVar[str] = "crop2d"
+
+    def infer_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        h, w, c = _single(self, in_shapes, 3)
+        t, b, lft, r = self.cropping
+        if min(self.cropping) < 0 or h - t - b <= 0 or w - lft - r <= 0:
+            raise ShapeError(f"layer {self.name!r}: cropping {self.cropping} does not fit a {h}x{w} input")
+        return (h - t - b, w - lft - r, c)
+
+
+@dataclass
+class Concat(Layer):
+    """Concatenation of two or more tensors on the channel (last) axis."""
+
+    op: ClassVar[str] = "concat"
+
+    def infer_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        if len(in_shapes) < 2:
+            raise ShapeError(f"layer {self.name!r} (concat) takes at least 2 inputs, got {len(in_shapes)}")
+        first = tuple(in_shapes[0])
+        if any(len(s) != len(first) or tuple(s[:-1]) != first[:-1] for s in in_shapes):
+            raise ShapeError(f"layer {self.name!r}: cannot concatenate {list(map(tuple, in_shapes))} on the last axis")
+        return (*first[:-1], sum(int(s[-1]) for s in in_shapes))
+
+
+@dataclass
 class Softmax(Layer):
     """Softmax over the last axis."""
 
@@ -331,7 +367,7 @@ OPS: dict[str, type[Layer]] = {
     cls.op: cls
     for cls in (
         Input, Conv2D, Dense, BatchNorm, Activation, Affine, Add, Multiply,
-        Pool2D, GlobalPool, Flatten, Reshape, ZeroPad2D, Softmax,
+        Pool2D, GlobalPool, Flatten, Reshape, ZeroPad2D, Crop2D, Concat, Softmax,
     )
 }
 

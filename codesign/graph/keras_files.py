@@ -80,8 +80,12 @@ def _load_keras_v3(path: Path, custom_objects: dict[str, Any]) -> Any:
             return tf.keras.models.load_model(copy, custom_objects={**custom_objects, **pinned}, compile=False)
 
 
-def load_keras_model(path: str | Path) -> Any:
-    """Load a .h5/.keras model file (QKeras objects registered); bad files raise ModelFileError."""
+def load_keras_model(path: str | Path, trust_model: bool = False) -> Any:
+    """Load a .h5/.keras model file (QKeras objects registered); bad files raise ModelFileError.
+
+    Layers that carry serialized code (Lambda) are refused before Keras reads the file unless
+    ``trust_model`` (:mod:`codesign.graph.model_safety`).
+    """
     p = Path(path)
     if p.is_dir():
         raise ModelFileError(
@@ -94,6 +98,9 @@ def load_keras_model(path: str | Path) -> Any:
         raise ModelFileError(
             f"model file {str(p)!r} has suffix {p.suffix!r}; expected one of {', '.join(KERAS_SUFFIXES)}."
         )
+    from codesign.graph.model_safety import check_model_file
+
+    check_model_file(p, trust_model)
     import tensorflow as tf
 
     custom_objects = quantized_custom_objects()

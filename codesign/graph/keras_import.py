@@ -173,13 +173,13 @@ def _fused_activation(b: _Builder, call: _Call, src: str) -> str:
     return _emit_activation(b, call, spec, src, b.unique(f"{call.name}_act"))
 
 
-def _affine(name: str, src: str, scale: Any, offset: Any) -> ir.Affine:
+def _affine(name: str, src: str, scale: Any, offset: Any, role: str = "") -> ir.Affine:
     """An Affine layer from scalar or per-channel scale/offset."""
     params = {
         "scale": np.atleast_1d(np.asarray(scale, dtype=np.float32)).ravel(),
         "offset": np.atleast_1d(np.asarray(offset, dtype=np.float32)).ravel(),
     }
-    return ir.Affine(name=name, inputs=[src], params=params)
+    return ir.Affine(name=name, inputs=[src], params=params, role=role)
 
 
 # ---- converters: one per Keras layer class ---------------------------------------------------
@@ -385,9 +385,45 @@ def _rescaling(b: _Builder, call: _Call) -> str:
     """Rescaling (scalar or per-channel) as an Affine."""
     ly = call.layer
     src = call.inputs[0]
-    layer = _affine(call.name, src, _f32(ly.scale), _f32(ly.offset))
+    layer = _affine(call.name, src, _f32(ly.scale), _f32(ly.offset), role="rescaling")
     _check_affine_width(call, layer, b.shape(src)[-1])
     return b.add(layer)
+
+
+def _normalization(b: _Builder, call: _Call) -> str:
+    """Keras Normalization ``(x - mean) / max(sqrt(var), eps)`` (or its inverse) as a folded Affine."""
+    ly = call.layer
+    src = call.inputs[0]
+    channels = b.shape(src)[-1]
+    axis = [a % (len(b.shape(src)) + 1) for a in np.atleast_1d(ly.axis).tolist()] if ly.axis is not None else []
+    if axis not in ([], [len(b.shape(src))]):
+        raise _unsupported(call, f"normalises axis {ly.axis}; only the last (channel) axis is supported")
+    mean = _f32(ly.mean).reshape(-1)
+    std = np.maximum(np.sqrt(_f32(ly.variance).reshape(-1)), np.float32(1e-7))  # Keras' backend.epsilon()
+    if mean.size not in (1, channels):
+        raise _unsupported(call, f"has {mean.size} means for {channels} channels")
+    if getattr(ly, "invert", False):
+        scale, offset = std, mean
+    else:
+        scale, offset = 1.0 / std, -mean / std
+    layer = _affine(call.name, src, scale, offset, role="normalization")
+    return b.add(layer)
+
+
+def _cropping(b: _Builder, call: _Call) -> str:
+    """Cropping2D as explicit (top, bottom, left, right)."""
+    _require_channels_last(call)
+    (top, bottom), (left, right) = call.layer.cropping
+    crop = (int(top), int(bottom), int(left), int(right))
+    return b.add(ir.Crop2D(name=call.name, inputs=list(call.inputs), cropping=crop))
+
+
+def _concatenate(b: _Builder, call: _Call) -> str:
+    """Concatenate on the channel (last) axis; other axes have no IR op."""
+    rank = len(b.shape(call.inputs[0])) + 1
+    if int(call.layer.axis) % rank != rank - 1:
+        raise _unsupported(call, f"concatenates on axis {call.layer.axis}; only the last (channel) axis is supported")
+    return b.add(ir.Concat(name=call.name, inputs=list(call.inputs)))
 
 
 def _check_affine_width(call: _Call, layer: ir.Affine, channels: int) -> None:
@@ -499,7 +535,10 @@ _CONVERTERS: dict[str, Converter] = {
     "Flatten": _flatten,
     "Reshape": _reshape,
     "ZeroPadding2D": _zero_padding,
+    "Cropping2D": _cropping,
+    "Concatenate": _concatenate,
     "Rescaling": _rescaling,
+    "Normalization": _normalization,
     "Dropout": _identity,
     "SpatialDropout2D": _identity,
     "GaussianNoise": _identity,
@@ -513,6 +552,28 @@ _CONVERTERS: dict[str, Converter] = {
 SUPPORTED_LAYERS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 
 
+def _unsupported_layers(model: Any) -> list[tuple[str, str]]:
+    """(name, class) of every layer, nested models included, that has no converter."""
+    found = []
+    for layer in model.layers:
+        if _is_network(layer):
+            found += _unsupported_layers(layer)
+        elif type(layer).__name__ not in _CONVERTERS:
+            found.append((layer.name, type(layer).__name__))
+    return found
+
+
+def _require_supported(model: Any) -> None:
+    """Refuse a model with unsupported layers, naming all of them at once (not only the first)."""
+    bad = _unsupported_layers(model)
+    if bad:
+        listed = ", ".join(f"{n!r} ({c})" for n, c in bad)
+        raise UnsupportedLayerError(
+            f"model {model.name!r} has {len(bad)} layer(s) codesign cannot import: {listed} "
+            f"(supported: {', '.join(SUPPORTED_LAYERS)})."
+        )
+
+
 def _convert(b: _Builder, call: _Call) -> str:
     """Dispatch on the exact Keras class name (a subclass may change ``call``, so no isinstance)."""
     cls_name = type(call.layer).__name__
@@ -523,7 +584,7 @@ def _convert(b: _Builder, call: _Call) -> str:
             f"supported: {', '.join(SUPPORTED_LAYERS)}."
         )
     n_in = len(call.inputs)
-    if n_in != 1 and cls_name not in ("Add", "Multiply", "TFOpLambda"):
+    if n_in != 1 and cls_name not in ("Add", "Multiply", "Concatenate", "TFOpLambda"):
         raise _unsupported(call, f"has {n_in} inputs; it takes exactly one")
     return conv(b, call)
 
@@ -597,7 +658,7 @@ def _resolve_input_shape(model: Any, override: Sequence[int] | None) -> list[ir.
         if any(d is None for d in shape):
             raise ShapeError(
                 f"model {model.name!r} has input shape {shape} with unknown dimensions; "
-                "pass input_shape=(H, W, C) to from_keras."
+                "pass --input-shape H,W,C (input_shape=(H, W, C) to from_keras)."
             )
         shapes.append(tuple(int(d) for d in shape))
     return shapes
@@ -621,6 +682,7 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
     ``input_shape`` (H, W, C) fixes input dimensions the model leaves open (e.g. MobileNetV3).
     """
     _require_network(model)
+    _require_supported(model)
     b = _Builder()
     input_names = []
     for t, shape in zip(model.inputs, _resolve_input_shape(model, input_shape)):
@@ -638,6 +700,7 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
 # ---- files ----------------------------------------------------------------------------------
 
 
-def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None) -> ir.Graph:
+def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None,
+                    trust_model: bool = False) -> ir.Graph:
     """Load a .h5/.keras file (QKeras layers allowed) and convert it to IR (see :func:`from_keras`)."""
-    return from_keras(load_keras_model(path), input_shape=input_shape)
+    return from_keras(load_keras_model(path, trust_model=trust_model), input_shape=input_shape)

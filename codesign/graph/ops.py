@@ -21,6 +21,12 @@ def pad_nhwc(x: np.ndarray, padding: tuple[int, int, int, int], value: float = 0
     return np.pad(x, ((0, 0), (t, b), (lft, r), (0, 0)), constant_values=value)
 
 
+def crop_nhwc(x: np.ndarray, cropping: tuple[int, int, int, int]) -> np.ndarray:
+    """Remove ``(top, bottom, left, right)`` pixels from H and W."""
+    t, b, lft, r = cropping
+    return x[:, t : x.shape[1] - b, lft : x.shape[2] - r, :]
+
+
 def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
     """Strided view ``[N, OH, OW, C, kh, kw]`` of the sliding windows of a padded input."""
     v = sliding_window_view(x, kernel, axis=(1, 2))

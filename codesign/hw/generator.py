@@ -143,16 +143,31 @@ def load_spec(ip_dir: Path) -> IPSpec:
     return IPSpec.from_dict(json.loads((Path(ip_dir) / "ip.json").read_text())["spec"])
 
 
+def _manifest_entry(spec: IPSpec) -> dict[str, object]:
+    return {"name": spec.name, "core": spec.core, "bits": spec.bits, "device": spec.device,
+            "config_hash": f"0x{spec.config_hash:08x}", "dir": spec.name}
+
+
+def earlier_cores(out: Path, gens: list[GeneratedIP]) -> list[dict[str, object]]:
+    """Core folders under ``out`` that this run did not generate (kept: an overlay may use them)."""
+    now = {g.spec.name for g in gens}
+    found = []
+    for ip_json in sorted(Path(out).glob("*/ip.json")):
+        if ip_json.parent.name in now:
+            continue
+        try:
+            found.append(_manifest_entry(load_spec(ip_json.parent)))
+        except (KeyError, ValueError, TypeError):  # not a core folder we wrote: name it, do not guess
+            found.append({"name": ip_json.parent.name, "dir": ip_json.parent.name, "unreadable": True})
+    return found
+
+
 def write_manifest(out: Path, gens: list[GeneratedIP], regmap_files: dict[str, str], extra: dict | None = None) -> Path:
     """Write ``<out>/manifest.json`` listing every generated core."""
     manifest = {
         "version": MANIFEST_VERSION,
         "regmap": {k: str(Path(v).relative_to(out)) for k, v in regmap_files.items()},
-        "cores": [
-            {"name": g.spec.name, "core": g.spec.core, "bits": g.spec.bits, "device": g.spec.device,
-             "config_hash": f"0x{g.spec.config_hash:08x}", "dir": g.spec.name}
-            for g in gens
-        ],
+        "cores": [_manifest_entry(g.spec) for g in gens],
     }
     manifest.update(extra or {})
     path = out / "manifest.json"

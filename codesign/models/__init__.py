@@ -124,26 +124,42 @@ def build_and_cache(name: str, directory: Path | None = None) -> Graph:
     return graph
 
 
-def resolve_model(spec: str) -> Graph:
-    """A zoo name, an IR directory, or a Keras .h5/.keras file -> IR graph."""
+def resolve_model(spec: str, input_shape: Shape | None = None, trust_model: bool = False) -> Graph:
+    """A zoo name, an IR directory, or a Keras .h5/.keras file -> IR graph.
+
+    ``input_shape`` (H, W, C) fixes the dimensions a Keras file leaves open; for a zoo model or
+    an IR directory (fixed shapes) it must equal the model's shape. ``trust_model`` allows Keras
+    layers that carry serialized code (see :mod:`codesign.graph.model_safety`).
+    """
     spec = str(spec)
     if spec in ZOO:
-        return load_model(spec)
+        return _fixed_shape(load_model(spec), input_shape)
     path = Path(spec)
     if path.is_dir():
         from codesign.graph.serialize import load_graph
 
-        return load_graph(path)
+        return _fixed_shape(load_graph(path), input_shape)
     if path.suffix in (".h5", ".keras", ".hdf5"):
         if not path.is_file():
             raise ModelFileError(f"Keras model file {path} does not exist.")
         from codesign.graph.keras_import import load_keras_file
 
-        return load_keras_file(path)
+        return load_keras_file(path, input_shape=input_shape, trust_model=trust_model)
     raise CodesignError(
         f"cannot resolve model {spec!r}: it is not a zoo name ({', '.join(ZOO)}), "
         "an IR directory (graph.json + weights.npz) or a Keras .h5/.keras file."
     )
+
+
+def _fixed_shape(graph: Graph, input_shape: Shape | None) -> Graph:
+    """A model with a fixed input shape: ``--input-shape``, when given, must agree with it."""
+    if input_shape is not None and tuple(input_shape) != tuple(graph.input_shape):
+        from codesign.errors import ShapeError
+
+        raise ShapeError(f"--input-shape {','.join(map(str, input_shape))} does not match model {graph.name!r}, "
+                         f"whose input is {','.join(map(str, graph.input_shape))} (only Keras files with unknown "
+                         "height/width take another shape).")
+    return graph
 
 
 def _tensorflow_available() -> bool:

@@ -105,6 +105,12 @@ def _affine(node: QNode, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
     return _clamp(requantize(ins[0] * p["sign"], p["mult"], p["shift"]) + p["offset"], out)
 
 
+def _concat(node: QNode, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
+    """Channel concatenation, each input's channels requantized onto the output scale."""
+    x = np.concatenate([np.asarray(i, np.int64) for i in ins], axis=-1)
+    return _clamp(requantize(x, node.params["mult"], node.params["shift"]), out)
+
+
 def _requant(node: QNode, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
     return _clamp(requantize(ins[0], node.params["mult"], node.params["shift"]), out)
 
@@ -128,6 +134,8 @@ INT_OPS: dict[str, Callable[[QNode, list[np.ndarray], QTensor], np.ndarray]] = {
     "maxpool": _maxpool,
     "gmaxpool": lambda n, ins, out: ins[0].max(axis=(1, 2), keepdims=n.attrs["keepdims"]),
     "pad": lambda n, ins, out: ops.pad_nhwc(ins[0], n.attrs["padding"], 0),
+    "crop": lambda n, ins, out: ops.crop_nhwc(ins[0], n.attrs["cropping"]),
+    "concat": _concat,
     "flatten": lambda n, ins, out: ins[0].reshape(ins[0].shape[0], -1),
     "reshape": lambda n, ins, out: ins[0].reshape(ins[0].shape[0], *n.attrs["target"]),
     "relu": lambda n, ins, out: np.maximum(ins[0], 0),

@@ -30,7 +30,9 @@ from codesign.graph.ir import (
     Activation,
     Add,
     Affine,
+    Concat,
     Conv2D,
+    Crop2D,
     Dense,
     Flatten,
     GlobalPool,
@@ -65,7 +67,7 @@ from codesign.quant.gptq import WEIGHT_ROUNDINGS, LayerGram, gptq_codes, input_g
 
 FUSABLE_ACTS = {"relu": Act.RELU, "relu6": Act.RELU6, "hswish": Act.HSWISH}
 UNSIGNED_ACTS = {"relu", "relu6", "hsigmoid", "sigmoid"}
-TRANSPARENT_KINDS = {"pad", "maxpool", "gmaxpool", "flatten", "reshape", "relu", "relu6"}
+TRANSPARENT_KINDS = {"pad", "crop", "maxpool", "gmaxpool", "flatten", "reshape", "relu", "relu6"}
 
 
 @dataclass
@@ -162,6 +164,10 @@ def _kind(ly: Layer) -> str:
         return "dense"
     if isinstance(ly, ZeroPad2D):
         return "pad"
+    if isinstance(ly, Crop2D):
+        return "crop"
+    if isinstance(ly, Concat):
+        return "concat"
     if isinstance(ly, Pool2D):
         return "maxpool" if ly.kind == "max" else "avgpool"
     if isinstance(ly, GlobalPool):
@@ -420,7 +426,7 @@ def quantize_model(
             node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip, grams.get(ly.name))
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)
-        elif k in ("pad", "maxpool", "gmaxpool", "flatten", "reshape"):
+        elif k in ("pad", "crop", "maxpool", "gmaxpool", "flatten", "reshape"):
             y = new_tensor(ly, ins[0].signed, src=ins[0])
             attrs = _shape_attrs(ly)
             nodes.append(QNode(ly.name, k, [ins[0].name], y.name, attrs))
@@ -447,6 +453,13 @@ def quantize_model(
             node = QNode(ly.name, "add", [i.name for i in ins], y.name, attrs, _add_params(ins[0].scale, ins[1].scale, y.scale))
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)
+        elif k == "concat":
+            # Inputs arrive at their own scales; the output gets one scale from its calibrated range
+            # (which covers every input), and each input's channels are requantized onto it by their
+            # own dyadic multiplier, per output channel (exact when an input already has that scale).
+            y = new_tensor(ly, signed=any(i.signed for i in ins))
+            real = np.concatenate([np.full(i.shape[-1], i.scale / y.scale) for i in ins])
+            nodes.append(QNode(ly.name, "concat", [i.name for i in ins], y.name, {}, _dyadic_params(real)))
         elif k == "mul":
             y = new_tensor(ly, ins[0].signed or ins[1].signed)
             nodes.append(QNode(ly.name, "mul", [i.name for i in ins], y.name, {}, _dyadic_params(ins[0].scale * ins[1].scale / y.scale)))
@@ -483,6 +496,8 @@ def quantize_model(
 def _shape_attrs(ly: Layer) -> dict[str, Any]:
     if isinstance(ly, ZeroPad2D):
         return {"padding": tuple(ly.padding)}
+    if isinstance(ly, Crop2D):
+        return {"cropping": tuple(ly.cropping)}
     if isinstance(ly, Pool2D):
         return {"pool": tuple(ly.pool), "strides": tuple(ly.strides), "padding": tuple(ly.padding)}
     if isinstance(ly, GlobalPool):

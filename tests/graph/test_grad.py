@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ir_models import Builder, tiny_mobilenet, tiny_resnet
+from ir_models import Builder, concat_net, tiny_mobilenet, tiny_resnet
 
 from codesign.graph import ops
 from codesign.graph.execute import run_float
@@ -46,7 +46,8 @@ def y_units(b: Builder, name: str) -> int:
     return b.shapes[name][-1]
 
 
-MODELS = {"tiny_resnet": tiny_resnet, "tiny_mobilenet": tiny_mobilenet, "tiny_misc": tiny_misc}
+MODELS = {"tiny_resnet": tiny_resnet, "tiny_mobilenet": tiny_mobilenet, "tiny_misc": tiny_misc,
+          "concat_net": concat_net}
 
 
 def weighted_loss(tape_outputs: dict[str, np.ndarray], weights: dict[str, np.ndarray]) -> float:

@@ -14,24 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ir_models import Builder, tiny_mobilenet, tiny_resnet
+from ir_models import Builder, fixture_table, tiny_mobilenet, tiny_resnet
 
-from codesign.graph.ir import Graph
 from codesign.graph.serialize import save_graph
-from codesign.hwtable import HwRow, HwTable
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.unit
-
-
-def fixture_table(g: Graph, bits=(4, 8)) -> HwTable:
-    rows = []
-    for ly in g.quantizable():
-        macs = ly.macs(g.in_shapes(ly))
-        for b in bits:
-            c = macs // (8 * (64 // b)) + 50
-            rows.append(HwRow(ly.name, b, 10, c, 5, 5, c + 20, (c + 20) / 1e5, c * 1e-4 * b, macs, 0.9))
-    return HwTable(rows, {"device": "fixture", "clock_mhz": "100"})
 
 
 def search(*args: str) -> subprocess.CompletedProcess:
