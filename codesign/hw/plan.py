@@ -151,8 +151,7 @@ def plan_overlay(widths: tuple[int, ...], device: str = "xc7z020", post_lanes: i
     else:
         best = _greedy(device, want, post_lanes, cap)
     if best is None:
-        smallest = tuple(EnginePlan(b, post_lanes, "dsp" if 2 * b >= res.DSP_MIN_PRODUCT_BITS else "lut") for b in want)
-        need = estimate(device, smallest, post_lanes)
+        need = estimate(device, _smallest(want, device, post_lanes), post_lanes)
         over = [f"{name} {getattr(need, name):,.0f} > {getattr(cap, name):,.0f}"
                 for name in ("lut", "ff", "dsp", "bram36") if getattr(need, name) > getattr(cap, name)]
         fitting = largest_fitting_subset(want, device, post_lanes)
@@ -164,13 +163,20 @@ def plan_overlay(widths: tuple[int, ...], device: str = "xc7z020", post_lanes: i
     return OverlayPlan(device, best, estimate(device, best, post_lanes), cap)
 
 
+def _smallest(widths: list[int], device: str, post_lanes: int) -> tuple[EnginePlan, ...]:
+    """The smallest overlay of ``widths``: every engine at ``post_lanes`` lanes, products placed
+    to minimise the share of the scarcest resource."""
+    cap = budget(device)
+    combos = itertools.product(*({EnginePlan(b, post_lanes, o.mult) for o in _options(b, post_lanes)} for b in widths))
+    return min((tuple(c) for c in combos), key=lambda c: -_score(c, estimate(device, c, post_lanes), cap)[1])
+
+
 def largest_fitting_subset(widths: list[int], device: str, post_lanes: int = 4) -> list[int]:
     """The largest subset of ``widths`` (widest widths kept first) whose smallest overlay fits."""
     cap = budget(device)
     for n in range(len(widths), 0, -1):
         for sub in itertools.combinations(sorted(widths, reverse=True), n):
-            eng = tuple(EnginePlan(b, post_lanes, "dsp" if 2 * b >= res.DSP_MIN_PRODUCT_BITS else "lut") for b in sub)
-            if _fits(estimate(device, eng, post_lanes), cap):
+            if _fits(estimate(device, _smallest(list(sub), device, post_lanes), post_lanes), cap):
                 return sorted(sub)
     return []
 

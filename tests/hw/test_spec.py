@@ -77,3 +77,37 @@ def test_config_hash_is_stable_and_sensitive() -> None:
     assert a.config_hash != make_spec("mac_tree", 5).config_hash
     assert a.config_hash != make_spec("mac_tree", 4, tile_k=64).config_hash
     assert a.config_hash_hex.startswith(f"{a.config_hash:08x}")
+
+
+def test_width_set_that_does_not_fit_names_resource_and_largest_subset(monkeypatch) -> None:
+    """A budget too small for every engine: the error names the resource, needed vs available,
+    and the largest subset of the widths that fits (computed independently here by brute force)."""
+    import itertools
+
+    from codesign.hw import plan as plan_mod
+    from codesign.hw.resources import Resources
+
+    small = Resources(lut=9_000, ff=101_900, dsp=220, bram36=136)
+    monkeypatch.setattr(plan_mod, "budget", lambda device: small)
+    plan_mod.plan_overlay.cache_clear()
+    widths = (2, 3, 4, 8)
+    with pytest.raises(DeviceBudgetError) as err:
+        plan_mod.plan_overlay(widths, "xc7z020")
+    msg = str(err.value)
+    assert "lut" in msg and "9,000" in msg
+    fitting = []
+    for n in range(len(widths), 0, -1):  # brute force over subsets, widest widths first
+        for sub in itertools.combinations(sorted(widths, reverse=True), n):
+            mults = [("lut", "dsp") if 2 * b < 9 else ("dsp",) for b in sub]
+            for choice in itertools.product(*mults):
+                eng = tuple(plan_mod.EnginePlan(b, 4, m) for b, m in zip(sub, choice))
+                est = plan_mod.estimate("xc7z020", eng)
+                if est.lut <= small.lut and est.ff <= small.ff and est.dsp <= small.dsp and est.bram36 <= small.bram36:
+                    fitting = sorted(sub)
+                    break
+            if fitting:
+                break
+        if fitting:
+            break
+    assert f"largest width set that fits: {','.join(map(str, fitting))}" in msg
+    plan_mod.plan_overlay.cache_clear()
