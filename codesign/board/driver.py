@@ -17,7 +17,7 @@ import numpy as np
 from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
 from codesign.board.layer import HOST, GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
 from codesign.hw.overlay import OverlaySpec
-from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name
+from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name, field_value
 from codesign.quant.qgraph import QNode, QTensor
 
 REG = by_name()
@@ -132,7 +132,7 @@ class OverlayDriver:
 
     def run_job(self, node: QNode, job: GemmJob, desc: dict[str, int], in_t: QTensor, out_t: QTensor) -> np.ndarray:
         """Run one GEMM job and return its [M, NT] output codes."""
-        engine = self.spec.engine(desc["DESC_BITS"] & 0xF)
+        engine = self.spec.engine(field_value("DESC_BITS", "W_BITS", desc["DESC_BITS"]))
         for name, value in desc.items():
             self.write_reg(name, value)
         nt = job.w.shape[1]

@@ -24,13 +24,14 @@ import numpy as np
 
 from codesign.errors import UnsupportedLayerError
 from codesign.graph import ops
+from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
 from codesign.hw.packing import pack64, unpack64
-from codesign.hw.regmap import by_name
+from codesign.hw.regmap import pack_fields
 from codesign.quant.golden import act_params
 from codesign.quant.qgraph import QNode, QTensor
 
-PP_DEPTH = 1024  # channels of the post-process parameter memory
+PP_DEPTH = MAX_CHANNELS  # channels of the post-process parameter memory (one definition: the postproc core)
 
 
 HOST, HW_IMG2COL = "host", "hw_img2col"  # activation paths of a layer
@@ -248,18 +249,6 @@ def unpack_output(words: np.ndarray, m: int, nt: int, out_t: QTensor) -> np.ndar
     return unpack64(words, out_t.bits, out_t.signed, m * nt).reshape(m, nt)
 
 
-def _fields(reg: str, **values: int) -> int:
-    """Pack named field values into register ``reg`` (positions from codesign.hw.regmap)."""
-    fields = {f.name: f for f in by_name()[reg].fields}
-    word = 0
-    for name, value in values.items():
-        f = fields[name]
-        if not 0 <= int(value) < (1 << f.width):
-            raise ValueError(f"{reg}.{name} = {value} does not fit its {f.width}-bit field")
-        word |= int(value) << f.lsb
-    return word
-
-
 def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, in_t: QTensor,
                out_t: QTensor) -> dict[str, int]:
     """Register values of the layer descriptor for one job (names and fields from REGMAP).
@@ -274,12 +263,12 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     k, n = job.w.shape
     kb = -(-k // engine.tree)
     g = -(-n // engine.lanes)
-    kernel = _fields("DESC_KERNEL", KH=nib(shp.kh), KW=nib(shp.kw), STRIDE=nib(shp.stride), PAD=nib(shp.pad))
+    kernel = pack_fields("DESC_KERNEL", KH=nib(shp.kh), KW=nib(shp.kw), STRIDE=nib(shp.stride), PAD=nib(shp.pad))
     ow = _out_hw(node, shp)[1] if node.kind == "conv" else 1
     cw = ifm_words = row_pitch = x_step = y_step = addr0 = floor0 = 0
     if job.ifm is not None:  # hardware img2col: exact left and top padding, mode bit
         t, _b, lft, _r = node.attrs["padding"]
-        kernel = _fields("DESC_KERNEL", KH=shp.kh, KW=shp.kw, STRIDE=shp.stride, PAD=int(lft), IMG2COL=1,
+        kernel = pack_fields("DESC_KERNEL", KH=shp.kh, KW=shp.kw, STRIDE=shp.stride, PAD=int(lft), IMG2COL=1,
                          PAD_TOP=int(t))
         cw = shp.in_c // engine.tree
         ifm_words = shp.in_h * shp.in_w * cw
@@ -292,11 +281,11 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
         "DESC_M": m,
         "DESC_N": n,
         "DESC_K": k,
-        "DESC_IN_HW": _fields("DESC_IN_HW", IN_H=shp.in_h & 0xFFFF, IN_W=shp.in_w & 0xFFFF),
+        "DESC_IN_HW": pack_fields("DESC_IN_HW", IN_H=shp.in_h & 0xFFFF, IN_W=shp.in_w & 0xFFFF),
         "DESC_IN_C": shp.in_c,
         "DESC_KERNEL": kernel,
-        "DESC_OUT_HW": _fields("DESC_OUT_HW", OUT_H=(m // ow) & 0xFFFF, OUT_W=ow & 0xFFFF),
-        "DESC_BITS": _fields("DESC_BITS", W_BITS=engine.bits, A_BITS=in_t.bits, OUT_BITS=out_t.bits,
+        "DESC_OUT_HW": pack_fields("DESC_OUT_HW", OUT_H=(m // ow) & 0xFFFF, OUT_W=ow & 0xFFFF),
+        "DESC_BITS": pack_fields("DESC_BITS", W_BITS=engine.bits, A_BITS=in_t.bits, OUT_BITS=out_t.bits,
                              A_SIGNED=int(in_t.signed), OUT_SIGNED=int(out_t.signed)),
         "DESC_ACT": int(ap.act),
         "DESC_ACT_SIX": int(ap.six),

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from codesign.errors import CodesignError
+from codesign.hw.cores.base import clog2
+from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.generator import load_spec, render_verilog
 from codesign.hw.paths import BUILD_DIR, HLS_TEMPLATES
 from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
@@ -235,6 +237,7 @@ def render_overlay(spec: OverlaySpec) -> str:
     return render(
         OVERLAY_TEMPLATE, "v", None, s=spec, regs=regs, regmap=REGMAP, addr_width=ADDR_WIDTH,
         word_bits=WORD_BITS, config_hash=spec.config_hash, fifo_depth=FIFO_DEPTH,
+        pp_ch_w=clog2(MAX_CHANNELS),
     )
 
 

@@ -139,20 +139,48 @@ def by_name() -> dict[str, Register]:
     return {r.name: r for r in REGMAP}
 
 
+class RegmapError(ValueError):
+    """The register map is malformed (a programming error in REGMAP, not a user error)."""
+
+
 def check_regmap(regs: tuple[Register, ...] = REGMAP) -> None:
-    """Assert the map is well formed: aligned, non-overlapping, inside the address space."""
+    """Raise RegmapError unless the map is well formed: aligned, non-overlapping, inside the
+    address space, fields inside their register and disjoint (a real check, not an assert that
+    ``python -O`` would drop)."""
     used: dict[int, str] = {}
     for r in regs:
-        assert r.offset % 4 == 0 and (r.width == 32 or r.offset % 8 == 0), r
+        if r.offset % 4 or (r.width == 64 and r.offset % 8):
+            raise RegmapError(f"{r.name} at 0x{r.offset:02X} is not aligned to its width")
         for w in range(r.words):
             addr = r.offset + 4 * w
-            assert addr < (1 << ADDR_WIDTH), r
-            assert addr not in used, (r.name, used.get(addr))
+            if addr >= (1 << ADDR_WIDTH):
+                raise RegmapError(f"{r.name} at 0x{addr:02X} is outside the {ADDR_WIDTH}-bit address space")
+            if addr in used:
+                raise RegmapError(f"{r.name} overlaps {used[addr]} at 0x{addr:02X}")
             used[addr] = r.name
         bits = 0
         for f in r.fields:
-            assert f.lsb + f.width <= 32 and not bits & f.mask, (r.name, f.name)
+            if f.lsb + f.width > 32 or bits & f.mask:
+                raise RegmapError(f"field {r.name}.{f.name} leaves the register or overlaps another field")
             bits |= f.mask
+
+
+def pack_fields(reg: str, **values: int) -> int:
+    """The 32-bit word of register ``reg`` holding the named field values (positions from REGMAP)."""
+    fields = {f.name: f for f in by_name()[reg].fields}
+    word = 0
+    for name, value in values.items():
+        f = fields[name]
+        if not 0 <= int(value) < (1 << f.width):
+            raise ValueError(f"{reg}.{name} = {value} does not fit its {f.width}-bit field")
+        word |= int(value) << f.lsb
+    return word
+
+
+def field_value(reg: str, name: str, word: int) -> int:
+    """Field ``name`` of register ``reg`` read out of ``word``."""
+    f = next(f for f in by_name()[reg].fields if f.name == name)
+    return (int(word) >> f.lsb) & ((1 << f.width) - 1)
 
 
 def as_dict(regs: tuple[Register, ...] = REGMAP) -> dict[str, dict[str, object]]:

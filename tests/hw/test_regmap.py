@@ -47,3 +47,32 @@ def test_views_agree(tmp_path: Path) -> None:
     subprocess.run(["gcc", "-Wall", "-Werror", f"-I{tmp_path}", str(prog), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
     assert [int(x) for x in out] == [r.offset for r in REGMAP]
+
+
+def test_check_regmap_raises_on_overlap_and_field_overflow() -> None:
+    """Malformed maps raise RegmapError (also under python -O, unlike an assert)."""
+    import dataclasses
+
+    import pytest
+
+    from codesign.hw.regmap import Field, RegmapError
+
+    regs = list(REGMAP)
+    overlap = (*regs, dataclasses.replace(regs[0], name="DUP"))
+    with pytest.raises(RegmapError, match="overlaps"):
+        check_regmap(overlap)
+    bad_field = (*regs[:1], dataclasses.replace(regs[1], fields=(Field("X", 30, 4),)), *regs[2:])
+    with pytest.raises(RegmapError, match="field"):
+        check_regmap(bad_field)
+
+
+def test_pack_and_read_fields_follow_regmap() -> None:
+    """pack_fields/field_value place every field where REGMAP says (checked bit by bit)."""
+    from codesign.hw.regmap import field_value, pack_fields
+
+    for reg in REGMAP:
+        for f in reg.fields:
+            top = (1 << f.width) - 1
+            word = pack_fields(reg.name, **{f.name: top})
+            assert word == top << f.lsb
+            assert field_value(reg.name, f.name, word) == top
