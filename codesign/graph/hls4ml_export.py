@@ -83,7 +83,6 @@ import yaml
 
 from codesign.errors import UnsupportedLayerError
 from codesign.graph.qkeras_export import INPUT_LAYER, ExportInfo, export_qkeras
-from codesign.quant.dyadic import Act
 from codesign.quant.qgraph import QGraph, QNode, QTensor
 
 HLS4ML_KINDS = frozenset(

@@ -133,7 +133,7 @@ def test_exact_fixed_types() -> None:
 def test_unsupported_nodes_are_named() -> None:
     qg, _ = _qgraph(MODELS["tiny_mobilenet"](), "w8", n=16)
     assert list(hx.unsupported_nodes(qg)) == ["sig"]  # the sigmoid table; h-swish, SE, avg-pool all map
-    with pytest.raises(UnsupportedLayerError, match="'sig'.*'lut'"):
+    with pytest.raises(UnsupportedLayerError, match=r"'sig'.*'lut'"):
         hx.check_supported(qg)
     qg, _ = _qgraph(MODELS["tiny_resnet"](), "w8", n=16)
     with pytest.raises(UnsupportedLayerError, match="pool"):
