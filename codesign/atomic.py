@@ -80,6 +80,24 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def atomic_files(directory: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success each file written into it replaces its namesake in ``directory``.
+
+    For writers that produce several files with derived names (a table and its detail CSVs, a
+    set of plots): each file is renamed into place only once all of them were written.
+    """
+    dst = Path(directory)
+    dst.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".files.", suffix=".tmp", dir=dst))
+    try:
+        yield tmp
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, dst / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def remove(path: str | Path) -> bool:
     """Delete a file or directory tree if it exists; True when something was removed."""
     p = Path(path)
@@ -92,4 +110,4 @@ def remove(path: str | Path) -> bool:
     return False
 
 
-__all__ = ["atomic_dir", "atomic_path", "copy_file", "remove", "write_bytes", "write_text"]
+__all__ = ["atomic_dir", "atomic_files", "atomic_path", "copy_file", "remove", "write_bytes", "write_text"]

@@ -48,20 +48,23 @@ def qkeras_error(qg: QGraph, model: Any, x: np.ndarray) -> LsbError:
     return lsb_error(logits / qg.tensors[qg.output].scale, gold)
 
 
-def hls4ml_node_errors(qg: QGraph, hls_model: Any, codes: np.ndarray, trace: Trace | None = None) -> dict[str, float]:
-    """Max |C-sim - golden| per QNode output, from a project written with ``trace=True`` and compiled.
+def hls4ml_csim(qg: QGraph, hls_model: Any, codes: np.ndarray,
+                trace: Trace | None = None) -> tuple[LsbError, dict[str, float], np.ndarray]:
+    """Compile a project written with ``trace=True`` (g++ C-sim) and compare it with the golden model.
 
-    hls4ml removes layers that only cast to their own type (e.g. a quantizer whose type the
-    multiplier before it already rounds to); such a tensor is read at the nearest traced
-    layer upstream, which holds the same values.
+    Returns the output error, the max |C-sim - golden| of every QNode's output tensor, and the
+    C-sim output codes. hls4ml removes layers that only cast to their own type (e.g. a
+    quantizer whose type the multiplier before it already rounds to); such a tensor is read at
+    the nearest traced layer upstream, which holds the same values.
     """
     from codesign.graph.hls4ml_export import _inbound
     from codesign.graph.qkeras_export import export_qkeras
 
     info = export_qkeras(qg, io="codes", fold_requant=False, hls=True)
+    codes = np.asarray(codes)
     trace = trace or GoldenModel(qg).trace(codes)
-    _y, traced = hls_model.trace(np.ascontiguousarray(np.asarray(codes, np.float32)))
-    out: dict[str, float] = {}
+    y, traced = hls_model.trace(np.ascontiguousarray(codes.astype(np.float32)))  # compiles once
+    nodes: dict[str, float] = {}
     for n in qg.nodes:
         layer = info.tensor_layer[n.output]
         while layer not in traced:
@@ -71,16 +74,10 @@ def hls4ml_node_errors(qg: QGraph, hls_model: Any, codes: np.ndarray, trace: Tra
             layer = parents[0]
         gold = trace.outputs[n.name]
         got = np.asarray(traced.get(layer, np.full(gold.size, np.nan)), np.float64).reshape(gold.shape)
-        out[n.name] = float(np.abs(got - gold).max())
-    return out
+        nodes[n.name] = float(np.abs(got - gold).max())
+    gold_out = next(trace.outputs[n.name] for n in qg.nodes if n.output == qg.output)
+    y = np.asarray(y, np.float64).reshape(gold_out.shape)
+    return lsb_error(y, gold_out), nodes, y
 
 
-def hls4ml_error(qg: QGraph, hls_model: Any, codes: np.ndarray) -> tuple[LsbError, np.ndarray]:
-    """C-sim outputs of a compiled project against the golden model (and the outputs themselves)."""
-    y = np.asarray(hls_model.predict(np.ascontiguousarray(np.asarray(codes, np.float32))), np.float64)
-    gold = GoldenModel(qg).run(codes)
-    y = y.reshape(gold.shape)
-    return lsb_error(y, gold), y
-
-
-__all__ = ["LsbError", "hls4ml_error", "hls4ml_node_errors", "lsb_error", "qkeras_error"]
+__all__ = ["LsbError", "hls4ml_csim", "lsb_error", "qkeras_error"]

@@ -570,7 +570,11 @@ class _Exporter:
         self.info.quantizer["input_q" if self.io == "real" else INPUT_LAYER] = tin
         for n in qg.nodes:
             self.current = n.name
-            self.t[n.output] = self.node(n)
+            try:
+                self.t[n.output] = self.node(n)
+            except Exception as err:
+                err.add_note(f"while exporting node {n.name!r}")  # read by codesign.export.runner
+                raise
             self.info.tensor_layer[n.output] = self.t[n.output]._keras_history.layer.name
         self.current = ""
         y = self.t[qg.output]

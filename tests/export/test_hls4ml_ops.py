@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 pytest.importorskip("hls4ml")
 
 from export_cases import activate_relu6_clamps, bitconfig, images, se_hswish_net
 
-from codesign.export.fidelity import hls4ml_node_errors
+from codesign.export.fidelity import hls4ml_csim
 from codesign.graph import hls4ml_export as hx
 from codesign.quant.golden import GoldenModel
 from codesign.quant.qgraph import quantize_model
@@ -40,6 +41,8 @@ def test_every_node_bit_exact_in_csim(bits: str, tmp_path) -> None:
     assert (gate_in > hsig["six"]).any() and (gate_in < 0).any()
     assert not hx.unsupported_nodes(qg)
     hls_model = hx.to_hls4ml(qg, tmp_path / "prj", trace=True)
-    errors = hls4ml_node_errors(qg, hls_model, codes, trace)
+    out, errors, y = hls4ml_csim(qg, hls_model, codes, trace)
     assert set(errors) == {n.name for n in qg.nodes}
     assert max(errors.values()) == 0, {k: v for k, v in errors.items() if v}
+    np.testing.assert_array_equal(y, GoldenModel(qg).run(codes))
+    assert out.max_lsb == 0 and out.top1_agreement == 1.0
