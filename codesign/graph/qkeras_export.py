@@ -80,6 +80,7 @@ Known approximations (float mode; ``exact=True`` has none)
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,7 @@ class _Exporter:
         self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
         self.names: set[str] = set()
         self.info = ExportInfo()
+        self.renamed: dict[str, str] = {}  # hls form: layer names made C++ identifiers
         self.current = ""  # the QNode being exported
 
     # ---- small builders -------------------------------------------------------------
@@ -337,6 +339,13 @@ class _Exporter:
 
     def layer(self, layer: K.layers.Layer, *inputs: tf.Tensor, weights: list[np.ndarray] | None = None) -> tf.Tensor:
         """Apply a layer (checking its name is unique) and remember its constant weights."""
+        if self.hls and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", layer.name):
+            # hls4ml turns layer names into C++ identifiers (Keras op layers are named e.g. tf.math.add)
+            new = re.sub(r"[^A-Za-z0-9_]", "_", layer.name).lstrip("_0123456789") or "layer"
+            while new in self.names:
+                new += "_"
+            self.renamed[layer.name] = new
+            layer._name = new  # before the first call: the functional graph records this name
         self._name(layer.name)
         self.info.layer_node[layer.name] = self.current
         out = layer(list(inputs) if len(inputs) > 1 else inputs[0])
@@ -586,7 +595,15 @@ class _Exporter:
         for layer, weights in self.pending:
             layer.set_weights(weights)
         self.info.model = model
+        if self.renamed:
+            _rename_keys(self.info, self.renamed)
         return self.info
+
+
+def _rename_keys(info: ExportInfo, renamed: dict[str, str]) -> None:
+    """Maps keyed by a layer's name before :meth:`_Exporter.layer` renamed it follow the rename."""
+    for attr in ("affine", "quantizer", "int_bias", "rounded"):
+        setattr(info, attr, {renamed.get(k, k): v for k, v in getattr(info, attr).items()})
 
 
 @dataclass
