@@ -4,7 +4,10 @@ distill (BN statistics) -> OQA hardware table (board counters) -> 8-bit quantiza
 -> ILP -> evaluation against uniform INT8 and the lowest uniform width -> exports.
 
 Every stage writes its outputs into the run folder together with a key of the arguments it
-depends on (``stages.json``); a rerun with the same arguments reuses finished stages.
+depends on (``stages.json``); a rerun with the same arguments reuses finished stages, and
+report.md marks them as cached with the time they originally took. Every output is written
+atomically (:mod:`codesign.atomic`). The exports run last; a failing export is a warning and
+the exit code is :data:`EXIT_EXPORT_WARNINGS` (the search result and report.md stand).
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from codesign import report_tables, validate
+from codesign import atomic, report_tables, validate
 from codesign.digest import array_digest
 from codesign.errors import CodesignError, DatasetError, run_cli
 from codesign.graph.ir import Graph
@@ -34,6 +37,7 @@ from codesign.ui import Console
 
 console = Console(stderr=True)
 EVAL_BATCH = 32  # images per golden-model call: small batches keep im2col in cache (2x faster than 500)
+EXIT_EXPORT_WARNINGS = 3  # the search completed and report.md is written, but an export format failed
 
 
 class SearchError(CodesignError):
@@ -66,6 +70,7 @@ class RunFolder:
 
     path: Path
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)  # stages this invocation took from the cache
 
     @classmethod
     def open(cls, path: str | Path) -> RunFolder:
@@ -77,14 +82,46 @@ class RunFolder:
         return cls(p, stages)
 
     def cached(self, stage: str, key: str, files: Sequence[str]) -> bool:
-        """True when ``stage`` finished with the same key and its files still exist."""
+        """True when ``stage`` finished with the same key and its files still exist (then it counts as reused)."""
         s = self.stages.get(stage)
-        return bool(s) and s.get("key") == key and all((self.path / f).exists() for f in files)
+        hit = bool(s) and s.get("key") == key and all((self.path / f).exists() for f in files)
+        if hit:
+            self.reused.add(stage)
+        return hit
 
     def done(self, stage: str, key: str, seconds: float, **info: Any) -> None:
-        """Record a finished stage."""
-        self.stages[stage] = {"key": key, "seconds": round(seconds, 3), **info}
-        (self.path / "stages.json").write_text(json.dumps(self.stages, indent=2))
+        """Record a finished stage (with the UTC time it finished)."""
+        finished = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.stages[stage] = {"key": key, "seconds": round(seconds, 3), "finished": finished, **info}
+        self.reused.discard(stage)
+        self.save()
+
+    def save(self) -> None:
+        """Write stages.json."""
+        atomic.write_text(self.path / "stages.json", json.dumps(self.stages, indent=2, default=str))
+
+    def start(self, model_key: str) -> list[str]:
+        """Begin a run of the model with fingerprint ``model_key``.
+
+        A folder last used for another model loses that run's exports, ``quantized/`` and
+        report.md first, so nothing in it describes a model it no longer holds. Returns what
+        was removed.
+        """
+        from codesign.export.runner import clear_exports
+
+        previous = self.stages.get("model", {}).get("key")
+        removed = []
+        if previous is not None and previous != model_key:
+            removed = clear_exports(self.path) + [f for f in ("report.md",) if atomic.remove(self.path / f)]
+        self.stages["model"] = {"key": model_key}
+        self.save()
+        return removed
+
+    def status(self, stage: str) -> str:
+        """'computed', or 'cached (computed <time>)' for a stage reused from an earlier run."""
+        if stage not in self.reused:
+            return "computed"
+        return f"cached (computed {self.stages[stage].get('finished', 'in an earlier run')})"
 
     def seconds(self, stage: str) -> float:
         """Wall time the stage took when it was computed."""
@@ -133,7 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--direct", action="store_true", help="also compute the direct Eq. 5 sensitivity and its rank correlation")
     ap.add_argument("--allow-no-bn", action="store_true", help="models without BN: distill from Gaussian inputs")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-export", action="store_true", help="skip the QKeras/hls4ml export")
+    ap.add_argument("--export", default=None, metavar="FORMATS",
+                    help="export formats: a comma-separated list of qkeras, hls4ml, or none (default qkeras,hls4ml); "
+                         "each export is checked against the golden model; a failing format is a warning "
+                         f"and the exit code is {EXIT_EXPORT_WARNINGS}")
+    ap.add_argument("--no-export", action="store_true", help="same as --export none")
+    ap.add_argument("--no-csim", action="store_true",
+                    help="write the hls4ml project without compiling its g++ C-sim to check it against the golden model")
     ap.add_argument("--out", default=None, help="run folder (default runs/<model>)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--solver", default="auto", choices=("auto", "cbc", "coin", "builtin"),
@@ -159,8 +202,13 @@ class Args:
 
 def parse_args(argv: Sequence[str] | None) -> Args:
     """Parse and validate (bad values raise user errors, not tracebacks)."""
+    from codesign.export.runner import parse_formats
+
     ns = build_parser().parse_args(argv)
     bits = parse_bits_list(ns.bits)
+    if ns.no_export and ns.export not in (None, "none"):
+        raise SearchError(f"--no-export contradicts --export {ns.export}; give one of them.")
+    ns.export_formats = parse_formats("none" if ns.no_export else ns.export)
     if ns.ratio is None and ns.size_limit is None:
         ns.ratio = 0.5
     if not 0.0 <= ns.beta <= 1.0:
@@ -296,7 +344,8 @@ def stage_distill(run: RunFolder, graph: Graph, args: Args, gfp: str, domain: In
                        progress=not args.quiet, clip=domain.range, scale=domain.scale)
     if res.fallback:
         console.print("[yellow]model has no BatchNorm: using seeded Gaussian inputs (--allow-no-bn)[/]")
-    dmod.save_loss_curve(res, run.path / "distill")
+    with atomic.atomic_dir(run.path / "distill") as tmp:
+        dmod.save_loss_curve(res, tmp)
     run.done("distill", key, res.seconds, reduction=res.reduction, fallback=res.fallback)
     return res.images
 
@@ -311,7 +360,7 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     dst = run.path / "hw_table.csv"
     if args.hw_table:
         table = HwTable.load(args.hw_table)  # checked by check_inputs before any work
-        shutil.copyfile(args.hw_table, dst)
+        atomic.copy_file(args.hw_table, dst)
         run.done("oqa", fingerprint(["given", str(args.hw_table)]), 0.0, source=str(args.hw_table))
         return table
     bits = table_bits(args)
@@ -326,7 +375,8 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
         result = oqa.measure_full(graph, bits, board, board.spec, seed=args.seed, progress=not args.quiet)
     finally:
         board.close()
-    oqa.save_result(result, dst)
+    with atomic.atomic_files(run.path) as tmp:
+        oqa.save_result(result, tmp / dst.name)
     table = result.table
     run.done("oqa", key, time.perf_counter() - t0, board=args.board)
     return table
@@ -358,7 +408,8 @@ def stage_mqe(run: RunFolder, graph: Graph, images: np.ndarray, args: Args, gfp:
         res.append(d)
         extra.update(direct_seconds=d.seconds, spearman=spearman(res[0].scores, d.scores),
                      speedup=d.seconds / max(res[0].seconds, 1e-9))
-    save_sensitivity_csv(csv_path, res)
+    with atomic.atomic_path(csv_path) as tmp:
+        save_sensitivity_csv(tmp, res)
     run.done("mqe", key, time.perf_counter() - t0, omega=res[0].as_dict(), **extra)
     return res[0].as_dict()
 
@@ -372,16 +423,18 @@ def stage_ilp(run: RunFolder, graph: Graph, table: HwTable, sens: dict[str, floa
     budgets = ilp.Budgets(size_mbit=size, latency_cycles=args.latency_limit, energy_uj=args.energy_limit)
     ties = ilp.residual_ties(graph) if args.tie_residuals else []
     pins = ilp.first_last_pins(costs, args.pin_first_last) if args.pin_first_last else {}
-    res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=run.path / "search.lp",
-                    solver=args.solver)
+    with atomic.atomic_path(run.path / "search.lp") as lp:
+        res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=lp,
+                        solver=args.solver)
     bc = res.to_bitconfig(graph, meta={"method": "ohq", "budget_size_mbit": size, "beta": args.beta,
                                        "candidates": args.bits})
-    bc.save(run.path / "bitconfig.json")
+    with atomic.atomic_path(run.path / "bitconfig.json") as tmp:
+        bc.save(tmp)
     sol = {"bits": res.bits, "a_bits": res.a_bits, "objective": res.objective, "size_mbit": res.size_mbit,
            "latency_cycles": res.latency_cycles, "energy_uj": res.energy_uj, "status": res.status,
            "solve_seconds": res.solve_seconds, "build_seconds": res.build_seconds, "omega": res.omega,
            "budgets": budgets.active(), "ties": ties, "pins": pins, "solver": res.solver}
-    (run.path / "ilp_solution.json").write_text(json.dumps(sol, indent=2))
+    atomic.write_text(run.path / "ilp_solution.json", json.dumps(sol, indent=2))
     run.done("ilp", fingerprint({k: v for k, v in sol.items() if not k.endswith("seconds")}),
              res.solve_seconds + res.build_seconds, solve_seconds=res.solve_seconds, solver=res.solver)
     return bc
@@ -474,31 +527,34 @@ def write_plots(run: RunFolder, graph: Graph, table: HwTable, bc: BitConfig) -> 
     cyc = {b: np.array([table.get(n, b).cycles_total for n in layers], float) for b in bits}
     en = {b: np.array([table.get(n, b).energy_uj for n in layers], float) for b in bits}
     sizes = [graph[n].params["kernel"].size for n in layers]
-    return [
-        plots.plot_sensitivity(layers, series, run.path / "sensitivity.png"),
-        plots.plot_per_bits(layers, cyc, "cycles", "per-layer cycles (board counters)", run.path / "cycles.png", log=True),
-        plots.plot_per_bits(layers, en, "energy (uJ)", "per-layer energy", run.path / "energy.png", log=True),
-        plots.plot_bits(layers, {n: bc[n].w_bits for n in layers}, run.path / "bits.png", sizes),
-    ]
+    with atomic.atomic_files(run.path) as tmp:
+        plots.plot_sensitivity(layers, series, tmp / "sensitivity.png")
+        plots.plot_per_bits(layers, cyc, "cycles", "per-layer cycles (board counters)", tmp / "cycles.png", log=True)
+        plots.plot_per_bits(layers, en, "energy (uJ)", "per-layer energy", tmp / "energy.png", log=True)
+        plots.plot_bits(layers, {n: bc[n].w_bits for n in layers}, tmp / "bits.png", sizes)
+    return [run.path / f for f in ("sensitivity.png", "cycles.png", "energy.png", "bits.png")]
 
 
-def export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray, qkw: dict[str, str]) -> list[str]:
-    """QKeras model and hls4ml project of the chosen config (needs TensorFlow: off-board only)."""
-    import importlib.util
+def stage_export(run: RunFolder, graph: Graph, bc: BitConfig, calib: np.ndarray, args: Args, gfp: str) -> list[Any]:
+    """The requested export formats of the chosen config, each checked against the golden model.
 
-    if importlib.util.find_spec("tensorflow") is None:
-        return ["export skipped: TensorFlow is not installed (expected on the board); rerun off-board."]
-    from codesign.graph.hls4ml_export import to_hls4ml
-    from codesign.graph.qkeras_export import to_qkeras
+    Never raises for a failing format: its result carries the warning (format, layer, why).
+    """
+    from codesign.export import runner
     from codesign.quant.qgraph import quantize_model
-    from codesign.quant.qserialize import save_qgraph
 
-    qg = quantize_model(graph, bc, calib, **qkw)
-    save_qgraph(qg, run.path / "quantized")
-    model = to_qkeras(qg)
-    model.save(run.path / "qkeras_model.h5")
-    to_hls4ml(qg, run.path / "hls4ml_prj")
-    return ["quantized/ (integer model)", "qkeras_model.h5", "hls4ml_prj/"]
+    formats = args.export_formats
+    key = fingerprint(["export", gfp, bc.to_dict()["layers"], array_digest(calib), quant_kwargs(args), formats,
+                       not args.no_csim])
+    files = [runner.SUMMARY_FILE] if formats else []
+    if formats and run.cached("export", key, files):
+        return runner.load_results(run.path)
+    t0 = time.perf_counter()
+    qg = quantize_model(graph, bc, calib, **quant_kwargs(args))
+    results = runner.run_exports(run.path, qg, formats, calib, csim=not args.no_csim,
+                                 progress=None if args.quiet else lambda f: console.print(f"exporting {f} ..."))
+    run.done("export", key, time.perf_counter() - t0, formats=formats)
+    return results
 
 
 def _pct_change(new: float, ref: float) -> str:
@@ -510,7 +566,7 @@ def _pct_change(new: float, ref: float) -> str:
 
 
 def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[ConfigReport], args: Args,
-                 exported: list[str], extra: Sequence[str] = ()) -> Path:
+                 exports: list[Any], extra: Sequence[str] = ()) -> Path:
     """report.md: the comparison table, stage times and provenance."""
     ohq, int8 = reps[0], reps[1]
     lines = [
@@ -531,20 +587,36 @@ def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[Config
     lines += ["", f"OHQ vs {int8.name}: size {ohq.size_mbit / int8.size_mbit:.2f}x, latency "
               f"{_pct_change(ohq.cycles, int8.cycles)}, energy {_pct_change(ohq.energy_uj, int8.energy_uj)}"
               + (f", top-1 {ohq.top1 - int8.top1:+.2f} points" if ohq.top1 is not None and int8.top1 is not None else "")
-              + ".", "", *extra, "## Time per stage", "", "| stage | seconds |", "|---|---|"]
-    for st in ("distill", "oqa", "mqe", "ilp", "evaluate"):
+              + ".", "", *extra, "## Time per stage", "", "| stage | seconds | status |", "|---|---|---|"]
+    for st in ("distill", "oqa", "mqe", "ilp", "evaluate", "export"):
         if st in run.stages:
-            lines.append(f"| {st} | {run.seconds(st):.2f} |")
-    lines.append(f"| whole run (this invocation) | {args.wall:.2f} |")
+            status = run.status(st)
+            if st == "oqa" and "source" in run.stages[st]:
+                status = f"given (--hw-table {run.stages[st]['source']})"
+            lines.append(f"| {st} | {run.seconds(st):.2f} | {status} |")
+    lines.append(f"| whole run (this invocation) | {args.wall:.2f} | |")
     mqe = run.stages.get("mqe", {})
     if "spearman" in mqe:
         lines += ["", f"MQE vs direct Eq. 5 sensitivity: Spearman rho = {mqe['spearman']:.3f}; MQE "
                   f"{mqe['mqe_seconds']:.2f} s vs direct {mqe['direct_seconds']:.2f} s ({mqe['speedup']:.1f}x faster)."]
+    lines += ["", *_export_section(exports, args)]
+    exported = [f for r in exports for f in r.files] + (["quantized/ (integer model)", "exports.json"] if exports else [])
     lines += ["", "Files: bitconfig.json, hw_table.csv, sensitivity.csv, search.lp, ilp_solution.json, "
               "distill/, sensitivity.png, cycles.png, energy.png, bits.png" + "".join(f", {e}" for e in exported), ""]
-    p = run.path / "report.md"
-    p.write_text("\n".join(lines))
-    return p
+    return atomic.write_text(run.path / "report.md", "\n".join(lines))
+
+
+def _export_section(exports: list[Any], args: Args) -> list[str]:
+    """report.md's export section: one line per format, failures as warnings."""
+    lines = ["## Exports", ""]
+    if not exports:
+        return [*lines, "None requested (--export none)."]
+    for r in exports:
+        lines.append(f"- {'WARNING: ' if not r.ok else ''}{r.line()}")
+    if any(not r.ok for r in exports):
+        lines += ["", f"The search result above is complete; only the export failed (exit code {EXIT_EXPORT_WARNINGS}). "
+                  "Rerun with `--export` listing the formats that work, or `--export none`."]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -561,6 +633,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     val = check_inputs(args, graph)
     run = RunFolder.open(args.out)
     gfp = graph_fingerprint(graph)
+    removed = run.start(gfp)
+    if removed:
+        console.print(f"run folder {run.path} held another model: removed its {', '.join(removed)}")
     console.print(f"[bold]codesign search[/] {graph.name}: {len(graph.quantizable())} quantizable layers, "
                   f"widths {args.bits}, board {args.board} -> {run.path}")
     domain = input_domain(graph, args)
@@ -581,11 +656,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.done("evaluate", fingerprint([str(k) for k in configs]), time.perf_counter() - t_eval)
     check = self_check(graph, images, holdout, domain, args)
     write_plots(run, graph, table, bc)
-    exported = [] if args.no_export else export(run, graph, bc, images, quant_kwargs(args))
+    exports = stage_export(run, graph, bc, images, args, gfp)
     args.ns.wall = time.perf_counter() - t_all
-    report = write_report(run, graph, table, reps, args, exported,
+    report = write_report(run, graph, table, reps, args, exports,
                           [*report_tables.per_layer_bits(graph, table, bc), *check])
     _print_summary(reps, report, time.perf_counter() - t_all)
+    for r in exports:
+        console.print(f"[yellow]warning: {r.line()}[/]" if not r.ok else f"export {r.line()}")
+    failed = [r.format for r in exports if not r.ok]
+    if failed:
+        console.print(f"[yellow]search completed with export warnings ({', '.join(failed)}): report {report}; "
+                      f"exit code {EXIT_EXPORT_WARNINGS}[/]")
+        return EXIT_EXPORT_WARNINGS
     return 0
 
 

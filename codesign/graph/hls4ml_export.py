@@ -23,20 +23,41 @@ QConv2D / QDense            weight ``fixed<w_bits, w_bits>`` (the integer weight
                             exact product type
 QActivation                 ``fixed<b,b,RND,SAT>`` / ``ufixed<b,b,RND,SAT>`` of the tensor
 Add / Multiply / pools      exact types derived from their inputs
-GlobalAveragePooling2D      accum = result with ``log2(H*W)`` fractional bits (exact when H*W
-                            is a power of two; else 24 extra fractional bits, truncated)
+DepthwiseConv2D (ones)      window sums of avgpool/gavgpool: weight ``fixed<2,2>`` (the value 1),
+                            accum = result an integer type of ``log2(window * max|x|)`` bits
+CodeAffine (per position)   converted by a registered handler into a BatchNormalization with one
+                            scale and bias per element (``n_filt = -1``); exact dyadic types
 ==========================  =================================================================
+
+The codes-view QKeras model is built with ``hls=True`` (see
+:func:`codesign.graph.qkeras_export.export_qkeras`), which spells three ops in layers hls4ml
+converts exactly:
+
+* **ReLU6 clamps** (fused into conv/dense/add, standalone ``relu6``, and inside h-sigmoid /
+  h-swish): hls4ml drops Keras' ``ReLU(max_value)`` (its ``relu6`` clamps at 6.0, not at the
+  integer code ``six``), so the clamp is ``w = sat_[0,K](x)`` (a ``quantized_relu(k,k)``,
+  ``K = 2^k - 1 >= six``) followed by ``sat_[0,K](w + c) - c`` with ``c = K - six``: two
+  BatchNormalization constants and a saturating type, all integers.
+* **Average pooling** (strided ``avgpool`` and ``gavgpool``): a ones-kernel depthwise conv
+  gives the exact integer window sums and the dyadic multiplier follows, per channel when every
+  window has the same size, per position (CodeAffine) when padded windows are smaller. hls4ml's
+  own average divides in ``accum_t`` with truncation, which is not the golden rounding.
+* **SE multiply**: the feature map is the first operand; hls4ml's io_parallel ``multiply``
+  reads the second operand at ``index mod size``, which broadcasts a ``[1, 1, C]`` gate over
+  ``[H, W, C]`` channels-last.
+
+h-swish (fused after an int16 clamp, or standalone) and h-sigmoid are then BatchNormalization
+(``+three``), the clamp above, Multiply (h-swish) and the requant multiplier.
 
 Because every multiplier is dyadic and exactly representable, and ``AP_RND`` rounds ties up
 like the golden model's ``(x*M + 2^(s-1)) >> s``, the C-sim is expected to equal the golden
 model bit for bit on the supported ops; ``tests/export/test_hls4ml_export.py`` measures it.
 
-Supported QNode kinds: conv (groups=1 and depthwise), dense, add, mul, maxpool, gmaxpool,
-gavgpool, pad, flatten, reshape, relu, affine, requant; fused ReLU/ReLU6 (when the ReLU6
-clamp ``six`` is not below the output range, i.e. saturation does the clamping). Not supported
-(the QKeras export uses custom layers or ``ReLU(max_value)`` chains): avgpool, lut (sigmoid),
-hswish, hsigmoid, relu6 nodes, fused h-swish; :func:`to_hls4ml` raises
-``UnsupportedLayerError`` naming the node.
+Supported QNode kinds: conv (groups=1 and depthwise), dense, add, mul, avgpool, gavgpool,
+maxpool, gmaxpool, pad, flatten, reshape, relu, relu6, hswish, hsigmoid, affine, requant, with
+fused ReLU, ReLU6 and h-swish. Not supported: ``lut`` (a sigmoid as an integer table; hls4ml's
+sigmoid is its own float table, not the golden one) and grouped convolutions other than
+depthwise; :func:`check_supported` raises ``UnsupportedLayerError`` naming every such node.
 
 Known approximations
 --------------------
@@ -44,9 +65,6 @@ Known approximations
   codes (``ap_fixed<b, b>``), the real scale never appears in hardware, and each non-power-of-
   two ratio ``s_x * s_w / s_y`` is a dyadic fixed-point constant (exact, as above). The
   weights themselves are exact integer codes, not ``code * scale`` rounded to a fixed grid.
-* A global average over a non-power-of-two number of pixels divides with truncation in
-  ``accum_t``; ties at a rounding boundary could then round differently (not hit by the
-  tested models).
 * hls4ml's ``io_stream`` pooling only supports pool size == stride (tiny_resnet's 3x3/2
   max-pool fails an assertion in ``nnet_pooling_stream.h``); such graphs are rejected for
   ``io_stream`` and export with ``io_parallel``.
@@ -65,12 +83,11 @@ import yaml
 
 from codesign.errors import UnsupportedLayerError
 from codesign.graph.qkeras_export import INPUT_LAYER, ExportInfo, export_qkeras
-from codesign.quant.dyadic import Act
 from codesign.quant.qgraph import QGraph, QNode, QTensor
 
 HLS4ML_KINDS = frozenset(
-    {"conv", "dense", "add", "mul", "maxpool", "gmaxpool", "gavgpool", "pad", "flatten", "reshape",
-     "relu", "affine", "requant"}
+    {"conv", "dense", "add", "mul", "avgpool", "gavgpool", "maxpool", "gmaxpool", "pad", "flatten", "reshape",
+     "relu", "relu6", "hswish", "hsigmoid", "affine", "requant"}
 )
 MAX_FRACTION_BITS = 64  # cap for constants that are not exactly dyadic
 GAP_EXTRA_FRACTION_BITS = 24
@@ -134,30 +151,36 @@ def _sum(a: Fixed, b: Fixed) -> Fixed:
 
 
 def _accumulator(node: QNode, x: QTensor) -> Fixed:
-    """Exact integer accumulator type from the worst case ``sum |w| * max|x|`` per channel."""
+    """Exact integer accumulator type from the worst case ``sum |w| * max|x| + |bias|`` per channel."""
     w = np.abs(np.asarray(node.params["weight"], np.int64)).reshape(-1, node.params["weight"].shape[-1])
-    bound = int(w.sum(axis=0).max()) * max(abs(x.qmin), abs(x.qmax))
+    bias = np.abs(np.asarray(node.params["bias"], np.int64))
+    bound = int((w.sum(axis=0) * max(abs(x.qmin), abs(x.qmax)) + bias).max())
     bits = max(bound.bit_length(), 1) + 1
     return Fixed(bits, bits, True)
 
 
-def check_supported(qg: QGraph, io_type: str = "io_parallel") -> None:
-    """Raise ``UnsupportedLayerError`` for nodes the hls4ml export cannot map."""
+def unsupported_nodes(qg: QGraph, io_type: str = "io_parallel") -> dict[str, str]:
+    """Node name -> why the hls4ml export cannot map it (empty when every node maps)."""
+    why: dict[str, str] = {}
     for n in qg.nodes:
-        if io_type == "io_stream" and n.kind == "maxpool" and tuple(n.attrs["pool"]) != tuple(n.attrs["strides"]):
-            raise UnsupportedLayerError(
-                f"node {n.name!r}: hls4ml's io_stream pooling needs pool size == stride, got pool "
-                f"{tuple(n.attrs['pool'])} stride {tuple(n.attrs['strides'])}; use io_type='io_parallel'."
-            )
-        act = Act(n.attrs.get("act", 0))
-        out = qg.tensors[n.output]
-        fused = act == Act.HSWISH or (act == Act.RELU6 and n.attrs["six"] < out.qmax)
-        if n.kind not in HLS4ML_KINDS or fused:
-            what = f"fused {act.name.lower()}" if fused else f"kind {n.kind!r}"
-            raise UnsupportedLayerError(
-                f"node {n.name!r} ({what}) of {qg.name!r} has no hls4ml mapping; supported kinds: "
-                f"{', '.join(sorted(HLS4ML_KINDS))}, without fused h-swish or an active ReLU6 clamp."
-            )
+        if n.kind not in HLS4ML_KINDS:
+            why[n.name] = f"kind {n.kind!r} has no hls4ml mapping (supported: {', '.join(sorted(HLS4ML_KINDS))})"
+        elif n.kind == "conv" and n.attrs["groups"] > 1 and n.params["weight"].shape[2] != 1:
+            why[n.name] = f"grouped convolution (groups={n.attrs['groups']}) has no hls4ml layer; only depthwise"
+        elif io_type == "io_stream" and n.kind == "maxpool" and tuple(n.attrs["pool"]) != tuple(n.attrs["strides"]):
+            why[n.name] = (f"hls4ml's io_stream pooling needs pool size == stride, got pool {tuple(n.attrs['pool'])} "
+                           f"stride {tuple(n.attrs['strides'])}; use io_type='io_parallel'")
+        elif io_type == "io_stream" and n.kind == "mul" and len({qg.tensors[i].shape for i in n.inputs}) > 1:
+            why[n.name] = "a broadcasting multiply (squeeze-excite) needs io_type='io_parallel' in hls4ml"
+    return why
+
+
+def check_supported(qg: QGraph, io_type: str = "io_parallel") -> None:
+    """Raise ``UnsupportedLayerError`` naming every node the hls4ml export cannot map."""
+    why = unsupported_nodes(qg, io_type)
+    if why:
+        listed = "; ".join(f"node {k!r}: {v}" for k, v in why.items())
+        raise UnsupportedLayerError(f"{len(why)} node(s) of {qg.name!r} have no hls4ml mapping: {listed}.")
 
 
 def precision_plan(qg: QGraph, info: ExportInfo) -> dict[str, dict[str, Fixed]]:
@@ -181,8 +204,8 @@ def precision_plan(qg: QGraph, info: ExportInfo) -> dict[str, dict[str, Fixed]]:
             assert node is not None
             acc = _accumulator(node, qg.tensors[node.inputs[0]])
             p.update(weight=Fixed(node.attrs["w_bits"], node.attrs["w_bits"], True), accum=acc, result=acc)
-            p["bias"] = Fixed(1, 1, False)
-        elif cls == "BatchNormalization":
+            p["bias"] = exact_fixed(info.int_bias[name]) if name in info.int_bias else Fixed(1, 1, False)
+        elif cls in ("BatchNormalization", "CodeAffine"):
             gamma, beta = info.affine[name]
             p["scale"], p["bias"] = exact_fixed(gamma), exact_fixed(beta)
             nxt = consumers.get(name, [])
@@ -196,6 +219,11 @@ def precision_plan(qg: QGraph, info: ExportInfo) -> dict[str, dict[str, Fixed]]:
             p["result"] = _sum(ins[0], ins[1])
         elif cls == "Multiply":
             p["result"] = _product(ins[0], ins[1])
+        elif cls == "DepthwiseConv2D":  # ones kernel: the integer window sums of an average pool
+            window = int(np.prod(layer.kernel_size))
+            integer = ins[0].as_signed().integer + math.ceil(math.log2(window))
+            p.update(weight=Fixed(2, 2, True), bias=Fixed(1, 1, False), accum=Fixed(integer, integer, True))
+            p["result"] = p["accum"]
         elif cls in ("GlobalAveragePooling2D",):
             hw = int(np.prod(layer.input_shape[1:3]))
             lg = math.ceil(math.log2(hw))
@@ -226,11 +254,35 @@ def _is_linear_quantizer(layer: Any) -> bool:
     return type(layer).__name__ == "QActivation" and "quantized_bits" in str(layer.get_config()["activation"])
 
 
+def _parse_code_affine(keras_layer: dict, input_names: list[str], input_shapes: list, data_reader: Any) -> tuple:
+    """hls4ml Keras handler: a :class:`CodeAffine` is a BatchNormalization with per-element constants."""
+    from hls4ml.converters.keras_v2_to_hls import parse_default_keras_layer
+
+    layer = parse_default_keras_layer(keras_layer, input_names)
+    shape = tuple(int(d) for d in input_shapes[0][1:])
+    cfg = keras_layer["config"]
+    layer["class_name"] = "BatchNormalization"
+    layer["n_in"] = layer["n_out"] = int(np.prod(shape))
+    layer["n_filt"] = -1  # one scale and bias per element, in channels-last order
+    layer["scale_data"] = np.broadcast_to(np.asarray(cfg["factor"], np.float64), shape).ravel().copy()
+    layer["bias_data"] = np.broadcast_to(np.asarray(cfg["offset"], np.float64), shape).ravel().copy()
+    return layer, list(input_shapes[0])
+
+
+def register_handlers() -> None:
+    """Teach hls4ml's Keras converter codesign's custom layers (idempotent)."""
+    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers, register_keras_v2_layer_handler
+
+    if "CodeAffine" not in get_layer_handlers():
+        register_keras_v2_layer_handler("CodeAffine", _parse_code_affine)
+
+
 def hls4ml_config(qg: QGraph, info: ExportInfo, backend: str = "Vitis", reuse_factor: int = 1,
-                  strategy: str = "Latency") -> dict[str, Any]:
+                  strategy: str = "Latency", trace: bool = False) -> dict[str, Any]:
     """hls4ml config (granularity='name') with every layer's precision set from the QGraph."""
     import hls4ml
 
+    register_handlers()
     plan = precision_plan(qg, info)
     cfg = hls4ml.utils.config_from_keras_model(info.model, granularity="name", backend=backend,
                                                default_precision="fixed<32,16>")
@@ -240,7 +292,7 @@ def hls4ml_config(qg: QGraph, info: ExportInfo, backend: str = "Vitis", reuse_fa
     for name, p in plan.items():
         entry = layers.setdefault(name, {})
         entry["Precision"] = {k: v.hls() for k, v in p.items()}
-        entry.setdefault("Trace", False)
+        entry["Trace"] = trace
         linear = f"{name}_linear"  # hls4ml's split-off activation of a QConv2D/QDense
         if linear in layers:
             layers[linear]["Precision"] = {"result": p["result"].hls()}
@@ -250,7 +302,7 @@ def hls4ml_config(qg: QGraph, info: ExportInfo, backend: str = "Vitis", reuse_fa
 def hls4ml_precision_table(qg: QGraph) -> list[dict[str, Any]]:
     """One row per QNode: bit-widths, scales and the hls4ml types chosen for it (for reports)."""
     check_supported(qg)
-    info = export_qkeras(qg, io="codes", fold_requant=False)
+    info = export_qkeras(qg, io="codes", fold_requant=False, hls=True)
     return _table(qg, info, precision_plan(qg, info))
 
 
@@ -279,6 +331,29 @@ def _table(qg: QGraph, info: ExportInfo, plan: dict[str, dict[str, Fixed]]) -> l
     return rows
 
 
+def set_exact_constants(hls_model: Any, info: ExportInfo) -> None:
+    """Give hls4ml the float64 constants: Keras stores float32, which drops multiplier bits.
+
+    A requant multiplier has a 31-bit mantissa; through the Keras weights (float32, 24 bits)
+    it would reach the C++ rounded, and a product on a rounding boundary would move 1 LSB.
+    hls4ml writes weights as decimals with one digit per fractional bit of their type, which
+    is exact for a dyadic float64.
+    """
+    from hls4ml.model.layers import BatchNormalization
+
+    graph = hls_model.graph
+    for name, (gamma, beta) in info.affine.items():
+        layer = graph.get(name)
+        if not isinstance(layer, BatchNormalization) or np.ndim(gamma) > 1:
+            continue  # removed as a no-op, or a per-element CodeAffine (float64 from its config already)
+        for key, value in (("scale", gamma), ("bias", beta)):
+            w = layer.weights[key]
+            w.data = np.broadcast_to(np.asarray(value, np.float64), w.data.shape).copy()
+    for name, codes in info.int_bias.items():
+        w = graph[name].weights["bias"]
+        w.data = np.asarray(codes, np.float64).reshape(w.data.shape)
+
+
 def to_hls4ml(
     qg: QGraph,
     out_dir: str | Path,
@@ -288,25 +363,29 @@ def to_hls4ml(
     backend: str = "Vitis",
     reuse_factor: int = 1,
     strategy: str = "Latency",
+    trace: bool = False,
 ) -> Any:
     """Build the QKeras model, convert it with per-layer precision and write the project.
 
     Writes the hls4ml project (``firmware/``, ``build_prj.tcl``, ...) plus
     ``hls4ml_config.yaml`` (the config passed to hls4ml) and ``precision_table.json`` into
     ``out_dir``; returns the hls4ml model (call ``compile()``
-    for the g++ C-sim and ``predict(codes)`` on integer input codes).
+    for the g++ C-sim and ``predict(codes)`` on integer input codes). ``trace=True`` lets
+    ``hls_model.trace(codes)`` return every layer's output (per-layer checks).
     """
     import hls4ml
 
+    register_handlers()
     check_supported(qg, io_type)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    info = export_qkeras(qg, io="codes", fold_requant=False)
-    cfg = hls4ml_config(qg, info, backend=backend, reuse_factor=reuse_factor, strategy=strategy)
+    info = export_qkeras(qg, io="codes", fold_requant=False, hls=True)
+    cfg = hls4ml_config(qg, info, backend=backend, reuse_factor=reuse_factor, strategy=strategy, trace=trace)
     hls_model = hls4ml.converters.convert_from_keras_model(
         info.model, hls_config=cfg, output_dir=str(out), backend=backend, io_type=io_type,
         part=part, clock_period=clock_period, project_name=f"{qg.name}_hls",
     )
+    set_exact_constants(hls_model, info)
     hls_model.write()
     (out / CONFIG_FILE).write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
     table = _table(qg, info, precision_plan(qg, info))
@@ -328,4 +407,4 @@ def _plain(obj: Any) -> Any:
 
 
 __all__ = ["HLS4ML_KINDS", "Fixed", "check_supported", "exact_fixed", "hls4ml_config", "hls4ml_precision_table",
-           "precision_plan", "to_hls4ml"]
+           "precision_plan", "register_handlers", "to_hls4ml", "unsupported_nodes"]

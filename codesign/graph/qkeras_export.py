@@ -80,6 +80,7 @@ Known approximations (float mode; ``exact=True`` has none)
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,24 @@ def load_qkeras(path: str | Path) -> K.Model:
 # ------------------------------------------------------------------------------------------
 
 
+def constant_error(beta: Any, bias: Any, mult: Any, shift: Any, offset: Any) -> float:
+    """Largest ``|beta - (bias*M + offset + tie_nudge)|`` of a float64 requant offset, computed exactly.
+
+    ``bias * M`` carries the mantissa bits of both factors; past 53 bits float64 (and the C++
+    double literal hls4ml writes) rounds it, which a rounding boundary can turn into 1 LSB.
+    """
+    from fractions import Fraction
+
+    arrays = np.broadcast_arrays(np.asarray(beta, np.float64), np.asarray(bias, np.int64), np.asarray(mult, np.int64),
+                                 np.asarray(shift, np.int64), np.asarray(offset, np.int64))
+    worst = Fraction(0)
+    for b, bi, mu, sh, off in zip(*(a.ravel() for a in arrays)):
+        f = int(lattice_bits(int(mu), int(sh)))
+        want = Fraction(int(bi) * int(mu), 1 << int(sh)) + int(off) + (Fraction(1, 1 << (f + 1)) if f else 0)
+        worst = max(worst, abs(Fraction(float(b)) - want))
+    return float(worst)
+
+
 def dyadic_value(mult: Any, shift: Any) -> np.ndarray:
     """The real number(s) ``mult * 2^-shift`` in float64."""
     return np.asarray(mult, np.float64) * np.exp2(-np.asarray(shift, np.float64))
@@ -239,9 +258,11 @@ def tie_nudge(mult: Any, shift: Any) -> np.ndarray:
     An integer times ``M = mult * 2^-shift`` lies on the lattice ``2^-F``. Half a lattice step
     moves exact ``.5`` ties above the boundary (``tf.round`` rounds ties to even) and moves
     no other lattice point across one; for small ``F`` (where ties actually occur, e.g.
-    ``M = 1/128``) float32 holds the value and the nudge exactly.
+    ``M = 1/128``) float32 holds the value and the nudge exactly. An integer multiplier
+    (``F = 0``) makes no ties, and half a step would create them: its nudge is 0.
     """
-    return np.exp2(-(lattice_bits(mult, shift).astype(np.float64) + 1.0))
+    f = np.asarray(lattice_bits(mult, shift), np.float64)
+    return np.where(f > 0, np.exp2(-(f + 1.0)), 0.0)
 
 
 def grid_quantizer(t: QTensor, relu: bool = False) -> Any:
@@ -294,17 +315,19 @@ def _is_depthwise(node: QNode) -> bool:
 class _Exporter:
     """Builds the Keras graph node by node; weights are set once the model exists."""
 
-    def __init__(self, qg: QGraph, io: str, fold_requant: bool, exact: bool = False) -> None:
+    def __init__(self, qg: QGraph, io: str, fold_requant: bool, exact: bool = False, hls: bool = False) -> None:
         if io not in IO_MODES:
             raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
         self.qg = qg
         self.io = io
         self.exact = exact
+        self.hls = hls
         self.fold_requant = fold_requant and not exact
         self.t: dict[str, tf.Tensor] = {}
         self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
         self.names: set[str] = set()
         self.info = ExportInfo()
+        self.renamed: dict[str, str] = {}  # hls form: layer names made C++ identifiers
         self.current = ""  # the QNode being exported
 
     # ---- small builders -------------------------------------------------------------
@@ -316,6 +339,13 @@ class _Exporter:
 
     def layer(self, layer: K.layers.Layer, *inputs: tf.Tensor, weights: list[np.ndarray] | None = None) -> tf.Tensor:
         """Apply a layer (checking its name is unique) and remember its constant weights."""
+        if self.hls and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", layer.name):
+            # hls4ml turns layer names into C++ identifiers (Keras op layers are named e.g. tf.math.add)
+            new = re.sub(r"[^A-Za-z0-9_]", "_", layer.name).lstrip("_0123456789") or "layer"
+            while new in self.names:
+                new += "_"
+            self.renamed[layer.name] = new
+            layer._name = new  # before the first call: the functional graph records this name
         self._name(layer.name)
         self.info.layer_node[layer.name] = self.current
         out = layer(list(inputs) if len(inputs) > 1 else inputs[0])
@@ -345,7 +375,11 @@ class _Exporter:
             return self.layer(DyadicRequant(mult, shift, bias, offset, pre, name=name), x)
         m = dyadic_value(mult, shift)
         beta = np.asarray(bias, np.float64) * m + np.asarray(offset, np.float64) + tie_nudge(mult, shift)
+        err = constant_error(beta, bias, mult, shift, offset)
+        if err > 0:
+            self.info.rounded[name] = err
         if np.ndim(m) > 1:  # per position (avg-pool windows)
+            self.info.affine[name] = (np.asarray(m * pre, np.float64), np.asarray(beta, np.float64))
             return self.layer(CodeAffine(m * pre, beta, name=name), x)
         return self.affine(x, name, gamma=m * pre, beta=beta)
 
@@ -361,10 +395,30 @@ class _Exporter:
             return x
         return self.layer(K.layers.ZeroPadding2D(((t, b), (lft, r)), name=name), x)
 
+    def clip(self, x: tf.Tensor, six: int, name: str) -> tf.Tensor:
+        """``clip(round(x), 0, six)`` for an integer ``six`` (ReLU6 in code units).
+
+        QKeras view: ``ReLU(max_value=six)``. hls4ml ignores ``max_value`` (its ``relu6`` clamps
+        at 6.0 only), so ``hls=True`` builds the clamp from saturating integer types, which
+        hls4ml represents exactly: ``w = sat_[0,K](round(x))`` with ``K = 2^k - 1 >= six``;
+        then ``min(w, six) = sat_[0,K](w + c) - c`` with ``c = K - six``.
+        """
+        if not self.hls:
+            return self.layer(K.layers.ReLU(max_value=float(six), name=name), x)
+        k = max(int(six).bit_length(), 1)
+        sat = QTensor(name, (), 1.0, k, False)
+        w = self.quantize(x, sat, f"{name}_sat", relu=True)
+        c = (1 << k) - 1 - int(six)
+        if c == 0:
+            return w
+        w = self.affine(w, f"{name}_up", beta=c)
+        w = self.quantize(w, sat, f"{name}_cap")
+        return self.affine(w, f"{name}_down", beta=-c)
+
     def hswish_block(self, x: tf.Tensor, three: int, six: int, md: tuple[int, int], out: QTensor, name: str) -> tf.Tensor:
         """``requant(x * clip(x + three, 0, six), M)``, clamped to ``out``; ``md = (mult, shift)``."""
         r = self.affine(x, f"{name}_plus3", beta=three)
-        r = self.layer(K.layers.ReLU(max_value=float(six), name=f"{name}_relu6"), r)
+        r = self.clip(r, six, f"{name}_relu6")
         p = self.layer(K.layers.Multiply(name=f"{name}_mul"), x, r)
         p = self.rq(p, f"{name}_rq", *md)
         return self.quantize(p, out, f"{name}_q")
@@ -383,7 +437,13 @@ class _Exporter:
             kernel = kernel * 2.0 ** (w_bits - 1)
             wq = quantized_bits(w_bits, w_bits - 1, symmetric=1, keep_negative=True)
             weights = [kernel.astype(np.float32)]
-        kw: dict[str, Any] = {"name": n.name, "use_bias": self.fold_requant}
+        # hls form: the integer bias codes join the exact integer accumulator, so the multiplier
+        # layer only holds dyadic constants (a bias * M constant can need more than 53 bits)
+        int_bias = self.hls and not self.fold_requant
+        if int_bias:
+            weights.append(np.asarray(n.params["bias"], np.float32))
+            self.info.int_bias[n.name] = np.asarray(n.params["bias"], np.int64)
+        kw: dict[str, Any] = {"name": n.name, "use_bias": self.fold_requant or int_bias}
         if n.kind == "dense":
             layer = QDense(kernel.shape[-1], kernel_quantizer=wq, **kw)
         else:
@@ -402,7 +462,7 @@ class _Exporter:
                 )
         y = self.layer(layer, x, weights=weights)
         if not self.fold_requant:
-            y = self.rq(y, f"{n.name}_rq", n.params["mult"], n.params["shift"], bias=n.params["bias"])
+            y = self.rq(y, f"{n.name}_rq", n.params["mult"], n.params["shift"], bias=0 if int_bias else n.params["bias"])
         return self.activation(n, y, out)
 
     def activation(self, n: QNode, y: tf.Tensor, out: QTensor) -> tf.Tensor:
@@ -414,7 +474,7 @@ class _Exporter:
             md = (n.attrs["hs_mult"], n.attrs["hs_shift"])
             return self.hswish_block(q, n.attrs["three"], n.attrs["six"], md, out, f"{n.name}_hswish")
         if act == Act.RELU6 and n.attrs["six"] < out.qmax:
-            y = self.layer(K.layers.ReLU(max_value=float(n.attrs["six"]), name=f"{n.name}_relu6"), y)
+            y = self.clip(y, n.attrs["six"], f"{n.name}_relu6")
         return self.quantize(y, out, f"{n.name}_q", relu=act in (Act.RELU, Act.RELU6))
 
     def node(self, n: QNode) -> tf.Tensor:
@@ -435,7 +495,10 @@ class _Exporter:
             xb = self.affine(ins[1], f"{n.name}_rqb", gamma=m[1])
             return self.activation(n, self.layer(K.layers.Add(name=n.name), xa, xb), out)
         if k == "mul":
-            y = self.layer(K.layers.Multiply(name=n.name), ins[0], ins[1])
+            a, b = ins
+            if self.hls and int(np.prod(a.shape[1:])) < int(np.prod(b.shape[1:])):
+                a, b = b, a  # hls4ml's io_parallel Multiply broadcasts its second input (index mod size)
+            y = self.layer(K.layers.Multiply(name=n.name), a, b)
             return self.quantize(self.rq(y, f"{n.name}_rq", p["mult"], p["shift"]), out, f"{n.name}_q")
         if k == "avgpool":
             xp = self.pad(x, a["padding"], f"{n.name}_zpad")
@@ -443,11 +506,23 @@ class _Exporter:
             c = int(xp.shape[-1])
             pool = K.layers.DepthwiseConv2D(tuple(a["pool"]), tuple(a["strides"]), "valid", use_bias=False, name=n.name)
             y = self.layer(pool, xp, weights=[np.ones((*a["pool"], c, 1), np.float32)])
-            per_pos = np.shape(p["mult"])[1:]  # [OH, OW, 1]
-            y = self.rq(y, f"{n.name}_rq", np.reshape(p["mult"], per_pos), np.reshape(p["shift"], per_pos))
+            mult, shift = np.asarray(p["mult"]), np.asarray(p["shift"])
+            if np.all(mult == mult.flat[0]) and np.all(shift == shift.flat[0]):  # no padded window: one multiplier
+                mult, shift = mult.flat[0], shift.flat[0]
+            else:  # per output position [OH, OW, 1]
+                mult, shift = mult.reshape(mult.shape[1:]), shift.reshape(shift.shape[1:])
+            y = self.rq(y, f"{n.name}_rq", mult, shift)
             return self.quantize(y, out, f"{n.name}_q")
         if k == "gavgpool":
             h, w = self.qg.tensors[n.inputs[0]].shape[:2]
+            if self.hls:  # exact integer sums: hls4ml's average divides with truncation
+                c = int(x.shape[-1])
+                pool = K.layers.DepthwiseConv2D((h, w), 1, "valid", use_bias=False, name=n.name)
+                y = self.layer(pool, x, weights=[np.ones((h, w, c, 1), np.float32)])
+                if not a["keepdims"]:
+                    y = self.layer(K.layers.Reshape((c,), name=f"{n.name}_flat"), y)
+                y = self.rq(y, f"{n.name}_rq", p["mult"], p["shift"])
+                return self.quantize(y, out, f"{n.name}_q")
             y = self.layer(K.layers.GlobalAveragePooling2D(keepdims=a["keepdims"], name=n.name), x)
             y = self.rq(y, f"{n.name}_rq", p["mult"], p["shift"], pre=float(h * w))
             return self.quantize(y, out, f"{n.name}_q")
@@ -471,12 +546,12 @@ class _Exporter:
         if k == "relu":
             return self.layer(K.layers.ReLU(name=n.name), x)
         if k == "relu6":
-            return self.layer(K.layers.ReLU(max_value=float(a["six"]), name=n.name), x)
+            return self.clip(x, a["six"], n.name)
         if k == "hswish":
             return self.hswish_block(x, a["three"], a["six"], (p["mult"], p["shift"]), out, n.name)
         if k == "hsigmoid":
             r = self.affine(x, f"{n.name}_plus3", beta=a["three"])
-            r = self.layer(K.layers.ReLU(max_value=float(a["six"]), name=f"{n.name}_relu6"), r)
+            r = self.clip(r, a["six"], f"{n.name}_relu6")
             r = self.rq(r, f"{n.name}_rq", p["mult"], p["shift"])
             return self.quantize(r, out, f"{n.name}_q")
         if k == "lut":
@@ -504,7 +579,11 @@ class _Exporter:
         self.info.quantizer["input_q" if self.io == "real" else INPUT_LAYER] = tin
         for n in qg.nodes:
             self.current = n.name
-            self.t[n.output] = self.node(n)
+            try:
+                self.t[n.output] = self.node(n)
+            except Exception as err:
+                err.add_note(f"while exporting node {n.name!r}")  # read by codesign.export.runner
+                raise
             self.info.tensor_layer[n.output] = self.t[n.output]._keras_history.layer.name
         self.current = ""
         y = self.t[qg.output]
@@ -516,7 +595,15 @@ class _Exporter:
         for layer, weights in self.pending:
             layer.set_weights(weights)
         self.info.model = model
+        if self.renamed:
+            _rename_keys(self.info, self.renamed)
         return self.info
+
+
+def _rename_keys(info: ExportInfo, renamed: dict[str, str]) -> None:
+    """Maps keyed by a layer's name before :meth:`_Exporter.layer` renamed it follow the rename."""
+    for attr in ("affine", "quantizer", "int_bias", "rounded"):
+        setattr(info, attr, {renamed.get(k, k): v for k, v in getattr(info, attr).items()})
 
 
 @dataclass
@@ -528,12 +615,19 @@ class ExportInfo:
     affine: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # BN -> (gamma, beta)
     quantizer: dict[str, QTensor] = field(default_factory=dict)  # layer whose output is on t's grid
     tensor_layer: dict[str, str] = field(default_factory=dict)  # QTensor name -> Keras layer producing it
+    int_bias: dict[str, np.ndarray] = field(default_factory=dict)  # conv/dense layer -> integer bias codes (hls form)
+    rounded: dict[str, float] = field(default_factory=dict)  # multiplier layer -> error of its float64 offset
 
 
 def export_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact: bool = False,
-                  name: str | None = None) -> ExportInfo:
-    """Like :func:`to_qkeras`, also returning what each Keras layer stands for."""
-    return _Exporter(qg, io, fold_requant, exact).build(name or f"{qg.name}_qkeras")
+                  name: str | None = None, hls: bool = False) -> ExportInfo:
+    """Like :func:`to_qkeras`, also returning what each Keras layer stands for.
+
+    ``hls=True`` builds the form the hls4ml export converts: ReLU6 clamps from saturating
+    quantizers, global averages as exact window sums, the broadcast operand of a multiply
+    second (see :meth:`_Exporter.clip`). It computes the same codes.
+    """
+    return _Exporter(qg, io, fold_requant, exact, hls).build(name or f"{qg.name}_qkeras")
 
 
 def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact: bool = False,

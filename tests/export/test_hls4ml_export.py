@@ -132,7 +132,8 @@ def test_exact_fixed_types() -> None:
 
 def test_unsupported_nodes_are_named() -> None:
     qg, _ = _qgraph(MODELS["tiny_mobilenet"](), "w8", n=16)
-    with pytest.raises(UnsupportedLayerError, match="stem"):  # fused h-swish
+    assert list(hx.unsupported_nodes(qg)) == ["sig"]  # the sigmoid table; h-swish, SE, avg-pool all map
+    with pytest.raises(UnsupportedLayerError, match=r"'sig'.*'lut'"):
         hx.check_supported(qg)
     qg, _ = _qgraph(MODELS["tiny_resnet"](), "w8", n=16)
     with pytest.raises(UnsupportedLayerError, match="pool"):

@@ -1,0 +1,8 @@
+"""Exports of a searched configuration (QKeras model, hls4ml project), each checked against the golden model.
+
+:mod:`codesign.export.runner` runs the requested formats so that one failing exporter is a
+warning and never loses the search; :mod:`codesign.export.fidelity` measures how far each
+export is from the integer golden model. The exporters themselves are
+:mod:`codesign.graph.qkeras_export` and :mod:`codesign.graph.hls4ml_export`. Everything
+here needs TensorFlow and is imported lazily (never on the board).
+"""
