@@ -76,7 +76,9 @@ def run(tmp_path_factory):
            "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    images = np.load(out / "distill" / "images.npz")["images"]
+    # the first --images distilled images calibrate and check the exports; the rest are the
+    # self-check's held-out images
+    images = np.load(out / "distill" / "images.npz")["images"][:8]
     qg = load_qgraph(out / "quantized")  # the run's integer model: the exports must compute what it computes
     bc = BitConfig.load(out / "bitconfig.json")
     assert all(n.attrs["w_bits"] == bc[n.name].w_bits for n in qg.gemm_nodes())
