@@ -9,11 +9,11 @@ BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
 
-.PHONY: help setup demo test ip synth sim bitstream bench clean lint
+.PHONY: help setup demo test ip synth sim bitstream bench clean lint armhf-check
 
 help: ## list the targets
 	@echo "codesign make targets:"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 	@echo "variables: BITS=$(BITS) DEVICE=$(DEVICE) JOBS=$(JOBS)"
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
@@ -53,6 +53,9 @@ bitstream: $(STAMP) ## Vivado block design -> build/overlay/*.bit + .hwh (needs 
 
 bench: $(STAMP) ## benchmarks under bench/ (figures go to docs/RESULTS.md)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+armhf-check: $(STAMP) ## the on-board stages in a Debian armhf root under qemu-user (root; slow; not in CI): make armhf-check [DISTILL_ITERS=20]
+	DISTILL_ITERS=$(DISTILL_ITERS) PY=$(PY) bash scripts/armhf_check.sh
 
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check codesign tests bench sim

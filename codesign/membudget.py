@@ -91,18 +91,21 @@ def traced_peak(fn: Callable[[], object]) -> int:
             tracemalloc.stop()
 
 
-def micro_batch(n: int, probe: Callable[[int], object], factor: float = 1.0, default: int | None = None) -> int:
+def micro_batch(n: int, probe: Callable[[int], object], factor: float = 1.0, default: int | None = None,
+                reserve_bytes: float = 0.0) -> int:
     """Images per micro-batch for a stage whose work on ``k`` images is ``probe(k)``.
 
     Without a budget: ``default`` (or ``n``: one batch). With one: measured as described in the
-    module docstring, clipped to [1, n].
+    module docstring, clipped to [1, n]. ``reserve_bytes`` is what the stage will hold by its
+    end beyond the micro-batch's work (e.g. calibration samples): it is not in the RSS yet,
+    so it is taken off the room up front.
     """
     if _budget_mb is None or n <= 1:
         return max(1, min(n, default or n))
     one, two = traced_peak(lambda: probe(1)), traced_peak(lambda: probe(2))
     per_image = max(two - one, 1) * factor
     fixed = max(one * factor - per_image, 0.0)
-    room = (_budget_mb * (1 - MARGIN) - rss_mb()) * MB - fixed
+    room = (_budget_mb * (1 - MARGIN) - rss_mb()) * MB - fixed - reserve_bytes
     fit = int(room // per_image) if room > 0 else 1
     return max(1, min(n, fit, default or n))
 

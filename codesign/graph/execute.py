@@ -111,12 +111,15 @@ _FLOAT_OPS: dict[type, Callable[[Layer, list[np.ndarray]], np.ndarray]] = {
 
 
 def run_float(
-    graph: Graph, x: np.ndarray, collect: bool = False, dtype: type = np.float32
+    graph: Graph, x: np.ndarray, collect: bool = False, dtype: type = np.float32,
+    visit: Callable[[str, np.ndarray], None] | None = None,
 ) -> np.ndarray | dict[str, np.ndarray]:
     """Run the graph on a batch ``x`` (N, H, W, C).
 
     Returns the first output, or with ``collect=True`` a dict of every layer's output.
     Intermediate tensors are freed as soon as their last consumer has run (unless collected).
+    ``visit(name, output)`` is called on every layer's output, in layer order, as soon as it
+    exists: statistics gathered that way need only the live tensors, not all of them.
     """
     x = check_input(graph, x).astype(dtype, copy=False)
     remaining = {ly.name: len(graph.consumers(ly.name)) for ly in graph.layers}
@@ -125,10 +128,11 @@ def run_float(
     for ly in graph.layers:
         if isinstance(ly, Input):
             acts[ly.name] = x
-            continue
-        ins = [acts[i] for i in ly.inputs]
-        acts[ly.name] = float_layer(ly, ins)
-        if not collect:
+        else:
+            acts[ly.name] = float_layer(ly, [acts[i] for i in ly.inputs])
+        if visit is not None:
+            visit(ly.name, acts[ly.name])
+        if not collect and not isinstance(ly, Input):
             for i in ly.inputs:
                 remaining[i] -= 1
                 if remaining[i] == 0 and i not in keep:

@@ -51,43 +51,30 @@ def calibrate(
 
     ``batch_size`` images form one sampling group (the subsample is drawn per group). The
     float graph runs ``micro_batch`` images at a time (default: sized from the process memory
-    budget, :mod:`codesign.membudget`; else the whole group). The sample indices are drawn per
-    group before its micro-batches run, so the ranges and samples are the same, value for
+    budget, :mod:`codesign.membudget`, keeping room for the samples; else the whole group).
+    Statistics are taken from each tensor as the graph produces it, so a micro-batch holds
+    only the live tensors, not all of them. The sample indices are drawn per group before its
+    micro-batches run, in layer order, so the ranges and samples are the same, value for
     value, whatever the micro-batch.
     """
     if method not in METHODS:
         raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
+    sampling = method in ("percentile", "mse")
+    n_groups = max(1, (len(x) + batch_size - 1) // batch_size)
     if micro_batch is None:
         from codesign.membudget import micro_batch as fit
 
-        micro_batch = fit(len(x), lambda k: run_float(graph, x[:k], collect=True), default=batch_size)
-    rng = np.random.default_rng(seed)
-    sampling = method in ("percentile", "mse")
-    n_groups = max(1, (len(x) + batch_size - 1) // batch_size)
-    mins: dict[str, float] = {}
-    maxs: dict[str, float] = {}
-    samples: dict[str, list[np.ndarray]] = {}
+        reserve = sample_bytes(graph, len(x), batch_size) if sampling else 0
+        micro_batch = fit(len(x), lambda k: run_float(graph, x[:k]), default=batch_size, reserve_bytes=reserve)
+    stats = _Stats(np.random.default_rng(seed), sampling, n_groups)
     for start in range(0, len(x), batch_size):
         group = x[start : start + batch_size]
-        picks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # tensor -> (flat indices into the group, values)
+        stats.new_group(len(group))
         for sub in range(0, len(group), micro_batch):
-            acts = run_float(graph, group[sub : sub + micro_batch], collect=True)
-            for name, a in acts.items():
-                mins[name] = min(mins.get(name, np.inf), float(a.min()))
-                maxs[name] = max(maxs.get(name, -np.inf), float(a.max()))
-                if not sampling:
-                    continue
-                per_image = a.size // a.shape[0]
-                if name not in picks:  # first micro-batch: draw this group's indices, in tensor order
-                    size = per_image * len(group)
-                    idx = rng.choice(size, size=max(min(size, SAMPLES_PER_TENSOR // n_groups), 1), replace=False)
-                    picks[name] = (idx, np.empty(idx.shape, a.dtype))
-                idx, vals = picks[name]
-                lo = sub * per_image
-                here = (idx >= lo) & (idx < lo + a.size)
-                vals[here] = a.reshape(-1)[idx[here] - lo]
-        for name, (_idx, vals) in picks.items():
-            samples.setdefault(name, []).append(vals)
+            stats.offset = sub
+            run_float(graph, group[sub : sub + micro_batch], visit=stats.observe)
+        stats.end_group()
+    mins, maxs, samples = stats.mins, stats.maxs, stats.samples
     out = {}
     for name in mins:
         lo, hi = mins[name], maxs[name]
@@ -98,6 +85,62 @@ def calibrate(
         kept = np.concatenate(samples[name]) if method == "mse" else None
         out[name] = TensorRange(lo=lo, hi=hi, min=mins[name], max=maxs[name], samples=kept)
     return out
+
+
+class _Stats:
+    """Running min/max and the per-group subsample of every tensor, fed one tensor at a time."""
+
+    def __init__(self, rng: np.random.Generator, sampling: bool, n_groups: int) -> None:
+        self.rng, self.sampling, self.n_groups = rng, sampling, n_groups
+        self.mins: dict[str, float] = {}
+        self.maxs: dict[str, float] = {}
+        self.samples: dict[str, list[np.ndarray]] = {}
+        self.picks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # tensor -> (flat indices into the group, values)
+        self.group_len = 0
+        self.offset = 0  # first image of the running micro-batch within the group
+
+    def new_group(self, n: int) -> None:
+        """Start a sampling group of ``n`` images."""
+        self.group_len, self.picks = n, {}
+
+    def observe(self, name: str, a: np.ndarray) -> None:
+        """Take tensor ``name`` of the running micro-batch into the statistics."""
+        self.mins[name] = min(self.mins.get(name, np.inf), float(a.min()))
+        self.maxs[name] = max(self.maxs.get(name, -np.inf), float(a.max()))
+        if not self.sampling:
+            return
+        per_image = a.size // a.shape[0]
+        if name not in self.picks:  # first micro-batch: draw this group's indices, in tensor order
+            size = per_image * self.group_len
+            idx = self.rng.choice(size, size=_picks_per_group(size, self.n_groups), replace=False)
+            self.picks[name] = (idx, np.empty(idx.shape, a.dtype))
+        idx, vals = self.picks[name]
+        lo = self.offset * per_image
+        here = (idx >= lo) & (idx < lo + a.size)
+        vals[here] = a.reshape(-1)[idx[here] - lo]
+
+    def end_group(self) -> None:
+        """Keep the finished group's samples."""
+        for name, (_idx, vals) in self.picks.items():
+            self.samples.setdefault(name, []).append(vals)
+        self.picks = {}
+
+
+def _picks_per_group(size: int, n_groups: int) -> int:
+    """Values sampled from one tensor of ``size`` elements in one group."""
+    return max(min(size, SAMPLES_PER_TENSOR // n_groups), 1)
+
+
+def sample_bytes(graph: Graph, n_images: int, batch_size: int = 8) -> int:
+    """Bytes :func:`calibrate` keeps for its samples (float32 values, plus one group's int64 indices)."""
+    n_groups = max(1, (n_images + batch_size - 1) // batch_size)
+    groups = [min(batch_size, n_images - s) for s in range(0, n_images, batch_size)]
+    total = 0
+    for ly in graph.layers:
+        per_image = int(np.prod(ly.output_shape))
+        picks = [_picks_per_group(per_image * m, n_groups) for m in groups]
+        total += 4 * sum(picks) + 8 * max(picks)
+    return total
 
 
 MSE_RATIOS = np.linspace(0.2, 1.0, 41)

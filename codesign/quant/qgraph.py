@@ -56,6 +56,7 @@ from codesign.quant.dyadic import (
     MAX_SHIFT,
     Act,
     ActParams,
+    code_dtype,
     qrange,
     quantize,
     quantize_multiplier,
@@ -314,7 +315,8 @@ def _gemm_node(ly: Conv2D | Dense, x: QTensor, y: QTensor, bits: int, act: Act, 
         attrs.update(kernel=tuple(ly.kernel), strides=tuple(ly.strides), padding=tuple(ly.padding), groups=ly.groups)
     else:
         kind = "dense"
-    params = {"weight": w_q, "w_scale": s_w, "bias": bias_q, "mult": mult, "shift": shift}
+    # int8 storage, not int64: ResNet-18's codes would take 94 MB of a 512 MB board.
+    params = {"weight": w_q.astype(code_dtype(bits)), "w_scale": s_w, "bias": bias_q, "mult": mult, "shift": shift}
     return QNode(ly.name, kind, [x.name], out_name, attrs, params)
 
 

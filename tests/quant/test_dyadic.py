@@ -14,6 +14,7 @@ from codesign.quant.dyadic import (
     Act,
     ActParams,
     check_bits,
+    code_dtype,
     parse_bits_list,
     postprocess,
     qrange,
@@ -140,3 +141,14 @@ def test_parse_bits_list() -> None:
     for bad in ("", "4,,8", "4;8", "a,4", "1,4", "4,9"):
         with pytest.raises(BitWidthError):
             parse_bits_list(bad)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_code_dtype_is_the_narrowest_that_holds_the_range(bits: int, signed: bool) -> None:
+    lo, hi = qrange(bits, signed)
+    codes = np.arange(lo, hi + 1)
+    t = code_dtype(bits, signed)
+    assert np.array_equal(codes.astype(t), codes)
+    narrower = {np.int16: np.int8, np.int32: np.int16, np.int64: np.int32}.get(t)
+    assert narrower is None or not np.array_equal(codes.astype(narrower), codes)

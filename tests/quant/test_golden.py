@@ -8,7 +8,7 @@ from ir_models import tiny_mobilenet, tiny_resnet
 
 from codesign.graph.execute import run_float
 from codesign.quant.bitconfig import BitConfig, LayerBits
-from codesign.quant.dyadic import postprocess
+from codesign.quant.dyadic import postprocess, quantize
 from codesign.quant.fakequant import FakeQuantModel
 from codesign.quant.fold import fold_batchnorm
 from codesign.quant.golden import AccumulatorOverflow, GoldenModel, act_params, gemm_accumulate
@@ -105,6 +105,20 @@ def test_weights_are_narrow_per_channel(model) -> None:
         per_ch = np.abs(w).reshape(-1, w.shape[-1]).max(0)
         assert np.all((per_ch == 2 ** (wb - 1) - 1) | (per_ch == 0))
         assert qg.tensors[node.inputs[0]].bits <= bc[node.name].a_bits
+
+
+def test_weight_codes_are_stored_as_int8(model) -> None:
+    """Codes are kept in int8 (memory on the board) and equal the int64 quantizer's codes."""
+    g, x = model
+    bc = _mixed(g)
+    qg = quantize_model(g, bc, x[:8])
+    folded = fold_batchnorm(g)
+    for node in qg.gemm_nodes():
+        w = node.params["weight"]
+        assert w.dtype == np.int8, node.name
+        want = quantize(folded[node.name].params["kernel"], node.params["w_scale"], bc[node.name].w_bits, True,
+                        narrow=True)
+        np.testing.assert_array_equal(w.astype(np.int64), want, err_msg=node.name)
 
 
 def test_golden_close_to_float_at_8_bits(model) -> None:

@@ -13,9 +13,10 @@ from ir_models import tiny_mobilenet, tiny_resnet
 
 from codesign import membudget
 from codesign.distill import distill, distill_loss, initial_images
+from codesign.graph.execute import run_float
 from codesign.mqe import mqe_sensitivity
 from codesign.quant.bitconfig import BitConfig
-from codesign.quant.calibrate import calibrate
+from codesign.quant.calibrate import SAMPLES_PER_TENSOR, calibrate, sample_bytes
 from codesign.quant.fold import fold_batchnorm
 from codesign.quant.qgraph import quantize_model
 
@@ -63,6 +64,41 @@ def test_calibration_is_identical_in_micro_batches(method: str) -> None:
             assert (r.samples is None and got[name].samples is None) or np.array_equal(got[name].samples, r.samples)
 
 
+def _collected_calibration(g, x, batch_size: int, seed: int = 0) -> dict:
+    """The definition: every tensor of a whole group at once, indices drawn per group in layer order."""
+    rng = np.random.default_rng(seed)
+    n_groups = -(-len(x) // batch_size)
+    out: dict = {}
+    for start in range(0, len(x), batch_size):
+        acts = run_float(g, x[start : start + batch_size], collect=True)
+        for name, a in acts.items():
+            idx = rng.choice(a.size, size=max(min(a.size, SAMPLES_PER_TENSOR // n_groups), 1), replace=False)
+            lo, hi, parts = out.get(name, (np.inf, -np.inf, []))
+            out[name] = (min(lo, float(a.min())), max(hi, float(a.max())), [*parts, a.reshape(-1)[idx]])
+    return out
+
+
+@pytest.mark.parametrize("micro", [1, 3, 8])
+def test_streamed_calibration_equals_the_collected_definition(micro: int) -> None:
+    """Statistics taken tensor by tensor as the graph runs equal those of all tensors collected at once."""
+    g = fold_batchnorm(tiny_resnet())
+    x = np.random.default_rng(2).uniform(0, 1, (19, *g.input_shape)).astype(np.float32)
+    want = _collected_calibration(g, x, batch_size=8)
+    got = calibrate(g, x, "mse", batch_size=8, micro_batch=micro)
+    assert list(got) == list(want)
+    for name, (lo, hi, parts) in want.items():
+        assert (got[name].min, got[name].max) == (lo, hi)
+        assert np.array_equal(got[name].samples, np.concatenate(parts)), name
+
+
+def test_sample_bytes_counts_what_calibration_keeps() -> None:
+    """Two equal groups: the samples kept (4 B each) plus one group's int64 indices = twice the samples."""
+    g = fold_batchnorm(tiny_resnet())
+    x = np.random.default_rng(0).uniform(0, 1, (16, *g.input_shape)).astype(np.float32)
+    kept = sum(r.samples.nbytes for r in calibrate(g, x, "mse", batch_size=8).values())
+    assert sample_bytes(g, len(x), batch_size=8) == 2 * kept
+
+
 def test_mqe_scores_do_not_depend_on_the_batch() -> None:
     g = tiny_mobilenet()
     x = np.random.default_rng(1).uniform(0, 1, (9, *g.input_shape)).astype(np.float32)
@@ -84,6 +120,7 @@ def test_micro_batch_is_sized_from_the_measured_peak(budget) -> None:
     budget((membudget.rss_mb() + room_mb) / (1 - membudget.MARGIN))
     assert membudget.micro_batch(32, probe) == 5
     assert membudget.micro_batch(3, probe) == 3
+    assert membudget.micro_batch(32, probe, reserve_bytes=2 * per_image) == 3  # what the stage keeps comes off
     budget(1.0)  # below what the process already uses: one image at a time
     assert membudget.micro_batch(32, probe) == 1
 
