@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codesign.cpu_estimate import A9_FLOP_PER_CYCLE, A9_MHZ, a9_seconds, sgemm_gflops  # noqa: E402
+from codesign.cpu_estimate import A9_FLOP_PER_CYCLE, A9_MHZ, a9_seconds, sgemm_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "board.md"

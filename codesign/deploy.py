@@ -122,7 +122,12 @@ def atomic_write(path: Path, text: str) -> Path:
 
 
 class Progress:
-    """``progress.jsonl``: a key line, then one line per finished image (fsynced, so a crash keeps them)."""
+    """``progress.jsonl``: a key line, then one line per finished image (fsynced, so a crash keeps them).
+
+    The key covers the quantized model, the overlay, the board and the activation path; each
+    image's record carries the digest of its pixels, so a rerun with more images (or other
+    ones) reuses exactly the records of identical images.
+    """
 
     def __init__(self, out: Path, key: str) -> None:
         self.path = out / PROGRESS
@@ -191,19 +196,19 @@ def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.nda
     out.mkdir(parents=True, exist_ok=True)
     check_bitconfig(qg.bitconfig, qg.name, spec)
     pred = predicted_cycles(table, qg.bitconfig) if table is not None else None
-    key = json.dumps([qgraph_digest(qg), array_digest(np.asarray(x, np.float64)), spec.config_hash,
-                      getattr(board, "name", "?"), img2col])
+    key = json.dumps([qgraph_digest(qg), spec.config_hash, getattr(board, "name", "?"), img2col])
     prog = Progress(out, key)
     runner = NetworkRunner(qg, board, spec, img2col)
     t0 = time.perf_counter()
-    todo = [i for i in range(len(x)) if i not in prog.done]
+    digests = [array_digest(np.asarray(x[i], np.float64)) for i in range(len(x))]
+    todo = [i for i in range(len(x)) if prog.done.get(i, {}).get("x_digest") != digests[i]]
     for k, i in enumerate(todo):
         try:
             run = runner.run_image(qg.quantize_input(x[i:i + 1]), i)
         except BoardTimeout as err:
             raise BoardTimeout(f"{err} -- {len(prog.done)} of {len(x)} images are done and kept in {out / PROGRESS}; "
                                "rerun the same command to resume.") from None
-        prog.add(_record(run, None if y is None else int(y[i])))
+        prog.add({**_record(run, None if y is None else int(y[i])), "x_digest": digests[i]})
         if progress:
             print(f"[deploy] image {k + 1}/{len(todo)} (#{i}): class {prog.done[i]['pred']}, {run.wall_s:.2f} s",
                   file=sys.stderr)
@@ -274,7 +279,7 @@ def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, 
         "bitconfig": {k: {"w_bits": v.w_bits, "a_bits": v.a_bits} for k, v in qg.bitconfig.layers.items()},
         "default_act_bits": qg.bitconfig.default_act_bits,
         "images": source, "n_images": n, "bit_exact": n > 0,
-        "predictions": preds, "labels": labels if has_labels else None,
+        "predictions": preds, "labels": labels if has_labels else None, "logits": [r["logits"] for r in recs],
         "top1": float(np.mean(np.equal(preds, labels)) * 100) if has_labels else None,
         "latency_ms": {
             "measured_total": overlay + bus + driver + ps, "measured_overlay": overlay, "measured_ps": ps,
@@ -351,6 +356,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dma-bw", type=float, default=8.0, help="sim DMA bandwidth, bytes/cycle (default 8)")
     p.add_argument("--dma-latency", type=int, default=32, help="sim DMA latency, cycles (default 32)")
     p.add_argument("--img2col", default="auto", choices=("auto", "host", "hw"), help="activation path (default auto)")
+    p.add_argument("--input-range", metavar="LO,HI",
+                   help="pixel range the model takes (default: the zoo model's, or its Rescaling layer's); images "
+                        "outside it are refused, PNG/JPEG 0..255 are mapped onto it")
     p.add_argument("--out", help="output folder (default RUN/deploy, or runs/<model>/deploy)")
     p.add_argument("--quiet", action="store_true", help="no per-image progress lines")
     validate.add_model_options(p)
@@ -410,12 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = HwTable.load(args.hw_table) if args.hw_table else (HwTable.load(table_path) if table_path else None)
     if table is not None:
         predicted_cycles(table, bc)
-    from codesign.deploy_inputs import check_images, load_images, read_npz
-    from codesign.models import ZOO
+    from codesign.deploy_inputs import check_images, input_range, load_images, read_npz
 
     shape = tuple(qg.tensors[qg.input].shape) if qg is not None else tuple(graph.input_shape)
-    entry = ZOO.get(name)
-    x, y, source = load_images(args.data, args.images, shape, entry.input_range if entry else None, args.n)
+    x, y, source = load_images(args.data, args.images, shape, input_range(args.input_range, name, graph), args.n)
     calib = None
     if args.calib:
         calib = check_images(read_npz(Path(args.calib))[0], shape, None, f"--calib {args.calib}")

@@ -78,6 +78,28 @@ def check_images(x: np.ndarray, shape: tuple[int, ...], rng: tuple[float, float]
     return np.asarray(x, np.float64)
 
 
+def input_range(text: str | None, model: str, graph: object | None) -> tuple[float, float] | None:
+    """The model's input range: ``--input-range LO,HI``, else the zoo's, else a Rescaling layer's, else None."""
+    if text is not None:
+        try:
+            lo, hi = (float(v) for v in text.split(","))
+        except ValueError:
+            lo = hi = float("nan")
+        if not lo < hi:
+            raise DatasetError(f"--input-range must be LO,HI with LO < HI (e.g. 0,1), got {text!r}.")
+        return lo, hi
+    from codesign.models import ZOO
+
+    if model in ZOO and ZOO[model].input_range:
+        return ZOO[model].input_range
+    if graph is not None:
+        from codesign.input_range import from_preprocessing
+
+        found = from_preprocessing(graph)  # type: ignore[arg-type]
+        return found[0] if found else None
+    return None
+
+
 def load_images(data: str | None, images: str | None, shape: tuple[int, ...], rng: tuple[float, float] | None,
                 n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The first ``n`` images (and labels when known) from ``--data`` or ``--images``; and a label."""
@@ -99,4 +121,4 @@ def load_images(data: str | None, images: str | None, shape: tuple[int, ...], rn
     return x, (None if y is None else y[:n]), source
 
 
-__all__ = ["check_images", "load_images", "read_npz"]
+__all__ = ["check_images", "input_range", "load_images", "read_npz"]
