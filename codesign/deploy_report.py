@@ -12,7 +12,10 @@ STAGES = ("transfer_in", "compute", "postproc", "writeback")
 
 
 def _f(v: float | None, fmt: str = ".3f") -> str:
-    return "n/a" if v is None else format(v, fmt)
+    if v is None:
+        return "n/a"
+    text = format(v, fmt)
+    return text.replace("-", "+", 1) if text.startswith("-") and float(text.replace(",", "")) == 0 else text
 
 
 def latency_rows(name: str, d: Mapping[str, Any]) -> str:
@@ -123,7 +126,7 @@ def search_section(deployed: Mapping[str, Mapping[str, Any]], ohq: str, ref: str
     first = next(iter(deployed.values()))
     lines = ["## Deployed (whole network on the overlay, bit-exact)", "",
              f"Board {first['board']}, overlay {first['overlay']}, {first['n_images']} images ({first['images']}); "
-             "per-config details in `deploy/<config>/report.md`.", "", *LATENCY_HEADER]
+             "per-config details in `deployed/<config>/report.md`.", "", *LATENCY_HEADER]
     lines += [latency_rows(name, d) for name, d in deployed.items()]
     if ohq in deployed and ref in deployed:
         a, b = deployed[ohq]["latency_ms"], deployed[ref]["latency_ms"]
