@@ -76,6 +76,8 @@ def board_problem(board_kind: str, bits: list[int], ip_dir: str | None) -> str |
         validate.board_available(board_kind, bits, ip_dir)
     except CodesignError as err:
         return str(err)
+    except ImportError as err:  # e.g. the sim overlay needs Jinja2 to render, which a board image may lack
+        return f"the {board_kind} board needs a package this machine lacks ({err})"
     return None
 
 
