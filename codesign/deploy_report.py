@@ -21,7 +21,7 @@ def _f(v: float | None, fmt: str = ".3f") -> str:
 def latency_rows(name: str, d: Mapping[str, Any]) -> str:
     """One '| config | ... |' row of the deployed table."""
     lat = d["latency_ms"]
-    return (f"| {name} | {_wa(d)} | {d['n_images']} | {'yes' if d['bit_exact'] else 'NO'} | "
+    return (f"| {name} | {wa_text(d)} | {d['n_images']} | {'yes' if d['bit_exact'] else 'NO'} | "
             f"{_f(lat['measured_total'])} | {_f(lat['measured_overlay'])} | {_f(lat['measured_ps'])} | "
             f"{_f(lat['measured_dma_driver'])} | {_f(lat['predicted_sum'])} | {_f(lat['prediction_error_pct'], '+.2f')} | "
             f"{_f(lat['a9_estimate_total'])} | {_f(d['top1'], '.2f')} |")
@@ -34,7 +34,8 @@ LATENCY_HEADER = [
 ]
 
 
-def _wa(d: Mapping[str, Any]) -> str:
+def wa_text(d: Mapping[str, Any]) -> str:
+    """'8/8' for a uniform deployment, 'mixed (6x4b, 4x8b)' otherwise."""
     pairs = {(v["w_bits"], v["a_bits"]) for v in d["bitconfig"].values()}
     if len(pairs) == 1:
         w, a = pairs.pop()
@@ -138,4 +139,4 @@ def search_section(deployed: Mapping[str, Mapping[str, Any]], ohq: str, ref: str
     return lines
 
 
-__all__ = ["deploy_markdown", "latency_rows", "layer_table", "search_section"]
+__all__ = ["deploy_markdown", "latency_rows", "layer_table", "search_section", "wa_text"]
