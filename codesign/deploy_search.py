@@ -2,8 +2,8 @@
 
 Each config is quantized exactly as the search evaluated it (same calibration images and PTQ),
 run image by image on the board (:func:`codesign.deploy.deploy`, bit-exact per layer), and
-written to ``<run>/deployed/<config>/``; the run's ``quantized/`` holds the chosen config's
-integer model so that ``python -m codesign.deploy --run <run>`` deploys the same model later.
+written to ``<run>/deployed/<config>/``. The run's ``quantized/`` always holds the chosen
+config's integer model, so that ``python -m codesign.deploy --run <run>`` deploys the same model.
 """
 
 from __future__ import annotations
@@ -38,15 +38,12 @@ def deploy_configs(run: Path, graph: Any, table: HwTable, configs: dict[str, Bit
     from codesign import oqa
     from codesign.deploy import deploy
     from codesign.quant.qgraph import quantize_model
-    from codesign.quant.qserialize import save_qgraph
 
     board = oqa.open_board(board_kind, bits, Path(ip_dir) if ip_dir else None, dma_bw, dma_latency)
     out: dict[str, dict[str, Any]] = {}
     try:
         for i, (name, bc) in enumerate(configs.items()):
             qg = quantize_model(graph, bc, calib, **qkw)
-            if i == 0:
-                save_qgraph(qg, run / "quantized")
             slug = "ohq" if i == 0 else name.split()[-1].lower()
             res = deploy(qg, board, board.spec, x, y, run / "deployed" / slug, table, source,  # type: ignore[attr-defined]
                          progress=progress)
@@ -54,6 +51,14 @@ def deploy_configs(run: Path, graph: Any, table: HwTable, configs: dict[str, Bit
     finally:
         board.close()
     return out
+
+
+def save_chosen(run: Path, graph: Any, bc: BitConfig, calib: np.ndarray, qkw: dict[str, str]) -> Path:
+    """``<run>/quantized/``: the chosen config's integer model (what ``codesign.deploy --run`` deploys)."""
+    from codesign.quant.qgraph import quantize_model
+    from codesign.quant.qserialize import save_qgraph
+
+    return save_qgraph(quantize_model(graph, bc, calib, **qkw), run / "quantized")
 
 
 def section(deployed: dict[str, dict[str, Any]], ohq: str, ref: str) -> list[str]:
@@ -81,4 +86,4 @@ def board_problem(board_kind: str, bits: list[int], ip_dir: str | None) -> str |
     return None
 
 
-__all__ = ["DEFAULT_IMAGES", "board_problem", "deploy_configs", "deploy_images", "section", "skipped"]
+__all__ = ["DEFAULT_IMAGES", "board_problem", "deploy_configs", "deploy_images", "save_chosen", "section", "skipped"]

@@ -600,13 +600,15 @@ def stage_deploy(run: RunFolder, graph: Graph, table: HwTable, configs: dict[str
     """Deploy the chosen config and the INT8 reference on the board (codesign.deploy_search); report lines."""
     from codesign import deploy_search as ds
 
+    ohq = next(iter(configs))
+    ds.save_chosen(run.path, graph, configs[ohq], images, quant_kwargs(args))
     n = ds.DEFAULT_IMAGES if args.deploy_images is None else args.deploy_images
     if n == 0:
         return []
     problem = ds.board_problem(args.board, table_bits(args), args.ip_dir)
     if problem:
         return ds.skipped(f"{problem} (pass --deploy-images 0 to leave deployment out)")
-    ohq, ref = next(iter(configs)), "uniform INT8" if "uniform INT8" in configs else list(configs)[1]
+    ref = "uniform INT8" if "uniform INT8" in configs else list(configs)[1]
     x, y, source = ds.deploy_images(val, holdout, images, n)
     t0 = time.perf_counter()
     data = ds.deploy_configs(run.path, graph, table, {ohq: configs[ohq], ref: configs[ref]}, images, x, y, source,
