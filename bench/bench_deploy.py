@@ -69,6 +69,13 @@ def _pct(new: float, ref: float) -> float:
     return 100.0 * (1.0 - new / ref)
 
 
+def _fabric_error(d: dict) -> float:
+    """Error of the predicted sum against the fabric time (overlay counters + bus cycles), in %."""
+    lat = d["latency_ms"]
+    fabric = lat["measured_overlay"] + lat["measured_bus"]
+    return 100.0 * (lat["predicted_sum"] - fabric) / fabric
+
+
 def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, wall: float) -> str:
     """The results page."""
     lines = [
@@ -99,14 +106,16 @@ def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, 
                 f"{lat['measured_dma_driver']:.3f} | {lat['predicted_sum']:.4f} | {lat['prediction_error_pct']:+.2f} | "
                 f"{lat['a9_estimate_total']:.1f} | {d['run']['images_per_s'] or float('nan'):.2f} |")
     lines += ["", "| model | OHQ vs INT8: overlay | OHQ vs INT8: overlay + bus | OHQ vs INT8: end-to-end | "
-              "top-1 OHQ - INT8 (points) | worst per-layer prediction error (%) |", "|---|---:|---:|---:|---:|---:|"]
+              "top-1 OHQ - INT8 (points) | worst per-layer prediction error (%) | prediction error vs overlay + bus, "
+              "OHQ / INT8 / INT4 (%) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for model, cfgs in rows.items():
         a, b = cfgs["OHQ"]["latency_ms"], cfgs["INT8"]["latency_ms"]
         worst = max(abs(r["error_pct"]) for d in cfgs.values() for r in d["layers"])
         lines.append(f"| {model} | {_pct(a['measured_overlay'], b['measured_overlay']):.1f} % faster | "
                      f"{_pct(a['measured_overlay'] + a['measured_bus'], b['measured_overlay'] + b['measured_bus']):.1f}"
                      f" % faster | {_pct(a['measured_total'], b['measured_total']):.1f} % faster | "
-                     f"{cfgs['OHQ']['top1'] - cfgs['INT8']['top1']:+.2f} | {worst:.2f} |")
+                     f"{cfgs['OHQ']['top1'] - cfgs['INT8']['top1']:+.2f} | {worst:.2f} | "
+                     + " / ".join(f"{_fabric_error(d):+.1f}" for d in cfgs.values()) + " |")
     first = next(iter(next(iter(rows.values())).values()))
     lines += ["", "How each figure was obtained:", "",
               *[f"- **{k}**: {v}" for k, v in first["latency_notes"].items() if v], ""]
