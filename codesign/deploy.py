@@ -427,6 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         calib = check_images(read_npz(Path(args.calib))[0], shape, None, f"--calib {args.calib}")
     # -- the work starts here --
     if qg is None:
+        distilled = Path(args.run) / "distill" / "images.npz" if args.run else None
+        if calib is None and distilled is not None and distilled.is_file():  # the run's own calibration batch
+            calib = np.load(distilled)["images"][:CALIB_IMAGES]
         if calib is None:
             cpath = out / "calib.npz"
             if cpath.is_file():
