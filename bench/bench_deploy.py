@@ -65,8 +65,9 @@ def deploy_model(model: str, run: Path, n: int, board, spec) -> dict[str, dict]:
     return out
 
 
-def _pct(new: float, ref: float) -> float:
-    return 100.0 * (1.0 - new / ref)
+def _pct(new: float, ref: float) -> str:
+    d = 100.0 * (1.0 - new / ref)
+    return f"{abs(d):.1f} % {'faster' if d >= 0 else 'slower'}"
 
 
 def _fabric_error(d: dict) -> float:
@@ -111,9 +112,9 @@ def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, 
     for model, cfgs in rows.items():
         a, b = cfgs["OHQ"]["latency_ms"], cfgs["INT8"]["latency_ms"]
         worst = max(abs(r["error_pct"]) for d in cfgs.values() for r in d["layers"])
-        lines.append(f"| {model} | {_pct(a['measured_overlay'], b['measured_overlay']):.1f} % faster | "
-                     f"{_pct(a['measured_overlay'] + a['measured_bus'], b['measured_overlay'] + b['measured_bus']):.1f}"
-                     f" % faster | {_pct(a['measured_total'], b['measured_total']):.1f} % faster | "
+        lines.append(f"| {model} | {_pct(a['measured_overlay'], b['measured_overlay'])} | "
+                     f"{_pct(a['measured_overlay'] + a['measured_bus'], b['measured_overlay'] + b['measured_bus'])} | "
+                     f"{_pct(a['measured_total'], b['measured_total'])} | "
                      f"{cfgs['OHQ']['top1'] - cfgs['INT8']['top1']:+.2f} | {worst:.2f} | "
                      + " / ".join(f"{_fabric_error(d):+.1f}" for d in cfgs.values()) + " |")
     first = next(iter(next(iter(rows.values())).values()))
