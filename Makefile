@@ -9,7 +9,7 @@ BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
 
-.PHONY: help setup demo test ip synth sim bitstream bench clean lint armhf-check
+.PHONY: help setup demo deploy test ip synth sim bitstream bench clean lint armhf-check
 
 help: ## list the targets
 	@echo "codesign make targets:"
@@ -30,6 +30,11 @@ demo: $(STAMP) ## run the main job: OHQ search of the trained Fashion-MNIST ResN
 	$(PY) -m codesign.ip --bits 4,8 --cores mac_tree,postproc --no-csim --no-rtl --out build/ip
 	$(PY) -m codesign.search --model resnet_s --board sim --bits 4,8 --ratio 0.5 \
 	  --val-data fashion-mnist --out $(DEMO_OUT)
+
+DEPLOY_N ?= 100
+deploy: $(STAMP) ## deploy the demo run's chosen config on the sim board, bit-exact, timed: make deploy [DEMO_OUT=runs/demo DEPLOY_N=100]
+	$(PY) -m codesign.deploy --run $(DEMO_OUT) --board sim --bits $(BITS) --data fashion-mnist --n $(DEPLOY_N) \
+	  --out $(DEMO_OUT)/deploy
 
 test: $(STAMP) ## unit + g++ C-sim + cocotb RTL regression (Verilator, Icarus)
 	$(PY) -m pytest -n $(JOBS) -q

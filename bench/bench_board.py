@@ -35,12 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from codesign.cpu_estimate import A9_FLOP_PER_CYCLE, A9_MHZ, a9_seconds, sgemm_gflops
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "board.md"
 BLOCKED = ("tensorflow", "keras", "tf_keras", "qkeras", "hls4ml", "torch", "matplotlib", "rich", "yaml", "jinja2",
            "tqdm")
-A9_MHZ = 650.0  # PYNQ-Z2's Cortex-A9 clock
-A9_FLOP_PER_CYCLE = 4.0  # NEON: 64-bit datapath = 2 fp32 lanes x multiply-accumulate (2 FLOP) per cycle
 
 
 # ---- child: one model ---------------------------------------------------------------------------------
@@ -122,26 +123,6 @@ def child(model: str, images: int, iterations: int, max_mb: float) -> dict:
 
 
 # ---- parent: run the children, measure this machine, write the page ---------------------------------------
-def sgemm_gflops() -> float:
-    """This machine's float32 matmul throughput (best of 5, 1024^3): the efficiency reference."""
-    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
-    best = np.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - t0)
-    return 2 * 1024**3 / best / 1e9
-
-
-def a9_seconds(macs: float, here_s: float, here_peak_gflops: float) -> tuple[float, float]:
-    """(at A9 NEON peak, at the fraction of peak the stage reaches here) in seconds; both estimates."""
-    peak = A9_MHZ * 1e6 * A9_FLOP_PER_CYCLE
-    flops = 2 * macs
-    at_peak = flops / peak
-    efficiency = min(1.0, flops / max(here_s, 1e-9) / (here_peak_gflops * 1e9))
-    return at_peak, at_peak / max(efficiency, 1e-9)
-
-
 def render(rows: list[dict], command: str, gflops: float, load: tuple[float, float, float]) -> str:
     """The results page (markdown)."""
     lines = [

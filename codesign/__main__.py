@@ -9,6 +9,7 @@ from codesign.errors import run_cli
 
 COMMANDS = {
     "search": ("codesign.search", "the OHQ search end to end: distill, OQA table, MQE, ILP, report, exports"),
+    "deploy": ("codesign.deploy", "run a (mixed-precision) network end to end on the overlay: bit-exact, latency measured"),
     "oqa": ("codesign.oqa", "measure the per-layer hardware table on the (simulated) board"),
     "ip": ("codesign.ip", "generate, C-simulate and check the IP cores (make ip)"),
     "overlay": ("codesign.hw.overlay", "render the OQA overlay's top-level Verilog from generated IP"),

@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--val-data", help="fashion-mnist | mnist | path.npz with x, y: report top-1")
     ap.add_argument("--val-images", type=int, default=2000, help="validation images used (default 2000)")
     ap.add_argument("--images", type=int, default=32, help="distilled images (default 32)")
+    ap.add_argument("--deploy-images", type=int, default=None, metavar="N",
+                    help="deploy the chosen config and uniform INT8 on the board on N images (the first --val-data "
+                         "images, else distilled ones), bit-exact, latency measured; 0 disables (default 8; skipped "
+                         "with a note when the board cannot be opened)")
     ap.add_argument("--distill-iters", type=int, default=None, help="distillation iterations (default: codesign.distill)")
     ap.add_argument("--alpha", type=float, default=0.5, help="MQE mask fraction (default 0.5)")
     ap.add_argument("--calib", default=SEARCH_PTQ["method"], choices=("minmax", "percentile", "mse"),
@@ -239,6 +243,7 @@ def _check_numbers(ns: argparse.Namespace, bits: list[int]) -> None:
     validate.positive(ns.dma_bw, "--dma-bw")
     validate.positive(ns.dma_latency, "--dma-latency", allow_zero=True)
     validate.positive(ns.val_images, "--val-images")
+    validate.positive(ns.deploy_images, "--deploy-images", allow_zero=True)
     if ns.distill_iters is not None:
         validate.positive(ns.distill_iters, "--distill-iters", allow_zero=True)
     validate.pins_in_candidates(ns.pin_first_last, bits)
@@ -249,7 +254,7 @@ def check_inputs(args: Args, graph: Graph) -> tuple[np.ndarray, np.ndarray] | No
     """Model-dependent checks before any work: the hardware table (or the board); returns --val-data."""
     if args.hw_table:
         HwTable.load(args.hw_table).check_model(graph, table_bits(args))
-    else:
+    if not args.hw_table or args.deploy_images:  # measuring, or an explicitly asked deployment, needs the board
         validate.board_available(args.board, table_bits(args), args.ip_dir)
     val = load_val(args)
     if val is not None:
@@ -588,7 +593,7 @@ def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[Config
               f"{_pct_change(ohq.cycles, int8.cycles)}, energy {_pct_change(ohq.energy_uj, int8.energy_uj)}"
               + (f", top-1 {ohq.top1 - int8.top1:+.2f} points" if ohq.top1 is not None and int8.top1 is not None else "")
               + ".", "", *extra, "## Time per stage", "", "| stage | seconds | status |", "|---|---|---|"]
-    for st in ("distill", "oqa", "mqe", "ilp", "evaluate", "export"):
+    for st in ("distill", "oqa", "mqe", "ilp", "evaluate", "export", "deploy"):
         if st in run.stages:
             status = run.status(st)
             if st == "oqa" and "source" in run.stages[st]:
@@ -655,11 +660,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     reps = evaluate(graph, table, configs, images, val, clock, quant_kwargs(args))
     run.done("evaluate", fingerprint([str(k) for k in configs]), time.perf_counter() - t_eval)
     check = self_check(graph, images, holdout, domain, args)
+    deployed = stage_deploy(run, graph, table, configs, images, holdout, val, args)
     write_plots(run, graph, table, bc)
     exports = stage_export(run, graph, bc, images, args, gfp)
     args.ns.wall = time.perf_counter() - t_all
     report = write_report(run, graph, table, reps, args, exports,
-                          [*report_tables.per_layer_bits(graph, table, bc), *check])
+                          [*report_tables.per_layer_bits(graph, table, bc), *check, *deployed])
     _print_summary(reps, report, time.perf_counter() - t_all)
     for r in exports:
         console.print(f"[yellow]warning: {r.line()}[/]" if not r.ok else f"export {r.line()}")
@@ -669,6 +675,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"exit code {EXIT_EXPORT_WARNINGS}[/]")
         return EXIT_EXPORT_WARNINGS
     return 0
+
+
+def stage_deploy(run: RunFolder, graph: Graph, table: HwTable, configs: dict[str, BitConfig], images: np.ndarray,
+                 holdout: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None, args: Args) -> list[str]:
+    """Deploy the chosen config and the INT8 reference on the board (codesign.deploy_search); report lines."""
+    from codesign import deploy_search as ds
+
+    ohq = next(iter(configs))
+    ds.save_chosen(run.path, graph, configs[ohq], images, quant_kwargs(args))
+    n = ds.DEFAULT_IMAGES if args.deploy_images is None else args.deploy_images
+    if n == 0:
+        return []
+    problem = ds.board_problem(args.board, table_bits(args), args.ip_dir)
+    if problem:
+        return ds.skipped(f"{problem} (pass --deploy-images 0 to leave deployment out)")
+    ref = "uniform INT8" if "uniform INT8" in configs else list(configs)[1]
+    x, y, source = ds.deploy_images(val, holdout, images, n)
+    t0 = time.perf_counter()
+    data = ds.deploy_configs(run.path, graph, table, {ohq: configs[ohq], ref: configs[ref]}, images, x, y, source,
+                             args.board, table_bits(args), args.ip_dir, args.dma_bw, args.dma_latency,
+                             quant_kwargs(args), progress=not args.quiet)
+    run.done("deploy", fingerprint([n, source]), time.perf_counter() - t0)
+    return ds.section(data, ohq, ref)
 
 
 def self_check(graph: Graph, images: np.ndarray, holdout: np.ndarray, domain: InputDomain, args: Args) -> list[str]:

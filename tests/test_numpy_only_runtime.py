@@ -27,6 +27,7 @@ def test_graph_and_quant_run_without_tensorflow() -> None:
         import codesign.quant.bitconfig, codesign.quant.calibrate, codesign.quant.fold, codesign.quant.dyadic
         import codesign.ilp, codesign.mqe, codesign.hwtable, codesign.quant.qserialize, codesign.search, codesign.plots
         import codesign.distill, codesign.graph.grad, codesign.datasets, codesign.models
+        import codesign.deploy, codesign.netrun, codesign.deploy_search, codesign.deploy_report, codesign.deploy_inputs
         from ir_models import tiny_mobilenet
         from codesign.quant.bitconfig import BitConfig
         from codesign.quant.qgraph import quantize_model

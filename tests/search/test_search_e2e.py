@@ -93,3 +93,22 @@ def test_report_matches_the_table_and_the_golden_model(e2e) -> None:
     stages = json.loads((out / "stages.json").read_text())
     assert {"distill", "oqa", "mqe", "ilp", "evaluate"} <= set(stages)
     assert re.search(r"latency \d+\.\d % (lower|higher)", report)
+
+
+def test_the_search_deploys_its_choice_and_int8(e2e) -> None:
+    g, _d, out, (x, y) = e2e
+    report = (out / "report.md").read_text()
+    assert "## Deployed (whole network on the overlay, bit-exact)" in report
+    calib = np.load(out / "distill" / "images.npz")["images"][:4]  # --images 4: the search's calibration batch
+    for slug, bc in (("ohq", BitConfig.load(out / "bitconfig.json")), ("int8", BitConfig.uniform(g, 8))):
+        d = json.loads((out / "deployed" / slug / "deploy.json").read_text())
+        assert d["bit_exact"] and d["n_images"] == 8  # --deploy-images default
+        qg = quantize_model(g, bc, calib, method="mse", weight_clip="mse", weight_round="gptq")
+        want = GoldenModel(qg).run(qg.quantize_input(x[:8]))
+        np.testing.assert_array_equal(np.array(d["logits"]), want)
+        assert d["top1"] == pytest.approx(100 * np.mean(want.argmax(1) == y[:8]))
+        assert {k: v["w_bits"] for k, v in d["bitconfig"].items()} == {k: v.w_bits for k, v in bc.layers.items()}
+        row = _row(report.split("## Deployed")[1], {"ohq": "OHQ (ours)", "int8": "uniform INT8"}[slug])
+        assert float(row[5]) == pytest.approx(d["latency_ms"]["measured_overlay"], abs=6e-4)
+    # `python -m codesign.deploy --run` finds the chosen config's integer model
+    assert (out / "quantized" / "qgraph.json").is_file()

@@ -1,0 +1,169 @@
+"""Deployed latency, throughput, top-1 and the ILP's prediction error of the small zoo models (issue 15).
+
+For each model the OHQ search runs on the simulated board (ratio 0.5, widths 4,8; OQA table
+measured on the sim board; no deployment inside the search), then three configs are deployed
+on the first ``--n`` Fashion-MNIST test images with :func:`codesign.deploy.deploy`: the OHQ
+choice, uniform INT8 and uniform INT4, each quantized exactly as the search quantizes (its
+distilled calibration images, the search PTQ). Every image's every layer is checked bit-exact
+against the golden model; top-1 comes from the accelerator's outputs. Writes
+``docs/results/deploy.md``.
+
+    .venv/bin/python bench/bench_deploy.py [--models resnet_s,mobilenetv2_s,mobilenetv3_s] [--n 200]
+        [--runs runs/bench_deploy] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "docs" / "results" / "deploy.md"
+IP_DIR = ROOT / "build" / "ip"
+CALIB_IMAGES = 32  # the search's default --images
+
+
+def search(model: str, out: Path) -> None:
+    """The OHQ search of ``model`` (cached stages are reused by the search itself)."""
+    cmd = [sys.executable, "-m", "codesign.search", "--model", model, "--board", "sim", "--bits", "4,8", "--ratio",
+           "0.5", "--val-data", "fashion-mnist", "--deploy-images", "0", "--no-export", "--quiet", "--ip-dir",
+           str(IP_DIR), "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def deploy_model(model: str, run: Path, n: int, board, spec) -> dict[str, dict]:
+    """OHQ, INT8 and INT4 of one searched model deployed on ``n`` test images."""
+    from codesign.datasets import load_dataset
+    from codesign.deploy import deploy, quantize_for_deploy
+    from codesign.hwtable import HwTable
+    from codesign.models import load_model
+    from codesign.quant.bitconfig import BitConfig
+
+    graph = load_model(model)
+    calib = np.load(run / "distill" / "images.npz")["images"][:CALIB_IMAGES]
+    table = HwTable.load(run / "hw_table.csv")
+    x, y = load_dataset("fashion-mnist", "test")
+    configs = {"OHQ": BitConfig.load(run / "bitconfig.json"), "INT8": BitConfig.uniform(graph, 8),
+               "INT4": BitConfig.uniform(graph, 4)}
+    out = {}
+    for name, bc in configs.items():
+        qg = quantize_for_deploy(graph, bc, calib)
+        t0 = time.perf_counter()
+        res = deploy(qg, board, spec, x[:n], y[:n], run / "deployed" / name.lower(), table,
+                     f"Fashion-MNIST test images 0..{n - 1}")
+        print(f"  {model} {name}: {time.perf_counter() - t0:.0f} s, top-1 {res.data['top1']:.2f} %, overlay "
+              f"{res.latency_ms['measured_overlay']:.4f} ms, predicted {res.latency_ms['predicted_sum']:.4f} ms",
+              file=sys.stderr, flush=True)
+        out[name] = res.data
+    return out
+
+
+def _pct(new: float, ref: float) -> str:
+    d = 100.0 * (1.0 - new / ref)
+    return f"{abs(d):.1f} % {'faster' if d >= 0 else 'slower'}"
+
+
+def _fabric_error(d: dict) -> float:
+    """Error of the predicted sum against the fabric time (overlay counters + bus cycles), in %."""
+    lat = d["latency_ms"]
+    fabric = lat["measured_overlay"] + lat["measured_bus"]
+    return 100.0 * (lat["predicted_sum"] - fabric) / fabric
+
+
+def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, wall: float) -> str:
+    """The results page."""
+    lines = [
+        "# Deployment: the small zoo models end to end on the simulated overlay (issue 15)",
+        "",
+        f"Command: `{command}` ({wall / 60:.0f} min on this shared 2-core VM, load average {load:.1f} at start)",
+        "",
+        f"Each config ran image by image on the first {n} Fashion-MNIST test images, every layer's output checked "
+        "bit-exact against the integer golden model (a mismatch stops the run). Latencies are means per image. "
+        "overlay = the layers' CYC_TOTAL counters at 100 MHz; DMA/driver = simulated bus cycles outside the jobs + "
+        "host CPU time of the Python driver (im2col, packing, register writes); PS = host CPU time of the ops the "
+        "overlay does not run; predicted = the ILP's sum of hardware-table rows; prediction error = (predicted - "
+        "measured overlay) / measured overlay. Throughput is images per wall-clock second of the simulated board "
+        "(Verilator + driver + golden check).",
+        "",
+        "| model | config | W/A | bit-exact | top-1 (%) | end-to-end (ms) | overlay (ms) | PS (ms, host) | "
+        "DMA/driver (ms) | predicted (ms) | prediction error (%) | A9-estimated end-to-end (ms) | sim images/s |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    from codesign.deploy_report import wa_text
+
+    for model, cfgs in rows.items():
+        for name, d in cfgs.items():
+            lat = d["latency_ms"]
+            lines.append(
+                f"| {model} | {name} | {wa_text(d)} | {'yes' if d['bit_exact'] else 'NO'} | {d['top1']:.2f} | "
+                f"{lat['measured_total']:.3f} | {lat['measured_overlay']:.4f} | {lat['measured_ps']:.3f} | "
+                f"{lat['measured_dma_driver']:.3f} | {lat['predicted_sum']:.4f} | {lat['prediction_error_pct']:+.2f} | "
+                f"{lat['a9_estimate_total']:.1f} | {d['run']['images_per_s'] or float('nan'):.2f} |")
+    lines += ["", "| model | OHQ vs INT8: overlay | OHQ vs INT8: overlay + bus | OHQ vs INT8: end-to-end | "
+              "top-1 OHQ - INT8 (points) | worst per-layer prediction error (%) | prediction error vs overlay + bus, "
+              "OHQ / INT8 / INT4 (%) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for model, cfgs in rows.items():
+        a, b = cfgs["OHQ"]["latency_ms"], cfgs["INT8"]["latency_ms"]
+        worst = max(abs(r["error_pct"]) for d in cfgs.values() for r in d["layers"])
+        lines.append(f"| {model} | {_pct(a['measured_overlay'], b['measured_overlay'])} | "
+                     f"{_pct(a['measured_overlay'] + a['measured_bus'], b['measured_overlay'] + b['measured_bus'])} | "
+                     f"{_pct(a['measured_total'], b['measured_total'])} | "
+                     f"{cfgs['OHQ']['top1'] - cfgs['INT8']['top1']:+.2f} | {worst:.2f} | "
+                     + " / ".join(f"{_fabric_error(d):+.1f}" for d in cfgs.values()) + " |")
+    first = next(iter(next(iter(rows.values())).values()))
+    lines += ["", "How each figure was obtained:", "",
+              *[f"- **{k}**: {v}" for k, v in first["latency_notes"].items() if v], ""]
+    for model, cfgs in rows.items():
+        from codesign.deploy_report import layer_table
+
+        lines += [f"## {model}, OHQ: per layer", "", *layer_table(cfgs["OHQ"]), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Search, deploy, write docs/results/deploy.md."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="resnet_s,mobilenetv2_s,mobilenetv3_s")
+    ap.add_argument("--n", type=int, default=200,
+                    help="Fashion-MNIST test images per config (default 200: about 10 min for all nine deployments on 2 "
+                         "loaded cores; the full 10,000 take ~50x that)")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_deploy")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    from codesign.board.sim import SimBoard
+    from codesign.hw.overlay import overlay_spec
+
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    spec = overlay_spec([4, 8], IP_DIR)
+    board = SimBoard(spec)
+    rows = {}
+    try:
+        for model in args.models.split(","):
+            print(f"== {model}", file=sys.stderr, flush=True)
+            run = args.runs / model
+            search(model, run)
+            rows[model] = deploy_model(model, run, args.n, board, spec)
+    finally:
+        board.close()
+    given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--no-write"]
+    page = render(rows, args.n, " ".join([".venv/bin/python bench/bench_deploy.py", *given]), load,
+                  time.perf_counter() - t0)
+    print(page)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        tmp = RESULTS.with_suffix(".tmp")
+        tmp.write_text(page)
+        tmp.replace(RESULTS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

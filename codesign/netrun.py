@@ -1,0 +1,192 @@
+"""One image through the whole quantized network: GEMMs on the overlay, the rest on the CPU.
+
+Every conv/depthwise/dense node runs on the overlay engine of its weight width through
+:class:`codesign.board.driver.OverlayDriver`; its output tensor already has the width its
+consumers ask for (``codesign.quant.qgraph``), so a mixed transition (an 8-bit layer feeding a
+4-bit one) is the post-process writing 4-bit codes. Every other node runs on the CPU with the
+integer golden op (:data:`codesign.quant.golden.INT_OPS`), timed. The integer golden model runs
+the same image on its own as the oracle: each node's output must equal the golden one bit for
+bit, else :class:`DeployMismatchError` names the layer and the image.
+
+Time is split the way a board spends it: overlay cycles from the counters (per stage), bus
+cycles (AXI-lite descriptor writes, DMA set-up, done polls: on the simulated board the model's
+cycle count outside the jobs' counters), host time in the driver outside board calls (im2col,
+packing, unpacking) and host time of the CPU ops.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from codesign.board.base import Board
+from codesign.board.driver import OverlayDriver
+from codesign.hw.overlay import OverlaySpec
+from codesign.hw.regmap import STAGES
+from codesign.oqa import BitExactError
+from codesign.quant.golden import INT_OPS, GoldenModel
+from codesign.quant.qgraph import QGraph, QNode
+
+CYCLE_KEYS = tuple(f"CYC_{s}" for s in STAGES)
+
+
+class DeployMismatchError(BitExactError):
+    """The accelerator path's output differs from the golden model's for some layer and image."""
+
+
+class TimedBoard:
+    """A board whose calls are timed: host time outside them is the driver's own work."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.seconds = 0.0
+        self.name, self.device = board.name, board.device
+
+    @property
+    def clock_mhz(self) -> float:
+        """The wrapped board's clock."""
+        return self.board.clock_mhz
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def read(self, offset: int) -> int:
+        """Timed :meth:`Board.read`."""
+        return self._timed(self.board.read, offset)
+
+    def write(self, offset: int, value: int) -> None:
+        """Timed :meth:`Board.write`."""
+        self._timed(self.board.write, offset, value)
+
+    def allocate(self, shape: int | tuple[int, ...], dtype: type = np.uint64) -> np.ndarray:
+        """Timed :meth:`Board.allocate`."""
+        return self._timed(self.board.allocate, shape, dtype)
+
+    def dma_send(self, buf: np.ndarray, nwords: int | None = None) -> None:
+        """Timed :meth:`Board.dma_send`."""
+        self._timed(self.board.dma_send, buf, nwords)
+
+    def dma_recv(self, buf: np.ndarray, nwords: int | None = None) -> None:
+        """Timed :meth:`Board.dma_recv`."""
+        self._timed(self.board.dma_recv, buf, nwords)
+
+    def dma_wait_send(self, timeout_s: float) -> bool:
+        """Timed :meth:`Board.dma_wait_send`."""
+        return self._timed(self.board.dma_wait_send, timeout_s)
+
+    def dma_wait_recv(self, timeout_s: float) -> bool:
+        """Timed :meth:`Board.dma_wait_recv`."""
+        return self._timed(self.board.dma_wait_recv, timeout_s)
+
+    def energy_uj(self) -> float | None:
+        """The wrapped board's rail energy."""
+        return self.board.energy_uj()
+
+    def close(self) -> None:
+        """Close the wrapped board."""
+        self.board.close()
+
+    def cycles(self) -> int | None:
+        """Simulated cycles so far (the simulated board only; None on hardware)."""
+        c = getattr(self.board, "cycle", None)
+        return None if c is None else int(c)
+
+
+@dataclass
+class LayerMeasure:
+    """One GEMM layer of one image on the overlay."""
+
+    layer: str
+    kind: str
+    w_bits: int
+    a_bits: int
+    out_bits: int
+    path: str
+    jobs: int
+    cycles: dict[str, int]  # CYC_* counters (stages overlap; CYC_TOTAL is start to done, summed over jobs)
+    bus_cycles: int | None  # simulated cycles of the layer outside its jobs (AXI-lite writes, DMA set-up)
+    board_s: float  # wall time inside board calls (real latency on hardware; simulator time in sim)
+    driver_s: float  # host time in the driver outside board calls (lowering, im2col, packing)
+
+
+@dataclass
+class ImageRun:
+    """Everything measured for one image."""
+
+    index: int
+    logits: list[int]
+    layers: list[LayerMeasure]
+    ps_s: dict[str, float] = field(default_factory=dict)  # CPU node -> host seconds
+    ps_kind: dict[str, str] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+def _mismatch(node: QNode, index: int, got: np.ndarray, want: np.ndarray, where: str) -> DeployMismatchError:
+    if got.shape != want.shape:
+        detail = f"shape {got.shape} instead of {want.shape}"
+    else:
+        bad = np.argwhere(got != want)
+        first = tuple(int(v) for v in bad[0])
+        detail = (f"{len(bad)} of {got.size} codes differ (first at {first}: {int(got[first])} instead of "
+                  f"{int(want[first])})")
+    return DeployMismatchError(
+        f"image {index}: layer {node.name!r} ({node.kind}, {where}) differs from the golden model: {detail}. "
+        "The accelerator path is not bit-exact; the overlay, the driver or the DMA corrupted data."
+    )
+
+
+class NetworkRunner:
+    """Runs a quantized network image by image on one board's overlay."""
+
+    def __init__(self, qg: QGraph, board: Board, spec: OverlaySpec, img2col: str = "auto") -> None:
+        self.qg = qg
+        self.board = TimedBoard(board)
+        self.driver = OverlayDriver(self.board, spec, img2col=img2col)  # type: ignore[arg-type]
+        self.golden = GoldenModel(qg)
+
+    def run_image(self, x_q: np.ndarray, index: int) -> ImageRun:
+        """One image (integer input codes, shape [1, ...]) through the network, checked node by node."""
+        qg = self.qg
+        t_img = time.perf_counter()
+        want = self.golden.trace(x_q).outputs
+        acts: dict[str, np.ndarray] = {qg.input: np.asarray(x_q, np.int64)}
+        res = ImageRun(index, [], [])
+        for node in qg.nodes:
+            ins = [acts[t] for t in node.inputs]
+            out_t = qg.tensors[node.output]
+            if node.is_gemm:
+                in_t = qg.tensors[node.inputs[0]]
+                cyc0, board0, t0 = self.board.cycles(), self.board.seconds, time.perf_counter()
+                run = self.driver.run_layer(node, ins[0], in_t, out_t)
+                wall = time.perf_counter() - t0
+                in_board = self.board.seconds - board0
+                cyc1 = self.board.cycles()
+                c = {k: int(run.counters[k]) for k in CYCLE_KEYS}
+                bus = None if cyc0 is None or cyc1 is None else cyc1 - cyc0 - c["CYC_TOTAL"]
+                res.layers.append(LayerMeasure(node.name, node.kind, int(node.attrs["w_bits"]), in_t.bits,
+                                               out_t.bits, run.path, run.jobs, c, bus, in_board, wall - in_board))
+                y = run.output
+                where = f"on the {node.attrs['w_bits']}-bit engine"
+            else:
+                t0 = time.perf_counter()
+                y = INT_OPS[node.kind](node, ins, out_t)
+                res.ps_s[node.name] = time.perf_counter() - t0
+                res.ps_kind[node.name] = node.kind
+                where = "on the CPU"
+            if y.shape != want[node.name].shape or not np.array_equal(y, want[node.name]):
+                raise _mismatch(node, index, np.asarray(y), want[node.name], where)
+            acts[node.output] = y
+        logits = acts[qg.output]
+        res.logits = [int(v) for v in np.asarray(logits).reshape(-1)]
+        res.wall_s = time.perf_counter() - t_img
+        return res
+
+
+__all__ = ["CYCLE_KEYS", "DeployMismatchError", "ImageRun", "LayerMeasure", "NetworkRunner", "TimedBoard"]
