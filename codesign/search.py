@@ -428,9 +428,9 @@ def stage_ilp(run: RunFolder, graph: Graph, table: HwTable, sens: dict[str, floa
     budgets = ilp.Budgets(size_mbit=size, latency_cycles=args.latency_limit, energy_uj=args.energy_limit)
     ties = ilp.residual_ties(graph) if args.tie_residuals else []
     pins = ilp.first_last_pins(costs, args.pin_first_last) if args.pin_first_last else {}
-    with atomic.atomic_path(run.path / "search.lp") as lp:
-        res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=lp,
-                        solver=args.solver)
+    # the LP file is a by-product written by PuLP (none from the built-in solver), not a result
+    res = ilp.solve(costs, args.bits, budgets, beta=args.beta, ties=ties, pin=pins, lp_path=run.path / "search.lp",
+                    solver=args.solver)
     bc = res.to_bitconfig(graph, meta={"method": "ohq", "budget_size_mbit": size, "beta": args.beta,
                                        "candidates": args.bits})
     with atomic.atomic_path(run.path / "bitconfig.json") as tmp:
@@ -660,9 +660,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     reps = evaluate(graph, table, configs, images, val, clock, quant_kwargs(args))
     run.done("evaluate", fingerprint([str(k) for k in configs]), time.perf_counter() - t_eval)
     check = self_check(graph, images, holdout, domain, args)
-    deployed = stage_deploy(run, graph, table, configs, images, holdout, val, args)
     write_plots(run, graph, table, bc)
     exports = stage_export(run, graph, bc, images, args, gfp)
+    # after the export stage, which clears formats (and quantized/) it was not asked for
+    deployed = stage_deploy(run, graph, table, configs, images, holdout, val, args)
     args.ns.wall = time.perf_counter() - t_all
     report = write_report(run, graph, table, reps, args, exports,
                           [*report_tables.per_layer_bits(graph, table, bc), *check, *deployed])
