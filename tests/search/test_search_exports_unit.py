@@ -9,7 +9,6 @@ The real exporters are checked against the golden model in ``test_search_export_
 from __future__ import annotations
 
 import json
-
 import re
 
 import pytest
