@@ -15,28 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from codesign.hw import resources
-from codesign.hw.generator import render_verilog
 from codesign.hw.paths import BUILD_DIR
 from codesign.hw.plan import plan_overlay
 from codesign.hw.spec import make_spec
 from codesign.hw.synth import synth_and_analyse
 from codesign.hw.synth.delays import NET_NS
 from codesign.hw.synth.report import write_outputs
-from codesign.hw.synth.run import SynthTop
+from codesign.hw.synth.run import synth_spec
 from codesign.hw.synth.yosys import find_yosys
 from codesign.synth import collect_tops
 
 
 def _core(spec, yosys):
-    root = BUILD_DIR / "synth_bench"
-    src = root / "src" / f"{spec.name}_l{spec.lanes}_{spec.mult}"
-    src.mkdir(parents=True, exist_ok=True)
-    files = []
-    for fname, text in render_verilog(spec).items():
-        (src / fname).write_text(text)
-        files.append(src / fname)
-    files.sort(key=lambda p: p.stem == spec.name)
-    return synth_and_analyse(SynthTop(spec.name, tuple(files)), spec.device, root / src.name, yosys, NET_NS)
+    return synth_spec(spec, BUILD_DIR / "synth_bench", yosys, NET_NS)
 
 
 def _row(name: str, est: resources.Resources, used: dict[str, float]) -> str:

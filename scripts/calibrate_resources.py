@@ -18,24 +18,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from codesign.hw.generator import render_verilog
 from codesign.hw.spec import make_spec
-from codesign.hw.synth.run import SynthTop, synth_and_analyse
+from codesign.hw.synth.run import synth_and_analyse, synth_spec
 from codesign.hw.synth.yosys import find_yosys
 
 CAL_LANES = (4, 8)
 
 
 def _measure(spec, work: Path, yosys) -> dict[str, float]:
-    src = work / "src" / f"{spec.name}_l{spec.lanes}_{spec.mult}"
-    src.mkdir(parents=True, exist_ok=True)
-    files = []
-    for fname, text in render_verilog(spec).items():
-        (src / fname).write_text(text)
-        files.append(src / fname)
-    files.sort(key=lambda p: p.stem == spec.name)  # instantiated modules first, top last
-    res = synth_and_analyse(SynthTop(spec.name, tuple(files)), spec.device, work / src.name, yosys, net_ns=0.4)
-    u = res.utilization.used
+    u = synth_spec(spec, work, yosys, net_ns=0.4).utilization.used
     return {"lut": u["LUT"], "ff": u["FF"], "dsp": u["DSP"], "bram36": u["BRAM36"], "carry": u["CARRY"]}
 
 

@@ -12,12 +12,10 @@ from dataclasses import replace
 import pytest
 
 from codesign.hw import resources
-from codesign.hw.generator import render_verilog
 from codesign.hw.paths import BUILD_DIR
 from codesign.hw.spec import make_spec
-from codesign.hw.synth import synth_and_analyse
 from codesign.hw.synth.delays import NET_NS
-from codesign.hw.synth.run import SynthTop
+from codesign.hw.synth.run import synth_spec
 
 from .conftest import needs_yosys
 
@@ -26,15 +24,7 @@ TOLERANCE = 0.15
 
 
 def _synth(spec, yosys):
-    root = BUILD_DIR / "synth_tests" / "estimates"
-    src = root / "src" / f"{spec.name}_l{spec.lanes}_{spec.mult}"
-    src.mkdir(parents=True, exist_ok=True)
-    files = []
-    for fname, text in render_verilog(spec).items():
-        (src / fname).write_text(text)
-        files.append(src / fname)
-    files.sort(key=lambda p: p.stem == spec.name)
-    return synth_and_analyse(SynthTop(spec.name, tuple(files)), spec.device, root / src.name, yosys, NET_NS)
+    return synth_spec(spec, BUILD_DIR / "synth_tests" / "estimates", yosys, NET_NS)
 
 
 @pytest.mark.parametrize(("bits", "mult"), [(4, "lut"), (8, "dsp")])

@@ -166,4 +166,20 @@ def synth_and_analyse(top: SynthTop, device: str, out: Path, yosys: Yosys, net_n
     return analyse(folder, top.name, device, cached, net_ns)
 
 
-__all__ = ["SynthResult", "SynthTop", "analyse", "cache_key", "script_text", "synth_and_analyse", "synthesize"]
+__all__ = ["SynthResult", "SynthTop", "analyse", "cache_key", "script_text", "synth_and_analyse", "synth_spec", "synthesize"]
+
+
+def synth_spec(spec: object, root: Path, yosys: Yosys, net_ns: float) -> SynthResult:
+    """Render one core spec's Verilog under ``root/src`` and synthesize it (cached under ``root``):
+    the shared step of the resource calibration, its bench and its test."""
+    from codesign.hw.generator import render_verilog
+
+    name = f"{spec.name}_l{spec.lanes}_{spec.mult}"  # type: ignore[attr-defined]
+    src = root / "src" / name
+    src.mkdir(parents=True, exist_ok=True)
+    files = []
+    for fname, text in render_verilog(spec).items():  # type: ignore[arg-type]
+        (src / fname).write_text(text)
+        files.append(src / fname)
+    files.sort(key=lambda p: p.stem == spec.name)  # type: ignore[attr-defined]  # instantiated modules first
+    return synth_and_analyse(SynthTop(spec.name, tuple(files)), spec.device, root / name, yosys, net_ns)  # type: ignore[attr-defined]
