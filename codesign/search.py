@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class RunFolder:
 
     def done(self, stage: str, key: str, seconds: float, **info: Any) -> None:
         """Record a finished stage (with the UTC time it finished)."""
-        finished = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        finished = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         self.stages[stage] = {"key": key, "seconds": round(seconds, 3), "finished": finished, **info}
         self.reused.discard(stage)
         self.save()
