@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from codesign import atomic
 from codesign.cpu_estimate import A9_FLOP_PER_CYCLE, A9_MHZ, a9_seconds, sgemm_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,10 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     page = render(rows, " ".join([".venv/bin/python bench/bench_board.py", *given]), gflops, load)
     print(page)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        tmp = RESULTS.with_suffix(".tmp")
-        tmp.write_text(page)
-        tmp.replace(RESULTS)
+        atomic.write_text(RESULTS, page)
     return 0 if all(r["peak_rss_process_mb"] <= r["max_memory_mb"] for r in rows) else 1
 
 

@@ -158,10 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                   time.perf_counter() - t0)
     print(page)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        tmp = RESULTS.with_suffix(".tmp")
-        tmp.write_text(page)
-        tmp.replace(RESULTS)
+        from codesign import atomic
+
+        atomic.write_text(RESULTS, page)
     return 0
 
 

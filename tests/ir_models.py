@@ -164,3 +164,14 @@ def fixture_table(g: Graph, bits=(4, 8)) -> HwTable:
             c = macs // (8 * (64 // b)) + 50
             rows.append(HwRow(ly.name, b, 10, c, 5, 5, c + 20, (c + 20) / 1e5, c * 1e-4 * b, macs, 0.9))
     return HwTable(rows, {"device": "fixture", "clock_mhz": "100"})
+
+
+def saved_tiny_resnet(folder) -> Graph:
+    """tiny_resnet saved as an IR folder (``folder/ir``) with its fixture table (``folder/hw.csv``):
+    what the CLI tests pass as ``--model`` and ``--hw-table``."""
+    from codesign.graph.serialize import save_graph
+
+    g = tiny_resnet()
+    save_graph(g, folder / "ir")
+    fixture_table(g).save(folder / "hw.csv")
+    return g

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ir_models import fixture_table, tiny_resnet
+from ir_models import fixture_table, saved_tiny_resnet, tiny_resnet
 
 from codesign import ip, oqa, search
 from codesign.errors import EXIT_USER_ERROR, run_cli
@@ -41,10 +41,7 @@ def refused(main, argv: list[str], capsys, *needles: str) -> str:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")
-    g = tiny_resnet()
-    save_graph(g, d / "ir")
-    fixture_table(g).save(d / "hw.csv")
-    return g, d
+    return saved_tiny_resnet(d), d
 
 
 def _run_folder(d: Path, name: str) -> Path:

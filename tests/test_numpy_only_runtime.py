@@ -42,9 +42,15 @@ def test_graph_and_quant_run_without_tensorflow() -> None:
         print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    _run_isolated(code, timeout=120)
+
+
+def _run_isolated(code: str, timeout: int) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter; it must exit 0 and print "ok" last."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+    return out
 
 
 HOST_ONLY = ["matplotlib", "rich", "yaml", "jinja2", "tqdm"]
@@ -77,9 +83,7 @@ def test_search_stages_run_with_only_numpy_and_pulp(tmp_path, block_pulp: bool) 
         print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().endswith("ok")
+    out = _run_isolated(code, timeout=300)
     run = tmp_path / "run"
     assert (run / "bitconfig.json").is_file() and (run / "report.md").is_file()
     assert not list(run.glob("*.png")) and "matplotlib is not installed" in out.stderr

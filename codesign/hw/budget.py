@@ -12,9 +12,12 @@ from codesign.hw.device import DeviceProfile
 
 ACC_BITS = 32  # int32 accumulators (see codesign.quant.dyadic)
 MAX_TILE = 128  # tiles are at most 128 per side
-MAX_LANES = 128
 BRAM36_WIDTH = 64  # data bits of a BRAM36 in 512x72 mode that we use (the 8 parity bits are unused)
 BRAM36_DEPTH = 512
+# The overlay's memories, in 64-bit words (one definition: codesign.hw.overlay and the device plan).
+WBANK_DEPTH = 1024  # per weight-bank lane: 2 BRAM36
+ROW_DEPTH = 1024  # per half of the activation row buffer (K up to ROW_DEPTH * tree)
+IFM_DEPTH = 4096  # the img2col feature-map buffer: (KH + stride - 1) rows of every 224x224 zoo layer
 
 
 def elems_per_word(bits: int, bus_width: int = 64) -> int:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from codesign.errors import CodesignError
+from codesign.hw.budget import IFM_DEPTH, ROW_DEPTH, WBANK_DEPTH
 from codesign.hw.cores.base import clog2
 from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.generator import load_spec, render_verilog
@@ -37,14 +38,7 @@ from codesign.hw.spec import IPSpec
 OVERLAY_VERSION = 2
 OVERLAY_TEMPLATE = "overlay/overlay_top.v.j2"
 DEFAULT_IP_DIR = BUILD_DIR / "ip"
-# Weight bank: LANES memories of WBANK_DEPTH 64-bit words, shared by every engine (only one
-# runs at a time). 1024 words x 64 bit = 2 BRAM36 per lane.
-WBANK_DEPTH = 1024
-# Activation row buffer: two halves of ROW_DEPTH 64-bit words (K up to ROW_DEPTH * tree).
-ROW_DEPTH = 1024
-# Feature-map buffer of hardware-img2col jobs: a circular buffer of IFM_DEPTH 64-bit channel
-# words (8 BRAM36), enough for (KH + stride - 1) rows of every layer of the 224x224 zoo.
-IFM_DEPTH = 4096
+# Memory depths (weight bank per lane, row buffer half, IFM buffer): codesign.hw.budget.
 WORD_BITS = 64
 # Accumulator and code FIFOs between the engines, the post-process and the packer: entries
 # (credits) for the dot products / post-process beats in flight. 32 covers the post-process

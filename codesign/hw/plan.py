@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from codesign.hw import resources as res
-from codesign.hw.budget import elems_per_word
+from codesign.hw.budget import IFM_DEPTH, ROW_DEPTH, WBANK_DEPTH, elems_per_word
 from codesign.hw.device import (
     DMA_ALLOWANCE_BRAM36,
     DMA_ALLOWANCE_FF,
@@ -34,9 +34,6 @@ LANE_CHOICES = (4, 8, 16, 32, 64, 128)
 # 7-series design much above ~80 % LUT rarely places and routes at its target clock).
 LUT_CEILING = 0.80
 EXHAUSTIVE_MAX_WIDTHS = 4
-WBANK_DEPTH = 1024
-ROW_DEPTH = 1024
-IFM_DEPTH = 4096
 
 
 @dataclass(frozen=True)

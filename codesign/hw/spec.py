@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from codesign.hw.budget import ACC_BITS, MAX_TILE, elems_per_word
 from codesign.hw.device import DeviceBudgetError, DeviceProfile, get_device
+from codesign.hw.plan import EnginePlan, budget, estimate, plan_overlay
 from codesign.quant.dyadic import check_bits
 
 DEFAULT_BUS_WIDTH = 64
@@ -112,8 +113,6 @@ def make_spec(
     Raises ``BitWidthError`` for bits outside 2..8 and ``DeviceBudgetError`` when the plan
     does not fit the device.
     """
-    from codesign.hw.plan import plan_overlay
-
     bits = check_bits(bits)
     profile = get_device(device)
     want = tuple(sorted({check_bits(b) for b in (widths or (bits,))} | {bits}))
@@ -131,8 +130,6 @@ def make_spec(
             raise DeviceBudgetError(f"lanes={lanes} is outside 1..{min(MAX_TILE, tile_n)}; use a power of two "
                                     f"between {post_lanes} and {min(MAX_TILE, tile_n)}.")
         mult = default_mult(bits)
-        from codesign.hw.plan import EnginePlan, budget, estimate
-
         est, cap = estimate(profile.name, (EnginePlan(bits, lanes, mult),), post_lanes), budget(profile.name)
         over = [f"{n} {getattr(est, n):,.0f} > {getattr(cap, n):,.0f}" for n in ("lut", "ff", "dsp", "bram36")
                 if getattr(est, n) > getattr(cap, n)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ir_models import Builder, fixture_table, tiny_mobilenet, tiny_resnet
+from ir_models import Builder, fixture_table, saved_tiny_resnet, tiny_mobilenet, tiny_resnet
 
 from codesign.graph.serialize import save_graph
 
@@ -38,10 +38,7 @@ def user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny")
-    g = tiny_resnet()
-    save_graph(g, d / "ir")
-    fixture_table(g).save(d / "hw.csv")
-    return g, d
+    return saved_tiny_resnet(d), d
 
 
 def test_run_folder_and_reuse(tiny) -> None:

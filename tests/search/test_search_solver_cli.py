@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from ir_models import tiny_resnet
-from test_search_cli import ROOT, fixture_table, user_error
+from ir_models import saved_tiny_resnet
+from test_search_cli import ROOT, user_error
 
 from codesign import solvers
-from codesign.graph.serialize import save_graph
 
 pytestmark = pytest.mark.unit
 
@@ -27,9 +26,7 @@ def search(*args: str, path: str | None = None) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny_solver")
-    g = tiny_resnet()
-    save_graph(g, d / "ir")
-    fixture_table(g).save(d / "hw.csv")
+    saved_tiny_resnet(d)
     return d
 
 
