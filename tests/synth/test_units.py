@@ -191,3 +191,18 @@ def test_bram36_capacity_matches_ramb18_pairs() -> None:
     cap = get_capacity("xc7z020")
     assert cap.carry == cap.lut // 4  # one CARRY4 per slice of four LUTs
     assert math.isclose(cap.ff, 2 * cap.lut)  # eight FFs per slice of four LUTs
+
+
+def test_ports_are_timed_as_if_registered_outside() -> None:
+    # input x -> LUT -> FF r; FF r -> output y. A FF is assumed beyond each port.
+    cells = [lut("l", [50], 51), ff("r", 51, 52)]
+    nl = Netlist("t", cells, {"clk": (IN, [1]), "x": (IN, [50]), "y": (OUT, [52])}, {50: "x", 52: "r"})
+    t = estimate_timing(nl)
+    by_kind = {p.kind: p for p in t.port_paths}
+    assert by_kind["in2reg"].total_ns == pytest.approx(
+        delays.FF_CLK_TO_Q_NS + delays.NET_NS + delays.LUT_NS + delays.FF_SETUP_NS["D"])
+    assert by_kind["reg2out"].total_ns == pytest.approx(
+        delays.FF_CLK_TO_Q_NS + delays.NET_NS + delays.FF_SETUP_NS["D"])
+    assert by_kind["reg2out"].end == "y" and t.paths == ()
+    assert t.worst_boundary_ns == max(by_kind["in2reg"].total_ns, by_kind["reg2out"].total_ns)
+    assert t.over(0.5) == list(t.port_paths)
