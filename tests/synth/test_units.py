@@ -129,6 +129,11 @@ def test_count_utilization_folds_lutram_and_bram() -> None:
     assert d["primitives"]["RAMB18E1"] == {"used": 3, "capacity": 280}
 
 
+def test_ultrascale_carry4_counts_as_half_a_carry8() -> None:
+    u = count_utilization({"CARRY4": 10, "CARRY8": 1, "DSP48E2": 3, "RAMB18E2": 2}, "t", "zcu104")
+    assert u.used["CARRY"] == 6 and u.used["DSP"] == 3 and u.used["BRAM36"] == 1
+
+
 def test_check_fit_names_resource_needed_and_available() -> None:
     cap = get_capacity("xc7z020")
     u = count_utilization({"DSP48E1": 386, "LUT6": cap.lut - DMA_ALLOWANCE.lut, "FDRE": 10}, "ov", "xc7z020")
