@@ -129,6 +129,11 @@ def test_count_utilization_folds_lutram_and_bram() -> None:
     assert d["primitives"]["RAMB18E1"] == {"used": 3, "capacity": 280}
 
 
+def test_ultrascale_carry4_counts_as_half_a_carry8() -> None:
+    u = count_utilization({"CARRY4": 10, "CARRY8": 1, "DSP48E2": 3, "RAMB18E2": 2}, "t", "zcu104")
+    assert u.used["CARRY"] == 6 and u.used["DSP"] == 3 and u.used["BRAM36"] == 1
+
+
 def test_check_fit_names_resource_needed_and_available() -> None:
     cap = get_capacity("xc7z020")
     u = count_utilization({"DSP48E1": 386, "LUT6": cap.lut - DMA_ALLOWANCE.lut, "FDRE": 10}, "ov", "xc7z020")
@@ -191,3 +196,18 @@ def test_bram36_capacity_matches_ramb18_pairs() -> None:
     cap = get_capacity("xc7z020")
     assert cap.carry == cap.lut // 4  # one CARRY4 per slice of four LUTs
     assert math.isclose(cap.ff, 2 * cap.lut)  # eight FFs per slice of four LUTs
+
+
+def test_ports_are_timed_as_if_registered_outside() -> None:
+    # input x -> LUT -> FF r; FF r -> output y. A FF is assumed beyond each port.
+    cells = [lut("l", [50], 51), ff("r", 51, 52)]
+    nl = Netlist("t", cells, {"clk": (IN, [1]), "x": (IN, [50]), "y": (OUT, [52])}, {50: "x", 52: "r"})
+    t = estimate_timing(nl)
+    by_kind = {p.kind: p for p in t.port_paths}
+    assert by_kind["in2reg"].total_ns == pytest.approx(
+        delays.FF_CLK_TO_Q_NS + delays.NET_NS + delays.LUT_NS + delays.FF_SETUP_NS["D"])
+    assert by_kind["reg2out"].total_ns == pytest.approx(
+        delays.FF_CLK_TO_Q_NS + delays.NET_NS + delays.FF_SETUP_NS["D"])
+    assert by_kind["reg2out"].end == "y" and t.paths == ()
+    assert t.worst_boundary_ns == max(by_kind["in2reg"].total_ns, by_kind["reg2out"].total_ns)
+    assert t.over(0.5) == list(t.port_paths)

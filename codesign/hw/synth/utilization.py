@@ -9,7 +9,7 @@ Counting rules (the same as Vivado's utilization report, so the figures compare)
 * ``FF``: FDRE/FDSE/FDCE/FDPE (and latches);
 * ``DSP``: DSP48E1 (DSP48E2 on UltraScale+);
 * ``BRAM36``: RAMB36 + RAMB18 / 2 (two RAMB18 share one RAMB36 site);
-* ``CARRY``: CARRY4 (CARRY8 on UltraScale+).
+* ``CARRY``: CARRY4 (on UltraScale+ CARRY8, where Yosys' CARRY4 count as half a CARRY8 each).
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ LUTRAM_LUTS = {
 }
 FAMILY_PRIMITIVES = {
     "xc7": {"DSP": ("DSP48E1",), "RAMB36": ("RAMB36E1",), "RAMB18": ("RAMB18E1",), "CARRY": ("CARRY4",)},
-    "xcup": {"DSP": ("DSP48E2",), "RAMB36": ("RAMB36E2",), "RAMB18": ("RAMB18E2",), "CARRY": ("CARRY8",)},
+    # Yosys 0.70 maps UltraScale+ adders to CARRY4, which Vivado packs two to a CARRY8.
+    "xcup": {"DSP": ("DSP48E2",), "RAMB36": ("RAMB36E2",), "RAMB18": ("RAMB18E2",), "CARRY": ("CARRY8", "CARRY4")},
 }
+CARRY_WEIGHT = {"CARRY8": 1.0, "CARRY4": 1.0}
+CARRY_WEIGHT_XCUP = {"CARRY8": 1.0, "CARRY4": 0.5}
 # Resources the fit check compares, in report order.
 RESOURCES = ("SLICE_LUT", "LUT", "LUTRAM", "FF", "DSP", "BRAM36", "CARRY")
 
@@ -83,7 +86,9 @@ class Utilization:
 
 def count_utilization(cells: dict[str, int], top: str, device: str) -> Utilization:
     """Fold raw cell counts into the resources of :data:`RESOURCES`."""
-    fam = FAMILY_PRIMITIVES[get_capacity(device).yosys_family]
+    family = get_capacity(device).yosys_family
+    fam = FAMILY_PRIMITIVES[family]
+    weights = CARRY_WEIGHT_XCUP if family == "xcup" else CARRY_WEIGHT
     lut = sum(n for t, n in cells.items() if t in LOGIC_LUTS)
     lutram_cells = {t: n for t, n in cells.items() if t in LUTRAM_LUTS}
     lutram = sum(LUTRAM_LUTS[t] * n for t, n in lutram_cells.items())
@@ -95,7 +100,7 @@ def count_utilization(cells: dict[str, int], top: str, device: str) -> Utilizati
         "FF": sum(n for t, n in cells.items() if t in FLIP_FLOPS),
         "DSP": sum(cells.get(t, 0) for t in fam["DSP"]),
         "BRAM36": ramb36 + ramb18 / 2,
-        "CARRY": sum(cells.get(t, 0) for t in fam["CARRY"]),
+        "CARRY": sum(weights[t] * cells.get(t, 0) for t in fam["CARRY"]),
     }
     return Utilization(top=top, device=device, used=used, primitives=prim, lutram_cells=lutram_cells,
                        cells=dict(cells))
