@@ -9,7 +9,7 @@ BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
 
-.PHONY: help setup demo test ip synth sim bitstream bench clean lint
+.PHONY: help setup demo test ip synth sim bitstream bench clean lint finetune
 
 help: ## list the targets
 	@echo "codesign make targets:"
@@ -30,6 +30,11 @@ demo: $(STAMP) ## run the main job: OHQ search of the trained Fashion-MNIST ResN
 	$(PY) -m codesign.ip --bits 4,8 --cores mac_tree,postproc --no-csim --no-rtl --out build/ip
 	$(PY) -m codesign.search --model resnet_s --board sim --bits 4,8 --ratio 0.5 \
 	  --val-data fashion-mnist --out $(DEMO_OUT)
+
+RUN ?= $(DEMO_OUT)
+EPOCHS ?= 3
+finetune: $(STAMP) ## QAT of a search run's config (default the demo run): make finetune RUN=runs/x EPOCHS=3
+	$(PY) -m codesign.finetune --run $(RUN) --epochs $(EPOCHS) --data fashion-mnist --out $(RUN)/qat
 
 test: $(STAMP) ## unit + g++ C-sim + cocotb RTL regression (Verilator, Icarus)
 	$(PY) -m pytest -n $(JOBS) -q
