@@ -140,3 +140,18 @@ def test_po2_activation_is_refused_by_name(tf: Any) -> None:
     out = qkeras.QActivation("quantized_relu_po2(4)", name="po2act")(x)
     with pytest.raises(UnsupportedLayerError, match=r"po2act.*quantized_relu_po2"):
         from_keras(tf.keras.Model(inp, out))
+
+
+def test_other_widths_fall_back_to_calibration(qmodel: Any) -> None:
+    """A BitConfig with other widths than the quantizers' calibrates those layers/tensors itself."""
+    from codesign.graph.keras_import import from_keras
+    from codesign.quant.bitconfig import BitConfig
+    from codesign.quant.qgraph import quantize_model
+
+    g = from_keras(qmodel)
+    x = np.random.default_rng(0).uniform(0, 1, (32, 12, 12, 3)).astype(np.float32)
+    qg = quantize_model(g, BitConfig.uniform(g, 8), x)
+    c1 = qg.node("c1")
+    assert not np.allclose(c1.params["w_scale"], g.hints.weights["c1"].scale)  # 4-bit grid not used at 8 bit
+    assert qg.tensors["a1"].bits == 8 and qg.tensors["a1"].scale != g.hints.tensors["a1"].scale
+    assert qg.tensors["pw"].scale == g.hints.tensors["pw"].scale  # 8-bit quantizer at 8 bits: kept
