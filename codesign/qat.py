@@ -1,15 +1,17 @@
 """Quantization-aware fine-tuning of a quantized model's QKeras export (off-board; TensorFlow).
 
 The model trained is :func:`codesign.graph.qkeras_export.to_qkeras` of the PTQ ``QGraph``
-(float mode, requant folded into the kernel quantizers). Its quantizers *are* our
-quantizer: per-channel symmetric narrow-range weights (``quantized_bits(w_bits, 0,
-symmetric=1, alpha=2^(w_bits-1) * M_c)``) and every activation rounded onto the integer grid of
-its calibrated tensor. Only the GEMM kernels and biases train (straight-through estimator);
+(float mode, integer kernels: ``fold_requant=False``). Its quantizers *are* our quantizer:
+per-channel symmetric narrow-range weights (integer codes under ``quantized_bits(w_bits,
+w_bits-1, symmetric=1)``, then the per-channel requant multiplier ``M_c = s_x * s_w,c / s_y``)
+and every activation rounded onto the integer grid of its calibrated tensor. Only the GEMM
+kernels and biases (the ``<name>_rq`` offsets) train, through the straight-through estimator;
 scales, widths and every other constant stay as calibrated, so the trained model re-imports
 into the same integer graph with new codes (:mod:`codesign.graph.qkeras_reimport`).
 
 Schedule (documented in docs/quantization.md): Adam, cosine decay of the learning rate from
-``lr`` to 0 over all steps of all epochs, batches of ``batch`` shuffled per epoch with
+``lr`` to 0 over all steps of all epochs (``lr`` is in weight *codes* per step: the kernels
+are stored as codes, so 2-bit and 8-bit layers move alike; biases in output codes), batches of ``batch`` shuffled per epoch with
 ``seed + epoch``, sparse cross-entropy on the logits. A checkpoint (weights + state) is
 written after every epoch; a rerun with the same model, data and schedule resumes after the
 last finished epoch (Adam's moments restart there; the learning rate continues on the
@@ -51,7 +53,7 @@ class Schedule:
     """What a fine-tuning run does (its fingerprint decides whether a checkpoint can resume)."""
 
     epochs: int = 3
-    lr: float = 1e-4
+    lr: float = 0.02  # weight codes per step
     batch: int = 128
     seed: int = 0
 
@@ -69,15 +71,29 @@ class TrainResult:
 
 
 def trainable_export(qg: QGraph) -> Any:
-    """The ``io="real"`` QKeras export of ``qg`` with only the GEMM kernels and biases trainable."""
-    from codesign.graph.qkeras_export import to_qkeras
+    """The ``io="real"`` QKeras export of ``qg`` with integer kernels (``fold_requant=False``).
 
-    model = to_qkeras(qg, io="real", fold_requant=True)
-    gemm = {n.name for n in qg.gemm_nodes()}
-    for layer in model.layers:
-        # the constant multipliers are BatchNormalization layers: frozen, they also stay in inference mode
-        layer.trainable = layer.name in gemm
+    Integer kernels keep every conv sum an exact integer in float32, so the trained model and
+    the golden model of its re-import agree (the folded form multiplies by ``M_c`` inside the
+    sum and slips by a few codes at 4 bit); they also make ``lr`` a step in *codes* for every width.
+    """
+    from codesign.graph.qkeras_export import to_qkeras
+    from codesign.graph.qkeras_reimport import fix_integer_grid
+
+    model = to_qkeras(qg, io="real", fold_requant=False)
+    for n in qg.gemm_nodes():
+        fix_integer_grid(model.get_layer(n.name))
     return model
+
+
+def trainable_variables(qg: QGraph, model: Any) -> list[Any]:
+    """What QAT trains: each GEMM's integer kernel and the offset (``beta``) of its ``<name>_rq``."""
+    out = []
+    for n in qg.gemm_nodes():
+        layer = model.get_layer(n.name)
+        out.append(layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel)
+        out.append(model.get_layer(f"{n.name}_rq").beta)
+    return out
 
 
 def logits_of(model: Any) -> Any:
@@ -162,12 +178,12 @@ def train(qg: QGraph, qg_digest: str, x: np.ndarray, y: np.ndarray, sched: Sched
     opt = tf.keras.optimizers.Adam(lr)
     opt.iterations.assign(done * steps)  # the cosine schedule continues where it stopped
     loss_fn = training_loss()
-    variables = logits.trainable_variables
+    variables = trainable_variables(qg, model)
 
     @tf.function
     def step(xb: tf.Tensor, yb: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = loss_fn(yb, logits(xb, training=True))
+            loss = loss_fn(yb, logits(xb, training=False))  # inference mode: the constant BN multipliers stay put
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 

@@ -76,7 +76,7 @@ def test_finetune_round_trip(run_folder: tuple[Path, Path, BitConfig]) -> None:
     run, data, bc = run_folder
     out = run / "qat"
     rc = run_cli(__import__("codesign.finetune", fromlist=["main"]).main,
-                 ["--run", str(run), "--data", str(data), "--epochs", "1", "--batch", "32", "--lr", "1e-3",
+                 ["--run", str(run), "--data", str(data), "--epochs", "1", "--batch", "32", "--lr", "0.05",
                   "--out", str(out), "--quiet"])
     assert rc == 0
     rec = json.loads((out / "qat.json").read_text())
@@ -125,17 +125,17 @@ def test_resume_and_divergence_keep_checkpoint(run_folder: tuple[Path, Path, Bit
     with np.load(data) as z:
         x, y = z["x"][:96].astype(np.float32) / 255.0, z["y"][:96]
     ckpt = tmp_path / "ckpt"
-    sched = qat.Schedule(epochs=1, lr=1e-3, batch=32)
+    sched = qat.Schedule(epochs=1, lr=0.05, batch=32)
     first = qat.train(qg, digest, x, y, sched, ckpt, show_progress=False, log=lambda _m: None)
     assert len(first.epoch_loss) == 1
-    second = qat.train(qg, digest, x, y, qat.Schedule(epochs=2, lr=1e-3, batch=32), ckpt, show_progress=False,
+    second = qat.train(qg, digest, x, y, qat.Schedule(epochs=2, lr=0.05, batch=32), ckpt, show_progress=False,
                        log=lambda _m: None)
     assert second.resumed_after == 1 and len(second.epoch_loss) == 2
     kept = json.loads((ckpt / "state.json").read_text())
     assert kept["epoch"] == 2
     _poison_loss()
     with pytest.raises(qat.DivergedError, match=r"NaN.*last good checkpoint \(after epoch 2\)"):
-        qat.train(qg, digest, x, y, qat.Schedule(epochs=3, lr=1e-3, batch=32), ckpt, show_progress=False,
+        qat.train(qg, digest, x, y, qat.Schedule(epochs=3, lr=0.05, batch=32), ckpt, show_progress=False,
                   log=lambda _m: None)
     assert json.loads((ckpt / "state.json").read_text()) == kept
     assert (ckpt / kept["weights"]).is_file()

@@ -1,20 +1,20 @@
 """Re-import a (fine-tuned) QKeras export of a ``QGraph``: its quantizers give the integer model back.
 
-:func:`codesign.graph.qkeras_export.to_qkeras` (float mode, ``fold_requant=True``) writes each
-conv/dense as a QKeras layer whose kernel quantizer is ``quantized_bits(w_bits, 0, symmetric=1,
-alpha=2^(w_bits-1) * M_c)`` and whose float bias is ``bias_code * M_c + nudge``. Training
-changes the stored kernel and the bias, never the quantizers, so:
+:func:`codesign.graph.qkeras_export.to_qkeras` with ``fold_requant=False`` (the form QAT trains
+and hls4ml converts) writes each conv/dense as a QKeras layer holding *integer* kernel codes
+under ``quantized_bits(w_bits, w_bits-1, symmetric=1)``, followed by a constant multiplier
+``<name>_rq`` (``gamma = M_c``, ``beta = bias_code * M_c + nudge``). Training changes the stored
+kernel and ``beta``, never the quantizers or ``gamma``, so:
 
-* weight codes are what the quantizer computes, read back as ``q * 2^(w_bits-1) / alpha``
-  (QKeras' own rounding, ties to even, is what the trained model uses);
-* bias codes are ``round((bias - nudge) / M_c)``. :func:`snap_biases` moves the Keras
-  biases onto that lattice, so the fine-tuned model and its re-import agree on every bias;
-* the widths, the per-channel weight scale and every activation grid come from the
-  quantizers in the model: they are checked against the template QGraph (the config the
-  export was made from), so a model whose quantizers changed is refused, not misread.
+* weight codes are what the kernel quantizer computes on the integer grid (QKeras' own rounding,
+  the one the trained model uses; :func:`fix_integer_grid`);
+* bias codes are ``round((beta - nudge) / M_c)``; :func:`snap_to_grid` moves the kernels and
+  ``beta`` onto their lattices, so the fine-tuned model and its re-import agree exactly;
+* the widths, the requant multiplier ``M_c`` and every activation grid come from the layers of
+  the model and are checked against the template QGraph (the config the export was made
+  from): a model whose quantizers or scales changed is refused, not misread.
 
-Everything else (requant multipliers, residual/SE/pool constants) is fixed by the export and
-taken from the template.
+Everything else (residual/SE/pool constants) is fixed by the export and taken from the template.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from codesign.errors import ModelFileError
 from codesign.quant.dyadic import INT32_MAX, INT32_MIN
 from codesign.quant.qgraph import QGraph, QNode
 
-ALPHA_RTOL = 1e-6  # the alpha in a saved model went through float32/JSON
+SCALE_RTOL = 1e-6  # M_c in a saved model went through float32
 
 
 def _quantizer(layer: Any) -> Any:
@@ -40,59 +40,78 @@ def _kernel_var(layer: Any) -> Any:
     return layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
 
 
-def _check_quantizer(node: QNode, layer: Any) -> tuple[int, np.ndarray]:
-    """(w_bits, alpha per IR channel) of the layer's quantizer, checked against the template node."""
-    from codesign.graph.qkeras_export import stored_kernel
+def _refit(layer: str, what: str) -> ModelFileError:
+    return ModelFileError(f"layer {layer!r}: {what} does not match the exported config; the model was changed "
+                          "after export (re-export it from the run's quantized model).")
 
-    q = _quantizer(layer)
-    bits = int(q.bits)
-    if type(q).__name__ != "quantized_bits" or bits != node.attrs["w_bits"] or not q.symmetric:
-        raise ModelFileError(
-            f"layer {layer.name!r}: kernel quantizer {q} does not match the exported config "
-            f"(quantized_bits({node.attrs['w_bits']},0,1,alpha=...)); re-export the model from the run's BitConfig."
-        )
-    alpha = np.asarray(q.alpha, np.float64)
-    _kernel, want = stored_kernel(node)
-    if alpha.shape != want.shape or not np.allclose(alpha, want, rtol=ALPHA_RTOL, atol=0):
-        raise ModelFileError(f"layer {layer.name!r}: per-channel alpha of its quantizer differs from the "
-                             "exported requant scale; the quantizer was changed after export.")
-    return bits, alpha.reshape(-1)
+
+def fix_integer_grid(layer: Any) -> None:
+    """Pin a GEMM layer's kernel quantizer to the integer grid (``alpha=None``).
+
+    QKeras layers turn a kernel quantizer built without ``alpha`` into ``alpha="auto_po2"``
+    (a per-channel power-of-two scale fitted to the *current* kernel). On integer codes that
+    scale reproduces the codes exactly, which is why the export works; on a kernel being trained
+    it would pick finer grids than the hardware has. QAT therefore trains with ``alpha=None``.
+    """
+    _quantizer(layer).alpha = None
 
 
 def weight_codes(node: QNode, layer: Any) -> np.ndarray:
-    """Integer weight codes (IR layout) of the kernel QKeras computes in ``layer``."""
-    bits, alpha = _check_quantizer(node, layer)
-    w = _kernel_var(layer)
-    q = np.asarray(_quantizer(layer)(w), np.float64)
+    """Integer weight codes (IR layout) of ``layer``'s kernel on its ``quantized_bits(b, b-1, 1)`` grid.
+
+    ``round`` (ties to even) and the narrow clip are what that quantizer computes with ``alpha=None``.
+    """
+    q = _quantizer(layer)
+    bits = node.attrs["w_bits"]
+    ok = type(q).__name__ == "quantized_bits" and int(q.bits) == bits and int(q.integer) == bits - 1
+    if not ok or q.alpha not in (None, "auto_po2"):
+        raise _refit(layer.name, f"kernel quantizer {q} (want quantized_bits({bits},{bits - 1},1))")
+    codes = np.asarray(_kernel_var(layer).numpy(), np.float64)
     if hasattr(layer, "depthwise_kernel"):  # Keras [kh, kw, cin, m] -> IR [kh, kw, 1, cin*m]
-        kh, kw, cin, mult = q.shape
-        q = q.reshape(kh, kw, 1, cin * mult)
-    codes = np.round(q * 2.0 ** (bits - 1) / alpha)
+        kh, kw, cin, mult = codes.shape
+        codes = codes.reshape(kh, kw, 1, cin * mult)
     lim = 2 ** (bits - 1) - 1
-    return np.clip(codes, -lim, lim).astype(np.asarray(node.params["weight"]).dtype)
+    return np.clip(np.round(codes), -lim, lim).astype(np.asarray(node.params["weight"]).dtype)
 
 
 def bias_lattice(node: QNode) -> tuple[np.ndarray, np.ndarray]:
-    """``(M_c, nudge_c)``: the Keras bias of ``node`` is ``bias_code * M_c + nudge_c``."""
+    """``(M_c, nudge_c)``: the export's ``beta`` of ``node`` is ``bias_code * M_c + nudge_c``."""
     from codesign.graph.qkeras_export import gemm_multiplier, tie_nudge
 
-    return gemm_multiplier(node), np.broadcast_to(tie_nudge(node.params["mult"], node.params["shift"]),
-                                                  np.shape(node.params["bias"]))
+    m_c = gemm_multiplier(node)
+    return m_c, np.broadcast_to(tie_nudge(node.params["mult"], node.params["shift"]), m_c.shape)
 
 
-def bias_codes(node: QNode, layer: Any) -> np.ndarray:
-    """int32 bias codes of a trained layer's float bias."""
+def _requant_layer(model: Any, node: QNode) -> Any:
+    """The ``<name>_rq`` multiplier of a GEMM node, its ``gamma`` checked against ``M_c``."""
+    layer = model.get_layer(f"{node.name}_rq")
+    gamma = np.asarray(layer.gamma.numpy(), np.float64)
+    if not np.allclose(gamma, bias_lattice(node)[0], rtol=SCALE_RTOL, atol=0):
+        raise _refit(layer.name, "requant multiplier (gamma)")
+    return layer
+
+
+def bias_codes(node: QNode, model: Any) -> np.ndarray:
+    """int32 bias codes of a trained export's ``<name>_rq`` offset."""
     m_c, nudge = bias_lattice(node)
-    b = np.asarray(layer.bias.numpy(), np.float64)
-    return np.clip(np.round((b - nudge) / m_c), INT32_MIN, INT32_MAX).astype(np.int64)
+    beta = np.asarray(_requant_layer(model, node).beta.numpy(), np.float64)
+    return np.clip(np.round((beta - nudge) / m_c), INT32_MIN, INT32_MAX).astype(np.int64)
 
 
-def snap_biases(model: Any, template: QGraph) -> None:
-    """Move every GEMM bias of ``model`` onto its integer lattice (in place)."""
+def snap_to_grid(model: Any, template: QGraph) -> None:
+    """Replace every GEMM kernel by its codes and every bias by its lattice value (in place).
+
+    The snapped model computes what it computed before (its quantizers already rounded), and a
+    reload (where QKeras turns the kernel quantizers back into ``auto_po2``) computes it too.
+    """
     for node in template.gemm_nodes():
         layer = model.get_layer(node.name)
+        kernel = _kernel_var(layer)
+        codes = weight_codes(node, layer).astype(np.float32).reshape(tuple(kernel.shape))
         m_c, nudge = bias_lattice(node)
-        layer.bias.assign((bias_codes(node, layer) * m_c + nudge).astype(np.float32))
+        beta = (bias_codes(node, model) * m_c + nudge).astype(np.float32)
+        kernel.assign(codes)
+        _requant_layer(model, node).beta.assign(beta)
 
 
 def _check_activations(model: Any, template: QGraph) -> None:
@@ -126,9 +145,9 @@ def reimport(model: Any, template: QGraph) -> QGraph:
             if n.name not in names:
                 raise ModelFileError(f"the QKeras model has no layer {n.name!r} of the exported config.")
             layer = model.get_layer(n.name)
-            n = replace(n, params={**n.params, "weight": weight_codes(n, layer), "bias": bias_codes(n, layer)})
+            n = replace(n, params={**n.params, "weight": weight_codes(n, layer), "bias": bias_codes(n, model)})
         nodes.append(n)
     return replace(template, nodes=nodes)
 
 
-__all__ = ["bias_codes", "bias_lattice", "reimport", "snap_biases", "weight_codes"]
+__all__ = ["bias_codes", "bias_lattice", "fix_integer_grid", "reimport", "snap_to_grid", "weight_codes"]
