@@ -76,7 +76,7 @@ def test_finetune_round_trip(run_folder: tuple[Path, Path, BitConfig]) -> None:
     run, data, bc = run_folder
     out = run / "qat"
     rc = run_cli(__import__("codesign.finetune", fromlist=["main"]).main,
-                 ["--run", str(run), "--data", str(data), "--epochs", "1", "--batch", "32", "--lr", "0.05",
+                 ["--run", str(run), "--data", str(data), "--epochs", "1", "--batch", "32", "--lr", "0.2",
                   "--out", str(out), "--quiet"])
     assert rc == 0
     rec = json.loads((out / "qat.json").read_text())
