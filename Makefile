@@ -9,7 +9,7 @@ BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
 
-.PHONY: help setup demo deploy test ip synth sim bitstream bench clean lint armhf-check
+.PHONY: help setup demo deploy test ip synth sim bitstream bench clean lint armhf-check finetune
 
 help: ## list the targets
 	@echo "codesign make targets:"
@@ -35,6 +35,11 @@ DEPLOY_N ?= 100
 deploy: $(STAMP) ## deploy the demo run's chosen config on the sim board, bit-exact, timed: make deploy [DEMO_OUT=runs/demo DEPLOY_N=100]
 	$(PY) -m codesign.deploy --run $(DEMO_OUT) --board sim --bits $(BITS) --data fashion-mnist --n $(DEPLOY_N) \
 	  --out $(DEMO_OUT)/deploy
+
+RUN ?= $(DEMO_OUT)
+EPOCHS ?= 3
+finetune: $(STAMP) ## QAT of a search run's config (default the demo run): make finetune RUN=runs/x EPOCHS=3
+	$(PY) -m codesign.finetune --run $(RUN) --epochs $(EPOCHS) --data fashion-mnist --out $(RUN)/qat
 
 test: $(STAMP) ## unit + g++ C-sim + cocotb RTL regression (Verilator, Icarus)
 	$(PY) -m pytest -n $(JOBS) -q

@@ -14,6 +14,7 @@ COMMANDS = {
     "ip": ("codesign.ip", "generate, C-simulate and check the IP cores (make ip)"),
     "overlay": ("codesign.hw.overlay", "render the OQA overlay's top-level Verilog from generated IP"),
     "synth": ("codesign.synth", "open synthesis (Yosys) of the cores and the overlay: fit and timing (make synth)"),
+    "finetune": ("codesign.finetune", "QAT of a search run's config in QKeras, re-imported into the golden model (needs TensorFlow)"),
     "inspect": ("codesign.inspect_model", "print a model's IR (layers, shapes, params, MACs, quantized size)"),
     "models": ("codesign.models.__main__", "list the model zoo and build/cache its ImageNet-shape models"),
     "train": ("codesign.models.train", "train a small zoo model (needs TensorFlow)"),

@@ -1,4 +1,8 @@
-"""``python -m codesign inspect MODEL [--bits B|bitconfig.json]``: print the IR as a table."""
+"""``python -m codesign inspect MODEL [--bits B|bitconfig.json] [--emit-bitconfig F]``: print the IR as a table.
+
+A QKeras model's own quantizers show as its W/A bits (and their grids below the table);
+``--emit-bitconfig F`` writes them as a BitConfig for ``codesign.search``/``finetune``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codesign import validate
+from codesign.errors import BitConfigError
 from codesign.graph.ir import Graph
+from codesign.graph.quant_hints import derived_bitconfig
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
 from codesign.ui import Console, Table
@@ -73,10 +79,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``codesign inspect``."""
     ap = argparse.ArgumentParser(prog="codesign inspect", description="Print a model's IR.")
     ap.add_argument("model", help="zoo name, IR directory (graph.json + weights.npz) or .h5/.keras file")
-    ap.add_argument("--bits", help="uniform width 2..8, or a BitConfig .json/.yaml, to show the quantized size")
+    ap.add_argument("--bits", help="uniform width 2..8, or a BitConfig .json/.yaml, to show the quantized size "
+                                   "(default for a QKeras model: the widths of its own quantizers)")
+    ap.add_argument("--emit-bitconfig", metavar="FILE",
+                    help="write the BitConfig of the model's own quantizers (QKeras) to FILE (.json/.yaml)")
     validate.add_model_options(ap)
     args = ap.parse_args(argv)
     graph = load_model_spec(args.model, validate.input_shape(args.input_shape), args.trust_model)
-    bc = bitconfig_from_arg(graph, args.bits) if args.bits else None
+    found = derived_bitconfig(graph) if graph.hints else None
+    if args.emit_bitconfig and found is None:
+        raise BitConfigError(f"model {args.model!r} carries no quantizers (not a QKeras model with kernel or "
+                             "activation quantizers), so there is no BitConfig to emit; pass widths with --bits.")
+    bc = bitconfig_from_arg(graph, args.bits) if args.bits else found
     render(graph, bc)
+    if found is not None:
+        _print_grids(graph)
+    if args.emit_bitconfig:
+        out = found.save(args.emit_bitconfig)
+        print(f"BitConfig of the model's quantizers written to {out}")
     return 0
+
+
+def _print_grids(graph: Graph) -> None:
+    """The quantizers found in the model, as the quantized model will use them."""
+    hints = graph.hints
+    assert hints is not None
+    print("quantizers found in the model (they fix these grids; W/A bits above are theirs unless --bits):")
+    for name, w in hints.weights.items():
+        print(f"  weights {name}: {w.bits} bit, per-channel step {float(w.scale.min()):.3g}..{float(w.scale.max()):.3g}"
+              f"  [{w.source}]")
+    for name, t in hints.tensors.items():
+        sign = "signed" if t.signed else "unsigned"
+        print(f"  tensor  {name}: {t.bits} bit {sign}, scale {t.scale:.6g}  [{t.source}]")

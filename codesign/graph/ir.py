@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from codesign.errors import ModelFileError, ShapeError
+from codesign.graph.quant_hints import QuantHints
 
 Shape = tuple[int, ...]
 
@@ -393,6 +394,8 @@ class Graph:
     name: str
     layers: list[Layer]
     outputs: list[str]
+    # grids the source model fixed (QKeras quantizers); None for a float model
+    hints: QuantHints | None = None
 
     def __post_init__(self) -> None:
         self._index = {layer.name: layer for layer in self.layers}
@@ -495,4 +498,4 @@ class Graph:
             new = dataclasses.replace(ly, inputs=list(ly.inputs), params={k: v.copy() for k, v in ly.params.items()})
             new.output_shape = ly.output_shape
             layers.append(new)
-        return Graph(self.name, layers, list(self.outputs))
+        return Graph(self.name, layers, list(self.outputs), self.hints.copy() if self.hints else None)

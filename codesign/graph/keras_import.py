@@ -29,6 +29,7 @@ from codesign.errors import ShapeError, UnsupportedLayerError
 from codesign.graph import ir
 from codesign.graph.keras_files import load_keras_model
 from codesign.graph.keras_patterns import fuse_hard_activations
+from codesign.graph.quant_hints import QuantHints
 
 # ---- builder: the IR under construction ------------------------------------------------------
 
@@ -41,6 +42,7 @@ class _Builder:
     shapes: dict[str, ir.Shape] = field(default_factory=dict)
     # (IR tensor name, Keras shape without batch, Keras layer name) for the final shape check.
     expected: list[tuple[str, tuple[int | None, ...], str]] = field(default_factory=list)
+    hints: QuantHints = field(default_factory=QuantHints)  # QKeras grids found on the way
 
     def unique(self, name: str, scope: str = "") -> str:
         """``name`` if unused, else a scoped or numbered variant (nested models, shared layers)."""
@@ -146,15 +148,25 @@ def _activation_name(spec: Any) -> str:
     return spec.split("(")[0].strip().lower()
 
 
-def _emit_activation(b: _Builder, call: _Call, spec: Any, src: str, name: str) -> str:
-    """Append the IR for activation ``spec`` applied to ``src``; returns the output tensor name."""
+def _emit_activation(b: _Builder, call: _Call, spec: Any, src: str, name: str, quantizer: Any = None) -> str:
+    """Append the IR for activation ``spec`` applied to ``src``; returns the output tensor name.
+
+    ``quantizer`` is the QKeras quantizer object behind ``spec`` (when there is one): its grid
+    is recorded for the tensor it quantizes (see :mod:`codesign.graph.qkeras_quantizers`).
+    """
     act = _activation_name(spec)
+    grid = _tensor_grid(call, quantizer) if act.startswith("quantized") else None
     if act in ("linear", "quantized_bits"):
-        # QKeras quantized_bits on activations is a fake-quantizer: identity in float.
+        # QKeras quantized_bits on activations is a fake-quantizer: identity in float, a grid in the IR.
+        if grid is not None:
+            b.hints.tensors[src] = grid
         return src
     if act in ("quantized_relu", "relu"):
-        # A QKeras quantized_relu is a relu in float; its clip/bits are a quantization detail.
-        return b.add(ir.Activation(name=name, inputs=[src], kind="relu"))
+        # A QKeras quantized_relu is a relu in float whose output lies on the quantizer's grid.
+        out = b.add(ir.Activation(name=name, inputs=[src], kind="relu"))
+        if grid is not None:
+            b.hints.tensors[out] = grid
+        return out
     if act in _ACTIVATION_KINDS:
         return b.add(ir.Activation(name=name, inputs=[src], kind=_ACTIVATION_KINDS[act]))
     if act == "softmax":
@@ -170,7 +182,37 @@ def _emit_activation(b: _Builder, call: _Call, spec: Any, src: str, name: str) -
 def _fused_activation(b: _Builder, call: _Call, src: str) -> str:
     """Emit a layer's fused ``activation=`` as a separate ``<name>_act`` layer."""
     spec = call.layer.get_config().get("activation")
-    return _emit_activation(b, call, spec, src, b.unique(f"{call.name}_act"))
+    return _emit_activation(b, call, spec, src, b.unique(f"{call.name}_act"), getattr(call.layer, "activation", None))
+
+
+def _tensor_grid(call: _Call, quantizer: Any) -> Any:
+    """The grid of an activation quantizer object (None when it is not a QKeras quantizer)."""
+    if quantizer is None:
+        return None
+    from codesign.graph.qkeras_quantizers import tensor_grid
+
+    return tensor_grid(call.layer.name, quantizer)
+
+
+def _kernel(b: _Builder, call: _Call, ir_name: str, attr: str, depthwise: bool = False) -> np.ndarray:
+    """Layer kernel ``attr``; with a QKeras quantizer, the quantized kernel (its grid is recorded)."""
+    kernel = _f32(getattr(call.layer, attr))
+    prefix = attr.removesuffix("_kernel") if attr != "kernel" else "kernel"
+    quantizer = getattr(call.layer, f"{prefix}_quantizer_internal", None)
+    if quantizer is None:
+        return kernel
+    from codesign.graph.qkeras_quantizers import weight_grid
+
+    q, grid = weight_grid(call.layer.name, quantizer, kernel, depthwise)
+    b.hints.weights[ir_name] = grid
+    return q
+
+
+def _bias(call: _Call) -> np.ndarray:
+    """Layer bias, quantized by its QKeras bias quantizer when it has one (QKeras adds that one)."""
+    bias = _f32(call.layer.bias)
+    quantizer = getattr(call.layer, "bias_quantizer_internal", None)
+    return bias if quantizer is None else _f32(quantizer(bias))
 
 
 def _affine(name: str, src: str, scale: Any, offset: Any, role: str = "") -> ir.Affine:
@@ -191,15 +233,15 @@ def _identity(b: _Builder, call: _Call) -> str:
 
 
 def _conv2d(b: _Builder, call: _Call) -> str:
-    """Conv2D/QConv2D (groups kept; float kernel even when a kernel_quantizer is set)."""
+    """Conv2D/QConv2D (groups kept; a kernel_quantizer's quantized kernel and grid)."""
     ly = call.layer
     _require_channels_last(call)
     _require_no_dilation(call)
-    kernel = _f32(ly.kernel)
+    kernel = _kernel(b, call, call.name, "kernel")
     pad = _explicit_padding(call, ly.padding, b.shape(call.inputs[0]), ly.kernel_size, ly.strides)
     params = {"kernel": kernel}
     if ly.use_bias:
-        params["bias"] = _f32(ly.bias)
+        params["bias"] = _bias(call)
     conv = ir.Conv2D(
         name=call.name, inputs=list(call.inputs), params=params, filters=int(kernel.shape[3]),
         kernel=tuple(ly.kernel_size), strides=tuple(ly.strides), padding=pad,
@@ -230,9 +272,10 @@ def _depthwise_conv2d(b: _Builder, call: _Call) -> str:
     ly = call.layer
     _require_channels_last(call)
     _require_no_dilation(call)
-    bias = _f32(ly.bias) if ly.use_bias else None
+    bias = _bias(call) if ly.use_bias else None
     src = call.inputs[0]
-    conv = _depthwise_ir(call, call.name, src, b.shape(src), _f32(ly.depthwise_kernel), bias)
+    kernel = _kernel(b, call, call.name, "depthwise_kernel", depthwise=True)
+    conv = _depthwise_ir(call, call.name, src, b.shape(src), kernel, bias)
     return _fused_activation(b, call, b.add(conv))
 
 
@@ -242,11 +285,13 @@ def _separable_conv2d(b: _Builder, call: _Call) -> str:
     _require_channels_last(call)
     _require_no_dilation(call)
     src = call.inputs[0]
-    dw = b.add(_depthwise_ir(call, b.unique(f"{call.name}_dw"), src, b.shape(src), _f32(ly.depthwise_kernel), None))
-    pointwise = _f32(ly.pointwise_kernel)
+    dw_name = b.unique(f"{call.name}_dw")
+    dw_kernel = _kernel(b, call, dw_name, "depthwise_kernel", depthwise=True)
+    dw = b.add(_depthwise_ir(call, dw_name, src, b.shape(src), dw_kernel, None))
+    pointwise = _kernel(b, call, call.name, "pointwise_kernel")
     params = {"kernel": pointwise}
     if ly.use_bias:
-        params["bias"] = _f32(ly.bias)
+        params["bias"] = _bias(call)
     pw = ir.Conv2D(
         name=call.name, inputs=[dw], params=params, filters=int(pointwise.shape[3]),
         kernel=(1, 1), strides=(1, 1), padding=(0, 0, 0, 0), groups=1, use_bias=bool(ly.use_bias),
@@ -255,11 +300,11 @@ def _separable_conv2d(b: _Builder, call: _Call) -> str:
 
 
 def _dense(b: _Builder, call: _Call) -> str:
-    """Dense/QDense (float kernel even when a kernel_quantizer is set)."""
+    """Dense/QDense (a kernel_quantizer's quantized kernel and grid)."""
     ly = call.layer
-    params = {"kernel": _f32(ly.kernel)}
+    params = {"kernel": _kernel(b, call, call.name, "kernel")}
     if ly.use_bias:
-        params["bias"] = _f32(ly.bias)
+        params["bias"] = _bias(call)
     dense = ir.Dense(
         name=call.name, inputs=list(call.inputs), params=params, units=int(ly.units), use_bias=bool(ly.use_bias)
     )
@@ -273,15 +318,23 @@ def _batchnorm(b: _Builder, call: _Call) -> str:
     axes = [a % rank for a in np.atleast_1d(ly.axis).tolist()]
     if axes != [rank - 1]:
         raise _unsupported(call, f"normalises axis {ly.axis}; only the last (channel) axis is supported")
-    mean = _f32(ly.moving_mean)
+    mean = _bn_param(ly, "moving_mean", "mean")
     # center=False / scale=False mean beta=0 / gamma=1: fold them into explicit defaults.
     params = {
-        "gamma": _f32(ly.gamma) if ly.scale else np.ones_like(mean),
-        "beta": _f32(ly.beta) if ly.center else np.zeros_like(mean),
+        "gamma": _bn_param(ly, "gamma", "gamma") if ly.scale else np.ones_like(mean),
+        "beta": _bn_param(ly, "beta", "beta") if ly.center else np.zeros_like(mean),
         "mean": mean,
-        "var": _f32(ly.moving_variance),
+        "var": _bn_param(ly, "moving_variance", "variance"),
     }
     return b.add(ir.BatchNorm(name=call.name, inputs=list(call.inputs), params=params, epsilon=float(ly.epsilon)))
+
+
+def _bn_param(layer: Any, attr: str, quantizer: str) -> np.ndarray:
+    """A BN statistic as inference uses it: QBatchNormalization quantizes each (po2 by default)."""
+    value = _f32(getattr(layer, attr))
+    if not getattr(layer, f"{quantizer}_quantizer", None):
+        return value
+    return _f32(getattr(layer, f"{quantizer}_quantizer_internal")(value))
 
 
 def _relu(b: _Builder, call: _Call) -> str:
@@ -306,8 +359,8 @@ def _activation(b: _Builder, call: _Call) -> str:
 
 
 def _qactivation(b: _Builder, call: _Call) -> str:
-    """QKeras QActivation as its float activation (quantizer bits are not imported)."""
-    return _emit_activation(b, call, call.layer.activation, call.inputs[0], call.name)
+    """QKeras QActivation: its float activation, and its quantizer's grid on the output tensor."""
+    return _emit_activation(b, call, call.layer.activation, call.inputs[0], call.name, call.layer.quantizer)
 
 
 def _softmax(b: _Builder, call: _Call) -> str:
@@ -689,7 +742,7 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
         layer_name = t._keras_history.layer.name
         input_names.append(b.add(ir.Input(name=b.unique(layer_name), shape=shape)))
     outputs = _import_network(b, model, input_names)
-    graph = ir.Graph(name or model.name, b.layers, outputs)
+    graph = ir.Graph(name or model.name, b.layers, outputs, b.hints if b.hints else None)
     graph.infer_shapes()
     _check_shapes(graph, b.expected)
     fuse_hard_activations(graph)

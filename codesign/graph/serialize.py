@@ -11,6 +11,7 @@ import numpy as np
 
 from codesign.errors import ModelFileError
 from codesign.graph.ir import Graph, layer_from_attrs
+from codesign.graph.quant_hints import QuantHints
 
 FORMAT = "codesign-ir"
 FORMAT_VERSION = 1
@@ -19,8 +20,8 @@ WEIGHTS_FILE = "weights.npz"
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
-    """JSON-ready description of the graph structure (no weights)."""
-    return {
+    """JSON-ready description of the graph structure (no weights; quantizer grids when present)."""
+    out = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "name": graph.name,
@@ -37,6 +38,9 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
             for ly in graph.layers
         ],
     }
+    if graph.hints:
+        out["quant_hints"] = graph.hints.to_dict()
+    return out
 
 
 def save_graph(graph: Graph, directory: str | Path) -> Path:
@@ -96,7 +100,8 @@ def load_graph(directory: str | Path) -> Graph:
                     raise ModelFileError(f"weights file {d / WEIGHTS_FILE} lacks {key!r} needed by the model.")
                 ly.params[k] = weights.pop(key)
             layers.append(ly)
-        graph = Graph(data.get("name", d.name), layers, list(data["outputs"]))
+        hints = QuantHints.from_dict(data["quant_hints"]) if data.get("quant_hints") else None
+        graph = Graph(data.get("name", d.name), layers, list(data["outputs"]), hints)
     except (KeyError, TypeError) as err:
         raise ModelFileError(f"IR file {d / GRAPH_FILE} is malformed (missing or bad field {err}).") from None
     if weights:

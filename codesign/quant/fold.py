@@ -2,10 +2,14 @@
 
 Folding is exact in real arithmetic: ``BN(conv(x, W) + b) = conv(x, W * a) + (b - mean) * a + beta``
 with ``a = gamma / sqrt(var + eps)`` per output channel. The folded graph is what gets
-quantized, so per-channel weight scales see the folded weights (as on the hardware).
+quantized, so per-channel weight scales see the folded weights (as on the hardware). A weight
+grid the source model fixed (QKeras) is folded with its kernel: its step scales by ``|a|``
+(a negative ``a`` only flips the codes' signs, which the symmetric range allows).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +31,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
     and model outputs are renamed accordingly.
     """
     g = graph.copy()
+    hints = g.hints
     rename: dict[str, str] = {}
     keep = []
     for ly in g.layers:
@@ -42,11 +47,15 @@ def fold_batchnorm(graph: Graph) -> Graph:
             prod.params["kernel"] = (k * scale).astype(np.float32)
             prod.params["bias"] = (b * scale + offset).astype(np.float32)
             prod.use_bias = True
+            if hints and prod.name in hints.weights:  # the grid's step scales with the folded kernel
+                grid = hints.weights[prod.name]
+                hints.weights[prod.name] = replace(grid, scale=grid.scale * np.abs(scale))
             rename[ly.name] = prod.name
             continue
         aff = Affine(ly.name, list(ly.inputs), ly.output_shape)
         aff.params = {"scale": scale.astype(np.float32), "offset": offset.astype(np.float32)}
         keep.append(aff)
-    out = Graph(g.name, keep, [rename.get(o, o) for o in g.outputs])
+    # a grid on the BN's output now belongs to the conv that absorbed it
+    out = Graph(g.name, keep, [rename.get(o, o) for o in g.outputs], hints.renamed(rename) if hints else None)
     out.infer_shapes()
     return out

@@ -14,6 +14,10 @@ asked to read a wider tensor than its ``a_bits`` gets an explicit ``requant`` no
 
 Signedness is structural: outputs of ReLU/ReLU6/h-sigmoid/sigmoid (and ops that preserve
 non-negativity) are unsigned; the input is unsigned when the calibration data is >= 0.
+
+Grids the source model fixed (``graph.hints``, from QKeras quantizers) replace calibration:
+a tensor whose width equals its quantizer's takes that quantizer's scale and sign, and a
+GEMM whose ``w_bits`` equal its kernel quantizer's takes that quantizer's per-channel step.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from codesign.graph.ir import (
     ZeroPad2D,
 )
 from codesign.graph.ops import pool_counts
+from codesign.graph.quant_hints import QuantHints, WeightGrid
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.calibrate import TensorRange, calibrate
 from codesign.quant.dyadic import (
@@ -269,7 +274,7 @@ MSE_CLIP_RATIOS = np.linspace(0.5, 1.0, 26)
 
 
 def _weights(w: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None = None,
-             groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
+             groups: int = 1, grid: WeightGrid | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric narrow-range per-output-channel quantization (channels on the last axis).
 
     ``clip="max"`` sets ``scale = max|w| / qmax``. ``clip="mse"`` searches, per channel, the
@@ -277,9 +282,14 @@ def _weights(w: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None
     ``||w - q(w)||^2`` (outliers clipped, the rest resolved finer); it matters at <= 4 bits.
     With ``gram`` (the layer's input Gram matrix per group) and ``bits < 8`` the codes on that
     grid are chosen by GPTQ error compensation (:mod:`codesign.quant.gptq`) instead of
-    round-to-nearest; 8-bit layers always round to nearest.
+    round-to-nearest; 8-bit layers always round to nearest. A ``grid`` the source model fixed
+    (QKeras) gives the scales instead: its weights already lie on it, so the codes are exact
+    (a non-symmetric quantizer's ``-2^(b-1)`` saturates to the narrow range).
     """
     _lo, hi = qrange(bits, True, narrow=True)
+    if grid is not None:
+        s = np.where(grid.scale > 0, grid.scale, 1.0)
+        return quantize(w, s, bits, True, narrow=True), s
     flat = w.astype(np.float64).reshape(-1, w.shape[-1])
     wmax = np.abs(flat).max(axis=0)
     if clip == "mse":
@@ -301,9 +311,9 @@ def _weights(w: np.ndarray, bits: int, clip: str = "max", gram: LayerGram | None
 
 
 def _gemm_node(ly: Conv2D | Dense, x: QTensor, y: QTensor, bits: int, act: Act, out_name: str,
-               weight_clip: str = "max", gram: LayerGram | None = None) -> QNode:
+               weight_clip: str = "max", gram: LayerGram | None = None, grid: WeightGrid | None = None) -> QNode:
     w = ly.params["kernel"]
-    w_q, s_w = _weights(w, bits, weight_clip, gram, ly.groups if isinstance(ly, Conv2D) else 1)
+    w_q, s_w = _weights(w, bits, weight_clip, gram, ly.groups if isinstance(ly, Conv2D) else 1, grid)
     b = ly.params["bias"].astype(np.float64) if ly.use_bias else np.zeros(w.shape[-1])
     bias_q = np.clip(round_half_up(b / (x.scale * s_w)), INT32_MIN, INT32_MAX).astype(np.int64)
     mult, shift = quantize_multipliers(x.scale * s_w / y.scale)
@@ -389,16 +399,20 @@ def quantize_model(
     plan = _plan_fusion(g)
     layers = _real_layers(g, plan)
     demand = _demands(g, plan, layers, bitconfig)
+    hints = g.hints or QuantHints()
     tensors: dict[str, QTensor] = {}
     nodes: list[QNode] = []
 
     def new_tensor(ly: Layer, signed: bool, src: QTensor | None = None) -> QTensor:
         name = plan.out_tensor[ly.name]
         shape = g[name].output_shape
+        bits = demand.get(name) or bitconfig.default_act_bits
+        grid = hints.tensors.get(name)
         if src is not None:  # transparent op: same scale and width (sign may only narrow)
             t = QTensor(name, shape, src.scale, src.bits, signed)
+        elif grid is not None and grid.bits == bits:  # the model's own quantizer fixes this tensor
+            t = QTensor(name, shape, grid.scale, bits, grid.signed)
         else:
-            bits = demand.get(name) or bitconfig.default_act_bits
             t = QTensor(name, shape, _scale(ranges[name], bits, signed), bits, signed)
         tensors[name] = t
         return t
@@ -407,7 +421,7 @@ def quantize_model(
         k = _kind(ly)
         ins = [tensors[i] for i in ly.inputs]
         if k == "input":
-            new_tensor(ly, signed=ranges[ly.name].min < 0)
+            new_tensor(ly, signed=bool(ranges[ly.name].min < 0))
         elif k in ("conv", "dense"):
             lb = bitconfig[ly.name]
             x = ins[0]
@@ -425,7 +439,9 @@ def quantize_model(
                 # a very coarse one (2-bit codes over a range > 6) is capped at 6.0 so that
                 # round(3 / scale) >= 1 and the ReLU6/h-swish constants stay nonzero.
                 y.scale = min(max(y.scale, 3.0 / HSWISH_CLAMP), 6.0)
-            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip, grams.get(ly.name))
+            wgrid = hints.weights.get(ly.name)
+            wgrid = wgrid if wgrid is not None and wgrid.bits == lb.w_bits else None
+            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip, grams.get(ly.name), wgrid)
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)
         elif k in ("pad", "crop", "maxpool", "gmaxpool", "flatten", "reshape"):

@@ -390,8 +390,8 @@ def test_corrupt_and_missing_files(tmp_path: Path, suffix: str) -> None:
 
 
 @pytest.mark.tf
-def test_qkeras_model_imports_float_weights(tf: Any, tmp_path: Path) -> None:
-    """QConv2D/QDepthwiseConv2D/QDense/QActivation/QBatchNormalization import their float weights."""
+def test_qkeras_model_imports_quantized_weights(tf: Any, tmp_path: Path) -> None:
+    """QConv2D/QDepthwiseConv2D/QDense/QActivation/QBatchNormalization import the weights QKeras uses."""
     qkeras = pytest.importorskip("qkeras")
     from codesign.graph.keras_import import from_keras, load_keras_file
 
@@ -406,8 +406,10 @@ def test_qkeras_model_imports_float_weights(tf: Any, tmp_path: Path) -> None:
     model = tf.keras.Model(inp, out, name="qmodel")
     randomize_stats(model)
     graph = from_keras(model)
-    np.testing.assert_array_equal(graph["qconv"].params["kernel"], model.get_layer("qconv").kernel.numpy())
-    np.testing.assert_array_equal(graph["qfc"].params["kernel"], model.get_layer("qfc").kernel.numpy())
+    for name in ("qconv", "qfc"):
+        ly = model.get_layer(name)
+        np.testing.assert_array_equal(graph[name].params["kernel"], np.asarray(ly.kernel_quantizer_internal(ly.kernel)))
+        assert graph.hints.weights[name].bits == 4
     assert graph["qconv_act"].kind == "relu" and graph["qact"].kind == "relu"
     assert graph["qbn"].op == "batchnorm" and graph["qdw"].is_depthwise
     for suffix in (".h5", ".keras"):
