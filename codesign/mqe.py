@@ -129,6 +129,113 @@ def mqe_sensitivity(
                        {"alpha": alpha, "seed": seed, "engine": engine, "images": len(x), "batch_size": batch_size})
 
 
+PERTURBATIONS = ("noise", "round")
+
+
+def requantized(w: np.ndarray, bits: int, clip: str = "mse", base_bits: int = 8) -> np.ndarray:
+    """``base_bits`` codes ``w`` re-quantized at ``bits`` per output channel (last axis), in ``base_bits`` code units.
+
+    The PTQ's own weight quantizer (``clip``: least-squares or max clip per channel, round to
+    nearest) applied to the codes as if they were the float weights: what layer i looks like at
+    width ``bits`` without re-running the calibration (GPTQ's error compensation is left out).
+    """
+    from codesign.quant.qgraph import _weights
+
+    codes, scale = _weights(np.asarray(w, np.float64), bits, clip)
+    return codes * scale
+
+
+def rounding_error_power(w: np.ndarray, bits: int, clip: str = "mse", base_bits: int = 8) -> np.ndarray:
+    """Per-output-channel mean squared error (in ``base_bits`` code units) of :func:`requantized`."""
+    err = (requantized(w, bits, clip, base_bits) - np.asarray(w, np.float64)).reshape(-1, w.shape[-1])
+    return (err**2).mean(axis=0)
+
+
+def perturbed_codes(w: np.ndarray, bits: int, rng: np.random.Generator, perturb: str = "noise",
+                    clip: str = "mse", base_bits: int = 8) -> np.ndarray:
+    """``base_bits`` codes ``w`` perturbed as if quantized at ``bits`` (integer codes, same scale).
+
+    ``"noise"``: Gaussian noise whose per-channel power equals the re-quantization error power
+    (:func:`rounding_error_power`), rounded to integer codes: an MQE-style random mask whose
+    strength matches the candidate width. ``"round"``: the re-quantized codes themselves
+    (:func:`requantized`, deterministic), rounded to the nearest integer code.
+    """
+    hi8 = 2 ** (base_bits - 1) - 1
+    if perturb == "round":
+        out = requantized(w, bits, clip, base_bits)
+    elif perturb == "noise":
+        out = w + rng.standard_normal(w.shape) * np.sqrt(rounding_error_power(w, bits, clip, base_bits))
+    else:
+        raise ValueError(f"perturb must be one of {PERTURBATIONS}, got {perturb!r}")
+    return np.clip(np.round(out), -hi8, hi8).astype(np.asarray(w).dtype)
+
+
+@dataclass
+class WidthSensitivity:
+    """Per-layer, per-width sensitivity ``omega[layer][bits]`` (0 at the base width) and its cost."""
+
+    layers: list[str]
+    omega: dict[str, dict[int, float]]
+    seconds: float
+    params: dict
+
+    def at(self, bits: int) -> Sensitivity:
+        """The scores at one width, as a :class:`Sensitivity` (for rank comparisons)."""
+        return Sensitivity(self.layers, np.array([self.omega[n][bits] for n in self.layers]), self.seconds,
+                           f"mqe-w{bits}", self.params)
+
+
+def width_sensitivity(
+    qg8: QGraph,
+    x: np.ndarray,
+    widths: Iterable[int],
+    draws: int = 4,
+    seed: int = 0,
+    perturb: str = "noise",
+    clip: str = "mse",
+    engine: str = "fakequant",
+    batch_size: int = 16,
+    progress: bool = False,
+) -> WidthSensitivity:
+    """MQE with width-matched masks: ``omega_i(b)`` = mean KL of the 8-bit model vs layer i perturbed at ``b``.
+
+    One quantization (the 8-bit model ``qg8``), then for every GEMM layer ``i`` and candidate
+    width ``b < 8`` the layer's codes are perturbed by :func:`perturbed_codes` and only the
+    suffix from ``i`` on is re-run, as in :func:`mqe_sensitivity`. The images are split into
+    ``draws`` groups, each with its own noise draw, so averaging over draws costs nothing
+    extra: ``L * |{b < 8}|`` suffix runs over the images in all. Layers at the base width score 0.
+    """
+    if draws < 1:
+        raise ValueError("draws must be >= 1")
+    t0 = time.perf_counter()
+    base_bits = 8
+    low = sorted({int(b) for b in widths if int(b) < base_bits})
+    table = _op_table(qg8, engine)
+    gemms = [(i, n) for i, n in enumerate(qg8.nodes) if n.is_gemm]
+    groups = [g for g in np.array_split(np.arange(len(x)), min(draws, len(x))) if len(g)]
+    totals = {(n.name, b): 0.0 for _i, n in gemms for b in low}
+    bar = ui.progress(len(groups) * len(gemms) * len(low), "MQE-w", disable=not progress)
+    for d, idx in enumerate(groups):
+        for sl in _chunks(len(idx), batch_size):
+            xq = qg8.quantize_input(x[idx[sl]])
+            base_out, tr = run_nodes(qg8, xq, table, trace=True)
+            base = qg8.dequantize_output(base_out)
+            for k, (i, n) in enumerate(gemms):
+                before = tensors_before(qg8, tr, xq, i)
+                for b in low:
+                    rng = np.random.default_rng([seed, d, k, b])  # independent of batch and layer order
+                    qm = qg8.with_params(n.name, weight=perturbed_codes(n.params["weight"], b, rng, perturb, clip))
+                    out, _ = run_nodes(qm, None, _op_table(qm, engine), start=i, tensors=dict(before))
+                    totals[(n.name, b)] += float(kl_divergence(base, qm.dequantize_output(out)).sum())
+            del tr
+        bar.update(len(gemms) * len(low))
+    bar.close()
+    omega = {n.name: {**{b: totals[(n.name, b)] / len(x) for b in low}, base_bits: 0.0} for _i, n in gemms}
+    return WidthSensitivity([n.name for _i, n in gemms], omega, time.perf_counter() - t0,
+                            {"draws": len(groups), "seed": seed, "perturb": perturb, "clip": clip, "engine": engine,
+                             "images": len(x), "widths": low})
+
+
 def direct_sensitivity(
     graph: Graph,
     calib_x: np.ndarray,
@@ -208,4 +315,5 @@ def save_sensitivity_csv(path: str | Path, results: list[Sensitivity]) -> Path:
     return p
 
 
-__all__ = ["Sensitivity", "direct_sensitivity", "kl_divergence", "mqe_sensitivity", "spearman"]
+__all__ = ["Sensitivity", "WidthSensitivity", "direct_sensitivity", "kl_divergence", "mqe_sensitivity",
+           "perturbed_codes", "requantized", "rounding_error_power", "spearman", "width_sensitivity"]

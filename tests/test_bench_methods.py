@@ -32,3 +32,28 @@ def test_covered_needs_both_faster_and_as_accurate() -> None:
     assert bm.covered(front, (1.5, 89.0))
     assert not bm.covered(front, (0.9, 80.0))  # faster than every front point
     assert not bm.covered(front, (3.0, 94.0))  # more accurate than every front point
+
+
+def test_paired_coverage_uses_the_test_not_the_raw_top1(tmp_path, monkeypatch) -> None:
+    """A baseline 0.15 points above ohq on 2,000 images (5 vs 2 discordant) is covered; 5 points above is not."""
+    n = 2000
+    rng = np.random.default_rng(0)
+    base = rng.random(n) < 0.9
+    small = base.copy()
+    small[np.flatnonzero(~base)[:5]] = True  # 5 more right, 2 more wrong: McNemar p = 2 * 29 / 128
+    small[np.flatnonzero(base)[:2]] = False
+    big = base.copy()
+    big[np.flatnonzero(~base)[:100]] = True  # +5 points
+    correct = {k: np.packbits(v) for k, v in {"o": base, "s": small, "b": big, "f": base}.items()}
+
+    def rec(method, cfg, lat, vec):
+        return {"method": method, "set": "4,8", "frac": 0.5, "seed": 0, "config": cfg, "latency_ms": lat,
+                "top1": float(vec.mean() * 100)}
+
+    res = {"val_images": n, "records": [rec("ohq", "o", 1.0, base), rec("zeroq", "s", 1.0, small),
+                                         rec("hawq-v3", "b", 1.0, big), rec("direct", "f", 0.5, base)]}
+    cov, tot, missed = bm.coverage(res, "4,8", correct)
+    assert tot == 3 and cov == 1
+    assert any(m.startswith("hawq-v3") for m in missed)  # significantly better at equal latency
+    assert any(m.startswith("direct") and "faster" in m for m in missed)  # faster than every ohq point
+    assert not any(m.startswith("zeroq") for m in missed)  # higher raw top-1, not significant

@@ -12,8 +12,11 @@ needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
 ``zeroq``      KL sensitivity on distilled data, Pareto-frontier DP (:mod:`.zeroq`)
 ``direct``     direct Eq. 5 sensitivity + the OHQ ILP, "Direct+OQA" (:mod:`.direct`)
 ``haq``        DDPG agent with hardware feedback from the table, PTQ reward (:mod:`.haq`)
-``ohq``        OHQ: MQE + OQA + ILP, beta = 0.5 (:mod:`.ohq`)
-``ohq-b0.75``  OHQ with beta = 0.75 (more weight on sensitivity)
+``ohq``        OHQ, improved: per-width noise-matched MQE, min sum omega_i(b_i) under the budgets (:mod:`.ohq`)
+``ohq-paper``  the paper's OHQ unchanged: MQE + OQA + linear ILP, beta = 0.5
+``ohq-b0.75``  the paper's OHQ with beta = 0.75 (more weight on sensitivity)
+``ohq-w-linear``  ablation: per-width sensitivity through the paper's linear ILP
+``ohq-1draw``  ablation: ``ohq`` with one noise draw
 ``ohq-mqe-only``  ablation: MQE sensitivity only (beta = 1)
 ``ohq-oqa-only``  ablation: hardware cost only
 =============  =====================================================================
@@ -76,6 +79,16 @@ def _ohq(beta: float, name: str) -> Callable[..., Method]:
     return make
 
 
+def _ohq_width(name: str, **defaults: Any) -> Callable[..., Method]:
+    def make(**kw: Any) -> Method:
+        from codesign.baselines.ohq import OhqWidthMethod
+
+        return OhqWidthMethod(**{**defaults, **kw, "name": name})
+
+    make.__doc__ = f"OHQ with per-width noise-matched MQE ({name})."
+    return make
+
+
 def _oqa_only(**kw: Any) -> Method:
     """Ablation: hardware cost only."""
     from codesign.baselines.ohq import OqaOnlyMethod
@@ -84,7 +97,10 @@ def _oqa_only(**kw: Any) -> Method:
 
 
 METHODS: dict[str, Callable[..., Method]] = {
-    "ohq": _ohq(0.5, "ohq"),
+    "ohq": _ohq_width("ohq"),
+    "ohq-paper": _ohq(0.5, "ohq-paper"),
+    "ohq-w-linear": _ohq_width("ohq-w-linear", linear=True),
+    "ohq-1draw": _ohq_width("ohq-1draw", draws=1),
     "ohq-b0.75": _ohq(0.75, "ohq-b0.75"),
     "ohq-mqe-only": _ohq(1.0, "ohq-mqe-only"),
     "ohq-oqa-only": _oqa_only,
