@@ -5,64 +5,60 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
-from tbutil import assert_equal, cycles_enabled, load_core, n_vectors, record, reset, seed, start_clock
+from tbutil import check_golden_and_csim, cycles_enabled, load_core, n_vectors, record, reset, seed, start_clock
 
-from codesign.hw.cores.cycle_counter import N_STAGES
+from codesign.hw.cores.base import CsimCase
+from codesign.hw.cores.cycle_counter import INC_BITS, N_COUNTERS
 from codesign.hw.packing import split_lanes
 
 
 async def _setup(dut) -> None:
     start_clock(dut)
-    dut.cnt_start.value = 0
-    dut.cnt_stop.value = 0
-    dut.cnt_clear.value = 0
-    dut.stage_busy.value = 0
+    _drive(dut, 0, 0, np.zeros(N_COUNTERS, np.int64))
     await reset(dut)
 
 
+def _drive(dut, en: int, clear: int, inc: np.ndarray) -> None:
+    dut.cnt_en.value = int(en)
+    dut.cnt_clear.value = int(clear)
+    dut.cnt_inc.value = int(sum(int(v) << (INC_BITS * i) for i, v in enumerate(inc)))
+
+
+async def _run_after_edge(dut, case: CsimCase) -> np.ndarray:
+    """Drive one vector per cycle at the falling edge; read the counters after the rising edge."""
+    m = case.meta
+    got = []
+    for t in range(len(m["inc"])):
+        await FallingEdge(dut.ap_clk)
+        _drive(dut, m["en"][t], m["clear"][t], m["inc"][t])
+        await RisingEdge(dut.ap_clk)
+        await ReadOnly()
+        got.append(split_lanes(dut.cnt_values.value.to_unsigned(), 64, N_COUNTERS, False))
+    await FallingEdge(dut.ap_clk)
+    _drive(dut, 0, 0, np.zeros(N_COUNTERS, np.int64))
+    return np.stack(got)
+
+
 @cocotb.test()
-async def counts_busy_cycles(dut):
-    """Random start/stop/clear pulses and busy bits: exact counts on every cycle."""
+async def counts_increments(dut):
+    """Random enable/clear and increments (small and up to the maximum): exact counts every cycle."""
     core = load_core()
     rng = np.random.default_rng(seed())
     dut._log.info("seed %d", seed())
     await _setup(dut)
     for extremes in (False, True):
         case = core.make_case(rng, n_vectors(), extremes=extremes)
-        got = await _run_after_edge(dut, case)
-        assert_equal(core.spec.name, got.ravel(), case.expected, "golden")
-        await reset(dut)  # the next case starts from zero, stopped
-
-
-async def _run_after_edge(dut, case) -> np.ndarray:
-    """Drive one vector per cycle at the falling edge; read the counters after the rising edge."""
-    m = case.meta
-    got = []
-    for t in range(len(m["busy"])):
-        await FallingEdge(dut.ap_clk)
-        dut.cnt_start.value = int(m["start"][t])
-        dut.cnt_stop.value = int(m["stop"][t])
-        dut.cnt_clear.value = int(m["clear"][t])
-        dut.stage_busy.value = int(sum(int(b) << i for i, b in enumerate(m["busy"][t])))
-        await RisingEdge(dut.ap_clk)
-        await ReadOnly()
-        got.append(split_lanes(dut.cnt_values.value.to_unsigned(), 64, N_STAGES, False))
-    await FallingEdge(dut.ap_clk)
-    dut.cnt_start.value = 0
-    dut.cnt_stop.value = 0
-    dut.cnt_clear.value = 0
-    dut.stage_busy.value = 0
-    return np.stack(got)
+        check_golden_and_csim(core, case, (await _run_after_edge(dut, case)).ravel())
+        await reset(dut)  # the next case starts from zero
 
 
 @cocotb.test()
 async def reset_mid_count(dut):
-    """A reset while counting zeroes the counters and stops them."""
+    """A reset while counting zeroes the counters."""
     core = load_core()
     rng = np.random.default_rng(seed() + 2)
     await _setup(dut)
-    case = core.make_case(rng, 30)
-    await _run_after_edge(dut, case)
+    await _run_after_edge(dut, core.make_case(rng, 30))
     await reset(dut)
     await ReadOnly()
     assert dut.cnt_values.value.to_unsigned() == 0, f"counters not zero after reset (seed {seed()})"
@@ -70,24 +66,17 @@ async def reset_mid_count(dut):
 
 @cocotb.test(skip=not cycles_enabled())
 async def cycle_model(dut):
-    """Each stage busy for a known number of cycles: counters equal exp_cycles() exactly."""
+    """Each counter enabled with increment 1 for a known number of cycles equals exp_cycles() exactly."""
     core = load_core()
     rng = np.random.default_rng(seed() + 3)
     await _setup(dut)
     target = core.reference_workload()["busy_cycles"]
-    busy = np.zeros((target + 64, N_STAGES), dtype=bool)
-    for i in range(N_STAGES):  # stage i busy for exactly `target` cycles at random times after start
-        busy[rng.choice(np.arange(1, len(busy)), size=target, replace=False), i] = True
-    start = np.zeros(len(busy), bool)
-    stop = np.zeros(len(busy), bool)
-    clear = np.zeros(len(busy), bool)
-    start[0] = True  # counting starts the cycle after start
-    n_busy = busy.sum(axis=0)
-    from codesign.hw.cores.base import CsimCase
-
-    case = CsimCase(np.zeros(0), np.zeros(0), np.zeros(0), {"start": start, "stop": stop, "clear": clear, "busy": busy})
+    inc = np.zeros((target + 64, N_COUNTERS), dtype=np.int64)
+    for i in range(N_COUNTERS):  # counter i busy for exactly `target` cycles at random times
+        inc[rng.choice(np.arange(len(inc)), size=target, replace=False), i] = 1
+    en = np.ones(len(inc), bool)
+    case = CsimCase(np.zeros(0), np.zeros(0), np.zeros(0), {"en": en, "clear": ~en, "inc": inc})
     got = await _run_after_edge(dut, case)
-    measured = int(got[-1].min())
-    expected = core.exp_cycles(busy_cycles=int(n_busy.min()))
-    assert (got[-1] == n_busy).all(), f"counters {got[-1]} != busy cycles {n_busy} (seed {seed()})"
-    record("cycles", {"workload": {"busy_cycles": int(n_busy.min())}, "measured": measured, "expected": expected})
+    expected = core.exp_cycles(busy_cycles=target)
+    assert (got[-1] == expected).all(), f"counters {got[-1]} != busy cycles {target} (seed {seed()})"
+    record("cycles", {"workload": {"busy_cycles": target}, "measured": int(got[-1].min()), "expected": expected})

@@ -88,12 +88,12 @@ def join_lanes(values: np.ndarray | list[int], width: int) -> int:
 
 
 def split_lanes(value: int, width: int, count: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`join_lanes`."""
+    """Inverse of :func:`join_lanes` (64-bit unsigned lanes come back as int64 bit patterns)."""
     mask = (1 << width) - 1
     out = np.zeros(count, dtype=np.int64)
     for i in range(count):
         v = (int(value) >> (i * width)) & mask
-        if signed and v >> (width - 1):
+        if (signed or width == 64) and v >> (width - 1):
             v -= 1 << width
         out[i] = v
     return out

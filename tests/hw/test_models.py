@@ -46,13 +46,14 @@ def test_tiled_matmul_beat_order() -> None:
     assert np.array_equal(out[1], c[1, :4]) and np.array_equal(out[3 + 2, :1], c[2, 4:]) and (out[3:, 1:] == 0).all()
 
 
-def test_bram_bank_double_buffering() -> None:
-    ops = np.array([
-        [1, 0, 0x0102, 0, 0, 1],  # write word 0 of buffer 0, then swap
-        [1, 0, 0xFFFF, 1, 0, 0],  # read buffer 0 while writing buffer 1
-    ], dtype=object)
-    out = bram_bank_golden(ops, 8, False, 4)
-    assert out.tolist() == [[2, 1, 0, 0, 0, 0, 0, 0]]
+def test_bram_bank_read_first_per_bank() -> None:
+    ops = [
+        [0b01, 5, 0x0102, 0, 0],  # bank 0 only
+        [0b11, 5, 2**64 - 1, 1, 5],  # read sees the old words (read-first), then both banks written
+        [0b00, 0, 0, 1, 5],
+    ]
+    out = bram_bank_golden(ops, 2, 8)
+    assert out.tolist() == [[0x0102, 0], [-1, -1]]
 
 
 @pytest.mark.parametrize("cin,cout", [(32, 64), (64, 128), (128, 128)])
