@@ -5,7 +5,16 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
-from tbutil import check_golden_and_csim, cycles_enabled, load_core, n_vectors, record, reset, seed, start_clock
+from tbutil import (
+    check_golden_and_csim,
+    cycles_enabled,
+    load_core,
+    n_vectors,
+    record,
+    reset,
+    seed,
+    start_clock,
+)
 
 from codesign.hw.packing import split_lanes
 
