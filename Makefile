@@ -27,7 +27,7 @@ setup: $(STAMP) ## create .venv, install the pinned stack and the Debian tools (
 
 DEMO_OUT ?= runs/demo
 demo: $(STAMP) ## run the main job: OHQ search of the trained Fashion-MNIST ResNet on the simulated board
-	$(PY) -m codesign.ip --bits 4,8 --cores mac_tree,postproc --no-csim --no-rtl --out build/ip
+	$(PY) -m codesign.ip --bits 4,8 --cores mac_tree,postproc,img2col,bram_bank,cycle_counter --no-csim --no-rtl --out build/ip
 	$(PY) -m codesign.search --model resnet_s --board sim --bits 4,8 --ratio 0.5 \
 	  --val-data fashion-mnist --out $(DEMO_OUT)
 

@@ -254,7 +254,7 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
 def _spec():
     """The overlay of BITS over build/ip, generating the cores first when `make ip` has not run."""
     from codesign.hw.generator import generate_core
-    from codesign.hw.overlay import DEFAULT_IP_DIR, MissingIPError
+    from codesign.hw.overlay import DEFAULT_IP_DIR, OVERLAY_CORES, MissingIPError
     from codesign.hw.spec import make_spec
 
     try:
@@ -262,7 +262,7 @@ def _spec():
     except MissingIPError:
         print(f"bench_oqa: generating the {BITS}-bit cores into {DEFAULT_IP_DIR} (as `make ip` would)", file=sys.stderr)
         for b in BITS:
-            for core in ("mac_tree", "postproc"):
+            for core in OVERLAY_CORES:
                 generate_core(make_spec(core, b, widths=tuple(BITS)), DEFAULT_IP_DIR)
         return overlay_spec(BITS)
 

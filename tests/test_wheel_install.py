@@ -55,7 +55,7 @@ def test_installed_wheel_runs_outside_the_repository(venv_python: Path, tmp_path
     assert all("site-packages" in w and str(ROOT) not in w for w in where), where
     inspect = run([str(venv_python), "-m", "codesign", "inspect", "resnet_s"], cwd=tmp_path)
     assert "resnet_s" in inspect.stdout and "conv" in inspect.stdout.lower()
-    run([str(venv_python), "-m", "codesign.ip", "--bits", "4", "--cores", "mac_tree,postproc", "--out", "ip"],
+    run([str(venv_python), "-m", "codesign.ip", "--bits", "4", "--cores", "mac_tree,postproc,img2col,bram_bank,cycle_counter", "--out", "ip"],
         cwd=tmp_path)
     assert (tmp_path / "ip" / "mac_tree_w4" / "ip.json").is_file()
     b = Builder((6, 6, 2), seed=3)

@@ -24,6 +24,8 @@ import numpy as np
 
 from codesign.errors import UnsupportedLayerError
 from codesign.graph import ops
+from codesign.hw.cores.img2col import K_MAX as IMG2COL_K_MAX
+from codesign.hw.cores.img2col import NIB_MAX, img2col_geometry
 from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
 from codesign.hw.packing import pack64, unpack64
@@ -35,8 +37,6 @@ PP_DEPTH = MAX_CHANNELS  # channels of the post-process parameter memory (one de
 
 
 HOST, HW_IMG2COL = "host", "hw_img2col"  # activation paths of a layer
-IMG2COL_K_MAX = 7
-NIB_MAX = 15  # 4-bit descriptor fields (stride, paddings)
 
 
 @dataclass
@@ -271,12 +271,9 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
         kernel = pack_fields("DESC_KERNEL", KH=shp.kh, KW=shp.kw, STRIDE=shp.stride, PAD=int(lft), IMG2COL=1,
                          PAD_TOP=int(t))
         cw = shp.in_c // engine.tree
-        ifm_words = shp.in_h * shp.in_w * cw
-        row_pitch = shp.in_w * cw
-        x_step = shp.stride * cw
-        y_step = shp.stride * row_pitch
-        floor0 = -int(t) * row_pitch
-        addr0 = floor0 - int(lft) * cw
+        geo = img2col_geometry(shp.in_h, shp.in_w, cw, shp.stride, int(t), int(lft))
+        ifm_words, row_pitch, x_step, y_step = geo.ifm_words, geo.row_pitch, geo.x_step, geo.y_step
+        addr0, floor0 = geo.addr0, geo.floor0
     return {
         "DESC_M": m,
         "DESC_N": n,

@@ -28,6 +28,7 @@ from pathlib import Path
 from codesign.errors import CodesignError
 from codesign.hw.budget import IFM_DEPTH, ROW_DEPTH, WBANK_DEPTH
 from codesign.hw.cores.base import clog2
+from codesign.hw.cores.cycle_counter import INC_BITS
 from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.generator import load_spec, render_verilog
 from codesign.hw.paths import BUILD_DIR, HLS_TEMPLATES
@@ -57,6 +58,9 @@ ADDRESS_MAPS: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 BOARD_DEVICE = {"pynq_z2": "xc7z020", "zcu104": "zcu104"}
+# Every core an overlay instantiates: the engines, the post-process and these parts.
+PART_CORES = ("img2col", "bram_bank", "cycle_counter")
+OVERLAY_CORES = ("mac_tree", "postproc", *PART_CORES)
 
 
 class MissingIPError(CodesignError):
@@ -89,6 +93,11 @@ class OverlaySpec:
     post_module: str
     post_lanes: int
     post_hash: int
+    # the generated img2col, bram_bank and cycle_counter cores the top instantiates (of the
+    # widest engine's width: they move 64-bit words, so one of each serves every engine)
+    img2col_module: str = ""
+    bank_module: str = ""
+    counter_module: str = ""
     wbank_depth: int = WBANK_DEPTH
     row_depth: int = ROW_DEPTH
     ifm_depth: int = IFM_DEPTH
@@ -166,6 +175,7 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
         s = _find_ip(root, "mac_tree", b, want)
         engines.append(EngineSpec(b, s.lanes, s.tree, s.name, s.config_hash))
     post = _find_ip(root, "postproc", max(want), want)
+    parts = {core: _find_ip(root, core, max(want), want) for core in PART_CORES}
     devices = {load_spec(root / f"mac_tree_w{b}").device for b in want}
     if len(devices) != 1:
         raise MissingIPError(f"the generated cores under {root} target different devices ({sorted(devices)}); "
@@ -173,7 +183,11 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
     lanes = {e.lanes for e in engines}
     if any(ln % post.post_lanes for ln in lanes):
         raise MissingIPError(f"engine lanes {sorted(lanes)} are not multiples of {post.post_lanes} post-process lanes.")
-    core_specs = [load_spec(root / e.module) for e in engines] + [post]
+    too_wide = [e.module for e in engines if e.peak_macs_per_cycle >= 2**INC_BITS]
+    if too_wide:
+        raise MissingIPError(f"engines {too_wide} issue 2**{INC_BITS} or more multiplies per cycle, beyond the "
+                             f"activity counters' increment; plan fewer lanes.")
+    core_specs = [load_spec(root / e.module) for e in engines] + [post, *parts.values()]
     planned = {cs.widths for cs in core_specs}
     # one plan for every engine, made for these widths or a superset (a subset of the planned
     # engines uses less of the device, so it fits too)
@@ -185,7 +199,9 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
         )
     return OverlaySpec(
         bits=tuple(want), device=devices.pop(), engines=tuple(engines), post_module=post.name,
-        post_lanes=post.post_lanes, post_hash=post.config_hash, rtl_sha256=rtl_digest(core_specs),
+        post_lanes=post.post_lanes, post_hash=post.config_hash, img2col_module=parts["img2col"].name,
+        bank_module=parts["bram_bank"].name, counter_module=parts["cycle_counter"].name,
+        rtl_sha256=rtl_digest(core_specs),
         ip_dir=str(root.resolve()),
     )
 
@@ -204,9 +220,15 @@ def core_verilog(spec: OverlaySpec) -> dict[str, str]:
     current templates (what ``make ip`` writes to ``rtl/``): ``{file name: text}``."""
     src = Path(spec.ip_dir)
     files: dict[str, str] = {}
-    for module in [e.module for e in spec.engines] + [spec.post_module]:
+    for module in core_modules(spec):
         files.update(render_verilog(load_spec(src / module)))
     return files
+
+
+def core_modules(spec: OverlaySpec) -> list[str]:
+    """Every generated core module the overlay top instantiates."""
+    return [e.module for e in spec.engines] + [spec.post_module, spec.img2col_module, spec.bank_module,
+                                               spec.counter_module]
 
 
 def rtl_digest(core_specs: list[IPSpec]) -> str:
@@ -231,7 +253,7 @@ def render_overlay(spec: OverlaySpec) -> str:
     return render(
         OVERLAY_TEMPLATE, "v", None, s=spec, regs=regs, regmap=REGMAP, addr_width=ADDR_WIDTH,
         word_bits=WORD_BITS, config_hash=spec.config_hash, fifo_depth=FIFO_DEPTH,
-        pp_ch_w=clog2(MAX_CHANNELS),
+        pp_ch_w=clog2(MAX_CHANNELS), inc_bits=INC_BITS, N_CNT=sum(1 for r in REGMAP if r.width == 64),
     )
 
 
@@ -272,7 +294,7 @@ def manifest_dict(spec: OverlaySpec) -> dict[str, object]:
         "config_hash": f"0x{spec.config_hash:08x}",
         "spec": spec.to_dict(),
         "top": spec.name,
-        "cores": [e.module for e in spec.engines] + [spec.post_module],
+        "cores": core_modules(spec),
         "ports": {
             "clock": "ap_clk", "reset": "ap_rst_n", "interrupt": "interrupt",
             "s_axi_control": {"protocol": "AXI4LITE", "addr_width": ADDR_WIDTH, "data_width": 32},
@@ -316,7 +338,7 @@ def copy_sources(gen: GeneratedOverlay, dst: Path) -> list[Path]:
 
 
 __all__ = [
-    "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "core_verilog", "generate_overlay",
+    "OVERLAY_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "core_modules", "core_verilog", "generate_overlay",
     "manifest_dict", "overlay_spec", "render_overlay", "rtl_digest", "sim_cache_key",
 ]
 

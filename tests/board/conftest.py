@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from codesign.hw.generator import generate_core
-from codesign.hw.overlay import OverlaySpec, overlay_spec
+from codesign.hw.overlay import OVERLAY_CORES, OverlaySpec, overlay_spec
 from codesign.hw.paths import BUILD_DIR
 from codesign.hw.spec import make_spec
 
@@ -33,7 +33,7 @@ def verilator_available() -> bool:
 def overlay() -> OverlaySpec:
     """The 4/8-bit overlay spec over freshly generated cores."""
     for b in BOARD_BITS:
-        for core in ("mac_tree", "postproc"):
+        for core in OVERLAY_CORES:
             generate_core(make_spec(core, b, widths=BOARD_BITS), TEST_IP_ROOT)
     return overlay_spec(list(BOARD_BITS), TEST_IP_ROOT)
 

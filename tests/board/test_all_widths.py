@@ -16,7 +16,7 @@ from board.conftest import verilator_available
 from board.util import random_layer
 from codesign.board.driver import OverlayDriver
 from codesign.hw.generator import generate_core
-from codesign.hw.overlay import overlay_spec
+from codesign.hw.overlay import OVERLAY_CORES, overlay_spec
 from codesign.hw.paths import BUILD_DIR
 from codesign.hw.spec import make_spec
 from codesign.quant.dyadic import Act
@@ -45,7 +45,7 @@ def odd_board():
 
     root = BUILD_DIR / "test_ip_overlay_odd"
     for b in ODD_BITS:
-        for core in ("mac_tree", "postproc"):
+        for core in OVERLAY_CORES:
             generate_core(make_spec(core, b, widths=ODD_BITS), root)
     board = SimBoard(overlay_spec(list(ODD_BITS), root))
     yield board

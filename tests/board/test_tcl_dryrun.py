@@ -18,7 +18,7 @@ import pytest
 
 from codesign.hw.device import get_device
 from codesign.hw.generator import generate_core
-from codesign.hw.overlay import BOARD_DEVICE
+from codesign.hw.overlay import BOARD_DEVICE, OVERLAY_CORES
 from codesign.hw.paths import REPO_ROOT, VIVADO_SCRIPTS
 from codesign.hw.regmap import REGMAP
 from codesign.hw.spec import make_spec
@@ -69,7 +69,7 @@ def _dry_run(tmp_path: Path, board: str, ip_dir: Path, bits: str = "4,8") -> tup
 def _ip(tmp_path: Path, device: str) -> Path:
     root = tmp_path / f"ip_{device}"
     for b in (4, 8):
-        for core in ("mac_tree", "postproc"):
+        for core in OVERLAY_CORES:
             generate_core(make_spec(core, b, device, widths=(4, 8)), root)
     return root
 

@@ -14,16 +14,18 @@ from codesign.hw.spec import make_spec
 pytestmark = pytest.mark.unit
 
 
-def test_img2col_matches_direct_convolution() -> None:
-    """GEMM of img2col rows with HWIO weights == a direct loop convolution (independent oracle)."""
+@pytest.mark.parametrize("pad_top,pad", [(1, 1), (0, 1), (1, 0), (2, 1)])
+def test_img2col_matches_direct_convolution(pad_top: int, pad: int) -> None:
+    """GEMM of img2col rows with HWIO weights == a direct loop convolution (independent oracle),
+    symmetric and asymmetric padding."""
     rng = np.random.default_rng(0)
-    bits, h, w, c, k, stride, pad, cout = 8, 7, 6, 5, 3, 2, 1, 4
+    bits, h, w, c, k, stride, cout = 8, 7, 6, 5, 3, 2, 4
     image = rng.integers(-128, 128, size=(h, w, c))
     weights = rng.integers(-127, 128, size=(k, k, c, cout))  # HWIO
-    words = img2col_golden(image, k, k, stride, pad, bits, True)
     epw = 64 // bits
     cw = -(-c // epw)
-    oh, ow = out_size(h, k, stride, pad), out_size(w, k, stride, pad)
+    oh, ow = out_size(h, k, stride, pad_top, 1), out_size(w, k, stride, pad)
+    words = img2col_golden(image, k, k, stride, pad_top, pad, (oh, ow), bits, True)
     rows = unpack_words(words.view(np.uint64), bits, True, len(words) * epw).reshape(oh * ow, k, k, cw * epw)[..., :c]
     gemm = rows.reshape(oh * ow, -1) @ weights.reshape(-1, cout)  # K ordered (kh, kw, cin)
     direct = np.zeros((oh, ow, cout), dtype=np.int64)
@@ -31,7 +33,7 @@ def test_img2col_matches_direct_convolution() -> None:
         for ox in range(ow):
             for i in range(k):
                 for j in range(k):
-                    y, x = oy * stride - pad + i, ox * stride - pad + j
+                    y, x = oy * stride - pad_top + i, ox * stride - pad + j
                     if 0 <= y < h and 0 <= x < w:
                         direct[oy, ox] += image[y, x] @ weights[i, j]
     assert np.array_equal(gemm.reshape(oh, ow, cout), direct)
