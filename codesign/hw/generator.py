@@ -18,6 +18,7 @@ from codesign.hw.render import render
 from codesign.hw.spec import IPSpec, make_spec
 
 MANIFEST_VERSION = 1
+AXIS_HEADER = "codesign_axis.h"  # the hls::axis beat type (Vitis's, or a C-sim stand-in)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
         _write(gen.hls_dir / f"{spec.name}.cpp", render(core.hls_top_template, "c", spec, **ctx))
         _write(gen.hls_dir / f"{spec.name}_csim.cpp", render(core.csim_template, "c", spec, **ctx))
         _write(gen.hls_dir / "csim_main.cpp", render("csim_main.cpp.j2", "c", spec, **ctx))
+        _write(gen.hls_dir / AXIS_HEADER, render(f"{AXIS_HEADER}.j2", "c", spec, **ctx))
         _write(gen.hls_dir / "run_hls.tcl", render("hls_ip.tcl.j2", "tcl", spec, **ctx))
     info = core.describe()
     info["registers"] = as_dict()
