@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codesign.hw.cores import CORES, Core
+from codesign.hw.hls_ports import HLS_MODULE_PREFIX
 from codesign.hw.regmap import ADDR_WIDTH, REGMAP, STAGES, as_dict
 from codesign.hw.render import render
 from codesign.hw.spec import IPSpec, make_spec
@@ -84,6 +85,7 @@ def _context(spec: IPSpec) -> dict[str, object]:
     return {
         "name": spec.name, "core": core, "p": core.params(), "part": dev.part,
         "clock_ns": f"{1000.0 / dev.clock_mhz:g}", "version": f"1.{spec.version}", "stages": STAGES,
+        "hls_prefix": HLS_MODULE_PREFIX,
     }
 
 
