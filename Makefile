@@ -8,13 +8,14 @@ BITS ?= 4,8
 BOARD ?= pynq_z2
 DEVICE ?= xc7z020
 JOBS ?= 2
+IMPL ?= rtl
 
 .PHONY: help setup demo deploy test ip synth sim bitstream bench clean lint armhf-check finetune
 
 help: ## list the targets
 	@echo "codesign make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
-	@echo "variables: BITS=$(BITS) DEVICE=$(DEVICE) JOBS=$(JOBS)"
+	@echo "variables: BITS=$(BITS) DEVICE=$(DEVICE) JOBS=$(JOBS) IMPL=$(IMPL)"
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
 	@bash scripts/setup_system.sh
@@ -54,12 +55,14 @@ synth: $(STAMP) ## open synthesis (Yosys) of the cores and the overlay, fit + ti
 sim: $(STAMP) ## cocotb RTL regression only
 	$(PY) -m pytest -n $(JOBS) -q -m rtl
 
-bitstream: $(STAMP) ## Vivado block design -> build/overlay/*.bit + .hwh (needs Vivado)
+bitstream: $(STAMP) ## Vivado block design -> build/overlay/*.bit + .hwh (needs Vivado): make bitstream [IMPL=rtl|hls]
+	@if [ "$(IMPL)" != rtl ] && [ "$(IMPL)" != hls ]; then \
+	  echo "make bitstream: IMPL must be rtl (the Verilog twins) or hls (the Vitis HLS exports), not '$(IMPL)'." >&2; exit 2; fi
 	@if [ ! -f vivado_scripts/build_overlay.tcl ]; then \
 	  echo "make bitstream: the overlay block design is not built yet (issue: OQA overlay); nothing to do." >&2; exit 1; fi
 	@if ! command -v vivado >/dev/null; then \
 	  echo "make bitstream: Vivado is not on PATH; source <Vivado>/settings64.sh and retry." >&2; exit 1; fi
-	vivado -mode batch -source vivado_scripts/build_overlay.tcl -tclargs build/overlay $(BOARD) $(BITS)
+	vivado -mode batch -source vivado_scripts/build_overlay.tcl -tclargs build/overlay $(BOARD) $(BITS) $(IMPL)
 
 bench: $(STAMP) ## benchmarks under bench/ (figures go to docs/RESULTS.md)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,7 +1,10 @@
 # Build the OQA overlay bitstream: vivado -mode batch -source vivado_scripts/build_overlay.tcl \
-#     -tclargs <out_dir> [pynq_z2|zcu104] [bits]
+#     -tclargs <out_dir> [pynq_z2|zcu104] [bits] [rtl|hls]
 # 1. renders the overlay RTL and its manifest from the generated IP (python -m codesign.hw.overlay),
-# 2. creates the block design of the board (vivado_scripts/overlay/bd_<board>.tcl),
+#    with the cores in the chosen view: rtl = the Verilog twins (default), hls = the RTL Vitis HLS
+#    exported for each core behind a wrapper with the twin's name and ports,
+# 2. creates the project (with the board part when its board files are installed) and the
+#    block design of the board (vivado_scripts/overlay/bd_<board>.tcl),
 # 3. runs synthesis and implementation to write_bitstream,
 # 4. copies <top>.bit and <top>.hwh into <out_dir> (the names PynqBoard looks for).
 # Every IP name, port and address comes from the manifest; tests/board/test_tcl_dryrun.py runs
@@ -18,6 +21,17 @@ if {[llength $argv] > 2} {
 } else {
     set bits "4,8"
 }
+if {[llength $argv] > 3} {
+    set impl [lindex $argv 3]
+} elseif {[info exists ::env(IMPL)]} {
+    set impl $::env(IMPL)
+} else {
+    set impl rtl
+}
+if {$impl ni {rtl hls}} {
+    puts stderr "build_overlay: unknown IMPL '$impl' (known: rtl, hls)"
+    exit 2
+}
 set ip_dir [expr {[info exists ::env(CODESIGN_IP_DIR)] ? $::env(CODESIGN_IP_DIR) : "$repo_root/build/ip"}]
 set bd_script "$script_dir/overlay/bd_${board}.tcl"
 if {![file exists $bd_script]} {
@@ -29,7 +43,7 @@ if {![file exists $bd_script]} {
 set python "$repo_root/.venv/bin/python"
 if {![file executable $python]} { set python python3 }
 set src_dir "$out_dir/src"
-if {[catch {exec $python -m codesign.hw.overlay --bits $bits --ip-dir $ip_dir --out $src_dir 2>@1} msg]} {
+if {[catch {exec $python -m codesign.hw.overlay --bits $bits --ip-dir $ip_dir --out $src_dir --impl $impl 2>@1} msg]} {
     puts stderr "build_overlay: could not render the overlay: $msg"
     exit 2
 }
@@ -41,12 +55,21 @@ if {$OVERLAY(device) ne $board_device($board)} {
 }
 
 # ---- 2. project + block design -----------------------------------------------------------
+source $bd_script
 set proj_dir "$out_dir/vivado_$board"
 create_project overlay $proj_dir -part $OVERLAY(part) -force
+# The board part brings the PS presets (DDR, MIO); without its board files the board script
+# configures the PS explicitly.
+set board_part [lindex [lsort -dictionary [get_board_parts -quiet [overlay_board_part]]] end]
+set use_board_preset [expr {$board_part ne "" ? 1 : 0}]
+if {$use_board_preset} {
+    set_property board_part $board_part [current_project]
+} else {
+    puts "build_overlay: no board files match [overlay_board_part]; configuring the PS explicitly"
+}
 add_files -norecurse $OVERLAY(rtl)
 update_compile_order -fileset sources_1
-source $bd_script
-create_overlay_bd overlay
+create_overlay_bd overlay $use_board_preset
 
 # ---- 3. implementation -------------------------------------------------------------------
 set bd_file [get_files overlay.bd]
@@ -72,4 +95,4 @@ file copy -force "$runs_dir/overlay_wrapper.bit" "$out_dir/$OVERLAY(top).bit"
 set hwh [lindex [glob -nocomplain "$proj_dir/overlay.gen/sources_1/bd/overlay/hw_handoff/overlay.hwh" \
                                   "$proj_dir/overlay.srcs/sources_1/bd/overlay/hw_handoff/overlay.hwh"] 0]
 file copy -force $hwh "$out_dir/$OVERLAY(top).hwh"
-puts "build_overlay: wrote $out_dir/$OVERLAY(top).bit and .hwh (config hash $OVERLAY(config_hash))"
+puts "build_overlay: wrote $out_dir/$OVERLAY(top).bit and .hwh (IMPL=$OVERLAY(impl), config hash $OVERLAY(config_hash))"

@@ -33,8 +33,10 @@ CXX = "g++"
 # still check the running code. HLS pragmas and loop labels (named in synthesis reports) are
 # meaningful to Vitis HLS only, hence -Wno-unknown-pragmas / -Wno-unused-label. C++20 because
 # ap_private left-shifts negative values, which is undefined before C++20 (UBSan flags it).
+# AP_INT_MAX_W: a MAC-tree beat is one AXI4-Stream TDATA word of up to ~2,100 bits; the core
+# headers set the same limit (codesign_axis.h) for Vitis HLS.
 COMMON_FLAGS = [
-    "-std=c++20", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-maybe-uninitialized", "-Wno-uninitialized",
+    "-std=c++20", "-DAP_INT_MAX_W=4096", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-maybe-uninitialized", "-Wno-uninitialized",
     "-Wno-unknown-pragmas", "-Wno-unused-label",
 ]
 SANITIZE_FLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codesign.hw.cores import CORES, Core
+from codesign.hw.hls_ports import HLS_MODULE_PREFIX
 from codesign.hw.regmap import ADDR_WIDTH, REGMAP, STAGES, as_dict
 from codesign.hw.render import render
 from codesign.hw.spec import IPSpec, make_spec
 
 MANIFEST_VERSION = 1
+AXIS_HEADER = "codesign_axis.h"  # the hls::axis beat type (Vitis's, or a C-sim stand-in)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def _context(spec: IPSpec) -> dict[str, object]:
     return {
         "name": spec.name, "core": core, "p": core.params(), "part": dev.part,
         "clock_ns": f"{1000.0 / dev.clock_mhz:g}", "version": f"1.{spec.version}", "stages": STAGES,
+        "hls_prefix": HLS_MODULE_PREFIX,
     }
 
 
@@ -121,6 +124,7 @@ def generate_core(spec: IPSpec, out: Path) -> GeneratedIP:
         _write(gen.hls_dir / f"{spec.name}.cpp", render(core.hls_top_template, "c", spec, **ctx))
         _write(gen.hls_dir / f"{spec.name}_csim.cpp", render(core.csim_template, "c", spec, **ctx))
         _write(gen.hls_dir / "csim_main.cpp", render("csim_main.cpp.j2", "c", spec, **ctx))
+        _write(gen.hls_dir / AXIS_HEADER, render(f"{AXIS_HEADER}.j2", "c", spec, **ctx))
         _write(gen.hls_dir / "run_hls.tcl", render("hls_ip.tcl.j2", "tcl", spec, **ctx))
     info = core.describe()
     info["registers"] = as_dict()

@@ -45,18 +45,30 @@ WORD_BITS = 64
 # (credits) for the dot products / post-process beats in flight. 32 covers the post-process
 # latency (22) and the deepest engine's latency, so credits never throttle a full-rate job.
 FIFO_DEPTH = 32
+
+
+def axil_range(addr_width: int = ADDR_WIDTH) -> str:
+    """The register file's AXI-lite segment: ``2**addr_width`` bytes, at least Vivado's 4K."""
+    size = max(4096, 1 << addr_width)
+    return f"{size >> 20}M" if size % (1 << 20) == 0 else f"{size >> 10}K"
+
+
 # AXI-lite address plan of the block designs (vivado_scripts/overlay/bd_*.tcl): PS7 GP0 maps
-# the PL at 0x4000_0000-0x7FFF_FFFF; ZynqMP HPM0_LPD at 0x8000_0000.
+# the PL at 0x4000_0000-0x7FFF_FFFF; ZynqMP HPM0_LPD at 0x8000_0000. The overlay's segment is
+# its register file's size; the DMA's is AXI DMA 7.1's register space.
 ADDRESS_MAPS: dict[str, dict[str, dict[str, str]]] = {
     "xc7z020": {
-        "overlay_0/s_axi_control": {"base": "0x43C00000", "range": "64K"},
+        "overlay_0/s_axi_control": {"base": "0x43C00000", "range": axil_range()},
         "axi_dma_0/S_AXI_LITE": {"base": "0x40400000", "range": "64K"},
     },
     "zcu104": {
-        "overlay_0/s_axi_control": {"base": "0x80000000", "range": "64K"},
+        "overlay_0/s_axi_control": {"base": "0x80000000", "range": axil_range()},
         "axi_dma_0/S_AXI_LITE": {"base": "0x80010000", "range": "64K"},
     },
 }
+# The views of the cores a bitstream can be built from (make bitstream IMPL=...): the Verilog
+# twins, or the RTL Vitis HLS exports behind wrappers with the twins' ports.
+IMPLS = ("rtl", "hls")
 BOARD_DEVICE = {"pynq_z2": "xc7z020", "zcu104": "zcu104"}
 # Every core an overlay instantiates: the engines, the post-process and these parts.
 PART_CORES = ("img2col", "bram_bank", "cycle_counter")
@@ -286,10 +298,11 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def manifest_dict(spec: OverlaySpec) -> dict[str, object]:
-    """What overlay.json records: spec, hash, ports, AXI address plan, registers."""
+def manifest_dict(spec: OverlaySpec, impl: str = "rtl") -> dict[str, object]:
+    """What overlay.json records: spec, hash, view of the cores, ports, AXI address plan, registers."""
     return {
         "name": spec.name,
+        "impl": impl,
         "version": spec.version,
         "config_hash": f"0x{spec.config_hash:08x}",
         "spec": spec.to_dict(),
@@ -307,14 +320,14 @@ def manifest_dict(spec: OverlaySpec) -> dict[str, object]:
     }
 
 
-def generate_overlay(spec: OverlaySpec, out: Path | str | None = None) -> GeneratedOverlay:
-    """Render the overlay top and its cores' Verilog and write overlay.json under ``out``."""
+def generate_overlay(spec: OverlaySpec, out: Path | str | None = None, impl: str = "rtl") -> GeneratedOverlay:
+    """Render the overlay top and its cores' Verilog and write overlay.json (naming ``impl``) under ``out``."""
     root = Path(out) if out is not None else Path(spec.ip_dir) / spec.name
     gen = GeneratedOverlay(spec, root)
     for fname, text in core_verilog(spec).items():
         _write(root / "rtl" / fname, text)
     _write(gen.top, render_overlay(spec))
-    _write(gen.manifest, json.dumps(manifest_dict(spec), indent=2, sort_keys=True) + "\n")
+    _write(gen.manifest, json.dumps(manifest_dict(spec, impl), indent=2, sort_keys=True) + "\n")
     return gen
 
 
@@ -338,17 +351,51 @@ def copy_sources(gen: GeneratedOverlay, dst: Path) -> list[Path]:
 
 
 __all__ = [
-    "OVERLAY_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "core_modules", "core_verilog", "generate_overlay",
-    "manifest_dict", "overlay_spec", "render_overlay", "rtl_digest", "sim_cache_key",
+    "IMPLS", "OVERLAY_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "axil_range",
+    "check_impl", "core_modules", "core_verilog", "generate_overlay", "manifest_dict", "overlay_spec", "render_overlay",
+    "rtl_digest", "sim_cache_key", "view_sources",
 ]
 
 
-def tcl_manifest(gen: GeneratedOverlay) -> str:
+def _core_dirs(spec: OverlaySpec) -> dict[str, Path]:
+    """Twin file name -> generated core folder, for every core the overlay instantiates."""
+    return {fname: Path(spec.ip_dir) / Path(fname).stem for fname in core_verilog(spec)}
+
+
+def check_impl(spec: OverlaySpec, impl: str) -> None:
+    """Refuse an unknown view, or IMPL=hls without the Vitis HLS exports (before any work)."""
+    from codesign.hw.hls_wrapper import MissingHlsExportError, export_dir
+
+    if impl not in IMPLS:
+        raise CodesignError(f"unknown IMPL '{impl}': use one of {', '.join(IMPLS)}.")
+    if impl == "hls":
+        missing = [d.name for d in _core_dirs(spec).values() if not any(export_dir(d).glob("*.v"))]
+        if missing:
+            raise MissingHlsExportError(
+                f"IMPL=hls needs the Vitis HLS export of {', '.join(missing)} under {spec.ip_dir} "
+                f"(<core>/hls/proj_<core>/sol1/impl/verilog/*.v), and there is none: run `make ip` with vitis_hls "
+                f"on PATH (it runs each core's run_hls.tcl), or build the twins with IMPL=rtl.")
+
+
+def view_sources(gen: GeneratedOverlay, impl: str = "rtl") -> list[Path]:
+    """The overlay's Verilog in one view: the twins (``rtl``), or each core's Vitis HLS export
+    plus a wrapper with the twin's name and ports (``hls``); the overlay's own modules either way."""
+    if impl == "rtl":
+        return gen.sources
+    from codesign.hw.hls_wrapper import hls_view_sources
+
+    check_impl(gen.spec, impl)
+    cores = _core_dirs(gen.spec)
+    hls = [f for fname in sorted(cores) for f in hls_view_sources(cores[fname], gen.root / "hls_view")]
+    return [*hls, *(p for p in gen.sources if p.name not in cores)]
+
+
+def tcl_manifest(gen: GeneratedOverlay, impl: str = "rtl") -> str:
     """The manifest as Tcl ``set`` commands, sourced by ``vivado_scripts/overlay/*.tcl``."""
     from codesign.hw.device import get_device
 
     spec = gen.spec
-    man = manifest_dict(spec)
+    man = manifest_dict(spec, impl)
     dev = get_device(spec.device)
     lines = [
         "# Generated by codesign.hw.overlay -- DO NOT EDIT. The overlay manifest as Tcl variables.",
@@ -360,7 +407,8 @@ def tcl_manifest(gen: GeneratedOverlay) -> str:
         f"set OVERLAY(part) {dev.part}",
         f"set OVERLAY(clock_mhz) {dev.clock_mhz:g}",
         f"set OVERLAY(stream_width) {WORD_BITS}",
-        "set OVERLAY(rtl) [list " + " ".join(f"{{{p.resolve()}}}" for p in gen.sources) + "]",
+        f"set OVERLAY(impl) {impl}",
+        "set OVERLAY(rtl) [list " + " ".join(f"{{{p.resolve()}}}" for p in view_sources(gen, impl)) + "]",
     ]
     for seg, info in man["address_map"].items():  # type: ignore[union-attr]
         lines.append(f"set OVERLAY(base,{seg}) {info['base']}")
@@ -369,7 +417,7 @@ def tcl_manifest(gen: GeneratedOverlay) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m codesign.hw.overlay --bits 4,8 --ip-dir build/ip --out build/overlay/src``."""
+    """``python -m codesign.hw.overlay --bits 4,8 --ip-dir build/ip --out build/overlay/src [--impl rtl|hls]``."""
     import argparse
 
     from codesign.quant.dyadic import parse_bits_list
@@ -378,10 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bits", default="4,8")
     p.add_argument("--ip-dir", type=Path, default=DEFAULT_IP_DIR)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--impl", default="rtl", help="view of the cores: rtl (the Verilog twins) or hls (Vitis HLS exports)")
     args = p.parse_args(argv)
     spec = overlay_spec(parse_bits_list(args.bits), args.ip_dir)
-    gen = generate_overlay(spec, args.out)
-    _write(args.out / "overlay_manifest.tcl", tcl_manifest(gen))
+    check_impl(spec, args.impl)
+    gen = generate_overlay(spec, args.out, args.impl)
+    _write(args.out / "overlay_manifest.tcl", tcl_manifest(gen, args.impl))
     print(gen.manifest)
     return 0
 

@@ -18,9 +18,10 @@ import pytest
 
 from codesign.hw.device import get_device
 from codesign.hw.generator import generate_core
+from codesign.hw.hls_wrapper import core_views, export_dir, render_stub
 from codesign.hw.overlay import BOARD_DEVICE, OVERLAY_CORES
 from codesign.hw.paths import REPO_ROOT, VIVADO_SCRIPTS
-from codesign.hw.regmap import REGMAP
+from codesign.hw.regmap import ADDR_WIDTH, REGMAP
 from codesign.hw.spec import make_spec
 
 SEP = "\x1f"
@@ -43,6 +44,13 @@ proc get_bd_addr_segs {args} { record get_bd_addr_segs {*}$args; return "seg:[li
 proc get_files {args} { record get_files {*}$args; return [lindex $args end] }
 proc make_wrapper {args} { record make_wrapper {*}$args; return "$::proj_dir/overlay_wrapper.v" }
 proc current_fileset {args} { return sources_1 }
+proc current_project {args} { return overlay }
+# the board parts "installed": DRYRUN_BOARD_PARTS (space-separated), matched like Vivado's -quiet pattern
+proc get_board_parts {args} {
+    record get_board_parts {*}$args
+    set parts [expr {[info exists ::env(DRYRUN_BOARD_PARTS)] ? $::env(DRYRUN_BOARD_PARTS) : ""}]
+    return [lsearch -all -inline $parts [lindex $args end]]
+}
 proc get_runs {args} { return [lindex $args end] }
 proc get_property {args} { return "100%" }
 proc wait_on_run {args} {
@@ -54,13 +62,14 @@ proc wait_on_run {args} {
 """
 
 
-def _dry_run(tmp_path: Path, board: str, ip_dir: Path, bits: str = "4,8") -> tuple[subprocess.CompletedProcess, list[list[str]], Path]:
-    out = tmp_path / f"overlay_{board}"
-    log = tmp_path / f"{board}.log"
-    driver = tmp_path / f"dry_{board}.tcl"
-    driver.write_text(STUBS + f"\nset argv [list {{{out}}} {board} {bits}]\nset argc 3\n"
+def _dry_run(tmp_path: Path, board: str, ip_dir: Path, bits: str = "4,8", impl: str = "rtl",
+             board_parts: str = "") -> tuple[subprocess.CompletedProcess, list[list[str]], Path]:
+    out = tmp_path / f"overlay_{board}_{impl}"
+    log = tmp_path / f"{board}_{impl}.log"
+    driver = tmp_path / f"dry_{board}_{impl}.tcl"
+    driver.write_text(STUBS + f"\nset argv [list {{{out}}} {board} {bits} {impl}]\nset argc 4\n"
                       f"source {{{VIVADO_SCRIPTS / 'build_overlay.tcl'}}}\n")
-    env = dict(os.environ, DRYRUN_LOG=str(log), CODESIGN_IP_DIR=str(ip_dir))
+    env = dict(os.environ, DRYRUN_LOG=str(log), CODESIGN_IP_DIR=str(ip_dir), DRYRUN_BOARD_PARTS=board_parts)
     proc = subprocess.run(["tclsh", str(driver)], capture_output=True, text=True, env=env, cwd=REPO_ROOT, check=False)
     calls = [line.split(SEP) for line in log.read_text().splitlines()] if log.exists() else []
     return proc, calls, out
@@ -77,6 +86,40 @@ def _ip(tmp_path: Path, device: str) -> Path:
 pytestmark = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
 
 
+def _bytes(vivado_range: str) -> int:
+    """Vivado's range text ("4K", "64K", "1M") in bytes."""
+    return int(vivado_range[:-1]) << {"K": 10, "M": 20, "G": 30}[vivado_range[-1]]
+
+
+def _tcl_list(text: str) -> list[str]:
+    """Elements of a Tcl list (braced elements unbraced; no escapes are needed by these scripts)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+        elif text[i] == "{":
+            depth, j = 1, i + 1
+            while depth:
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                j += 1
+            out.append(text[i + 1:j - 1])
+            i = j
+        else:
+            j = i
+            while j < len(text) and not text[j].isspace():
+                j += 1
+            out.append(text[i:j])
+            i = j
+    return out
+
+
+def _by_cmd(calls: list[list[str]]) -> dict[str, list[list[str]]]:
+    by_cmd: dict[str, list[list[str]]] = {}
+    for c in calls:
+        by_cmd.setdefault(c[0], []).append(c[1:])
+    return by_cmd
+
+
 @pytest.mark.parametrize("board", sorted(BOARD_DEVICE))
 def test_block_design_names_only_what_exists(tmp_path, board: str) -> None:
     device = BOARD_DEVICE[board]
@@ -88,9 +131,7 @@ def test_block_design_names_only_what_exists(tmp_path, board: str) -> None:
     ports = {p.split("_tdata")[0] for p in re.findall(r"\b(s_axis_tdata|m_axis_tdata)\b", rtl)}
     assert ports == {"s_axis", "m_axis"} and "s_axi_control_awaddr" in rtl
 
-    by_cmd: dict[str, list[list[str]]] = {}
-    for c in calls:
-        by_cmd.setdefault(c[0], []).append(c[1:])
+    by_cmd = _by_cmd(calls)
     # the part of the device the IP was generated for
     (proj,) = by_cmd["create_project"]
     assert proj[proj.index("-part") + 1] == get_device(device).part
@@ -115,8 +156,8 @@ def test_block_design_names_only_what_exists(tmp_path, board: str) -> None:
             assert pin in PS_PINS, (cell, pin)
     for call in by_cmd["apply_bd_automation"]:
         cfg = " ".join(call)
-        for pin in re.findall(r"/\w+/(\w+)", cfg):
-            assert pin in PS_PINS, pin
+        for cell, pin in re.findall(r"/(\w+)/(\w+)", cfg):
+            assert pin in {"overlay_0": overlay_ports, "axi_dma_0": DMA_PINS}.get(cell, PS_PINS), (cell, pin)
     # addresses: exactly the manifest's map
     assigned = {}
     for call in by_cmd["assign_bd_address"]:
@@ -124,6 +165,8 @@ def test_block_design_names_only_what_exists(tmp_path, board: str) -> None:
         assigned[seg] = (call[call.index("-offset") + 1], call[call.index("-range") + 1])
     want = {k: (v["base"], v["range"]) for k, v in man["address_map"].items()}
     assert assigned == want
+    # the overlay's segment is its register file: 2**ADDR_WIDTH bytes, at least Vivado's 4K
+    assert _bytes(assigned["overlay_0/s_axi_control"][1]) == max(4096, 1 << ADDR_WIDTH)
     # synthesis retimes (the engines' adder-tree registers sit after one sum) before the run starts
     props = [c for c in by_cmd["set_property"] if c[0] == "STEPS.SYNTH_DESIGN.ARGS.RETIMING"]
     assert props == [["STEPS.SYNTH_DESIGN.ARGS.RETIMING", "true", "synth_1"]]
@@ -153,3 +196,86 @@ def test_board_and_ip_device_mismatch_is_refused(tmp_path) -> None:
 def test_missing_ip_is_a_clear_message(tmp_path) -> None:
     proc, _calls, _out = _dry_run(tmp_path, "pynq_z2", tmp_path / "empty", bits="4")
     assert proc.returncode == 2 and "make ip BITS=4" in proc.stderr
+
+
+AXI4_CLOCK_KEYS = ("Clk_master", "Clk_slave", "Clk_xbar")
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["board_files", "no_board_files"])
+def test_pynq_z2_board_part_or_explicit_ps7(tmp_path, installed: bool) -> None:
+    board_part = "tul.com.tw:pynq-z2:part0:1.0"
+    parts = f"xilinx.com:zcu104:part0:1.1 {board_part}" if installed else "xilinx.com:zcu104:part0:1.1"
+    proc, calls, _out = _dry_run(tmp_path, "pynq_z2", _ip(tmp_path, "xc7z020"), board_parts=parts)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    by_cmd = _by_cmd(calls)
+    board_props = [c for c in by_cmd["set_property"] if c[0] == "board_part"]
+    ps7_rule = next(c for c in by_cmd["apply_bd_automation"] if "xilinx.com:bd_rule:processing_system7" in c)
+    preset = _tcl_list(ps7_rule[ps7_rule.index("-config") + 1])
+    ps_dicts = [dict(zip(_tcl_list(c[1])[0::2], _tcl_list(c[1])[1::2])) for c in by_cmd["set_property"]
+                if c[0] == "-dict" and c[-1] == "processing_system7_0"]
+    ps = {k: v for d in ps_dicts for k, v in d.items()}
+    if installed:
+        assert board_props == [["board_part", board_part, "overlay"]]
+        assert preset[preset.index("apply_board_preset") + 1] == "1"
+        assert "CONFIG.PCW_UIPARAM_DDR_PARTNO" not in ps  # the board preset configures the DDR
+    else:
+        assert board_props == []
+        assert preset[preset.index("apply_board_preset") + 1] == "0"
+        assert ps["CONFIG.PCW_UIPARAM_DDR_PARTNO"] == "MT41J256M16 RE-125"
+        assert ps["CONFIG.PCW_UART0_UART0_IO"] == "MIO 14 .. 15"
+    # either way: FCLK0 at the manifest's clock, GP0 for AXI-lite, HP0 for the DMA
+    assert ps["CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ"] == "100" and ps["CONFIG.PCW_FPGA_FCLK0_ENABLE"] == "1"
+    assert ps["CONFIG.PCW_USE_M_AXI_GP0"] == "1" and ps["CONFIG.PCW_USE_S_AXI_HP0"] == "1"
+    # the axi4 automation's clock keys are the current ones, all on FCLK0
+    axi4 = [c for c in by_cmd["apply_bd_automation"] if "xilinx.com:bd_rule:axi4" in c]
+    assert len(axi4) == 4
+    for call in axi4:
+        items = _tcl_list(call[call.index("-config") + 1])
+        cfg = dict(zip(items[0::2], items[1::2]))
+        for key in AXI4_CLOCK_KEYS:
+            assert cfg[key] == "/processing_system7_0/FCLK_CLK0 (100 MHz)", (key, cfg)
+        assert "Clk" not in cfg  # the old key, which current Vivado no longer reads
+
+
+def _fake_exports(ip_dir: Path) -> None:
+    """Stand-ins for what Vitis HLS exports: the HLS top module with its parsed ports."""
+    for core_dir in sorted(p.parent for p in ip_dir.glob("*/ip.json")):
+        hls, _twin, _map = core_views(core_dir)
+        export_dir(core_dir).mkdir(parents=True, exist_ok=True)
+        (export_dir(core_dir) / f"{hls.module}.v").write_text(render_stub(hls))
+
+
+def test_impl_hls_uses_the_hls_exports_behind_wrappers(tmp_path) -> None:
+    ip_dir = _ip(tmp_path, "xc7z020")
+    _fake_exports(ip_dir)
+    proc, calls, out = _dry_run(tmp_path, "pynq_z2", ip_dir, impl="hls")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    man = json.loads((out / "src" / "overlay.json").read_text())
+    assert man["impl"] == "hls"
+    added = [Path(a) for call in _by_cmd(calls)["add_files"] for arg in call for a in arg.split() if a.endswith(".v")]
+    names = {p.name for p in added}
+    for core in man["cores"]:
+        # the HLS export and a wrapper with the twin's module name, never the twin itself
+        assert f"hls_{core}.v" in names
+        wrapper = next(p for p in added if p.name == f"{core}.v")
+        assert wrapper.parent.name == "hls_view" and re.search(rf"^module {core}\b", wrapper.read_text(), flags=re.M)
+        assert f"hls_{core} u_hls" in wrapper.read_text()
+        assert not any(p.parent.name == "rtl" and p.name == f"{core}.v" for p in added)
+    assert any(p.name == f"{man['top']}.v" and p.parent.name == "rtl" for p in added)  # the top is the same
+
+
+def test_impl_rtl_is_the_default_and_recorded(tmp_path) -> None:
+    proc, _calls, out = _dry_run(tmp_path, "pynq_z2", _ip(tmp_path, "xc7z020"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((out / "src" / "overlay.json").read_text())["impl"] == "rtl"
+
+
+def test_impl_hls_without_exports_is_a_clear_message(tmp_path) -> None:
+    proc, calls, _out = _dry_run(tmp_path, "pynq_z2", _ip(tmp_path, "xc7z020"), impl="hls")
+    assert proc.returncode == 2 and "IMPL=hls needs the Vitis HLS export" in proc.stderr
+    assert not any(c[0] == "create_project" for c in calls)  # refused before any Vivado work
+
+
+def test_unknown_impl_is_refused(tmp_path) -> None:
+    proc, calls, _out = _dry_run(tmp_path, "pynq_z2", tmp_path / "empty", impl="vhdl")
+    assert proc.returncode == 2 and "unknown IMPL 'vhdl'" in proc.stderr and calls == []

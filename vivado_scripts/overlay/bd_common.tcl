@@ -20,22 +20,35 @@ proc add_overlay_and_dma {} {
     connect_bd_intf_net [get_bd_intf_pins $OVERLAY(instance)/m_axis] [get_bd_intf_pins $OVERLAY(dma)/S_AXIS_S2MM]
 }
 
+# The clock as block automation names it: "<pin> (<MHz> MHz)".
+proc overlay_clock {clk_pin} {
+    global OVERLAY
+    return "$clk_pin ($OVERLAY(clock_mhz) MHz)"
+}
+
 # AXI-lite slaves on the PS master, DMA masters on the high-performance slave port, one clock.
+# The axi4 rule takes one clock per side (Clk_master, Clk_slave) and one for the interconnect
+# (Clk_xbar): all three are the PL clock, so no clock-domain crossing is inserted.
 proc connect_overlay {ps_master ps_hp_slave clk_pin} {
     global OVERLAY
+    set clk [overlay_clock $clk_pin]
+    set clocks [list Clk_master $clk Clk_slave $clk Clk_xbar $clk]
     foreach slave [list $OVERLAY(instance)/s_axi_control $OVERLAY(dma)/S_AXI_LITE] {
         apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
-            -config [list Master $ps_master Clk $clk_pin] [get_bd_intf_pins $slave]
+            -config [list Master $ps_master Slave /$slave {*}$clocks intc_ip {New AXI Interconnect}] \
+            [get_bd_intf_pins $slave]
     }
     foreach master [list $OVERLAY(dma)/M_AXI_MM2S $OVERLAY(dma)/M_AXI_S2MM] {
         apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
-            -config [list Slave $ps_hp_slave Clk $clk_pin] [get_bd_intf_pins $master]
+            -config [list Master /$master Slave $ps_hp_slave {*}$clocks intc_ip {Auto}] \
+            [get_bd_intf_pins $master]
     }
-    apply_bd_automation -rule xilinx.com:bd_rule:clkrst -config [list Clk $clk_pin] \
+    apply_bd_automation -rule xilinx.com:bd_rule:clkrst -config [list Clk $clk Freq $OVERLAY(clock_mhz)] \
         [get_bd_pins $OVERLAY(instance)/ap_clk]
 }
 
-# Fixed addresses of the AXI-lite slaves (the manifest's address map).
+# Fixed addresses of the AXI-lite slaves (the manifest's address map; the overlay's range is
+# its register file's size, codesign.hw.overlay.axil_range).
 proc assign_overlay_addresses {} {
     global OVERLAY
     foreach seg [list $OVERLAY(instance)/s_axi_control $OVERLAY(dma)/S_AXI_LITE] {

@@ -3,11 +3,16 @@
 # The PMBus power rails of this board give OQA measured energy (PynqBoard.energy_uj).
 source [file join [file dirname [info script]] bd_common.tcl]
 
-proc create_overlay_bd {name} {
+# The board part (newest installed revision) build_overlay.tcl sets on the project when its
+# board files are installed (Vivado ships them for ZCU104; without them the PS keeps its
+# defaults, DDR included).
+proc overlay_board_part {} { return "xilinx.com:zcu104:part0:*" }
+
+proc create_overlay_bd {name use_board_preset} {
     global OVERLAY
     create_bd_design $name
     set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e:3.5 zynq_ultra_ps_e_0]
-    apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config {apply_board_preset "1"} $ps
+    apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config [list apply_board_preset $use_board_preset] $ps
     set_property -dict [list \
         CONFIG.PSU__USE__M_AXI_GP0 {0} \
         CONFIG.PSU__USE__M_AXI_GP1 {0} \

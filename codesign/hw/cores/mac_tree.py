@@ -105,6 +105,17 @@ class MacTree(Core):
             Port("stat_busy_cycles", "out", 64, "wire", "cycles with a beat accepted or in flight"),
         ]
 
+    def hls_input_map(self) -> dict[str, str]:
+        """What the HLS view's wrapper feeds the HLS core for the twin's inputs, where they differ.
+
+        The twin's ``OFFSET_IN = 1`` takes operands with their sign bits already flipped (the
+        overlay's operand register does it); the HLS core always takes two's-complement codes,
+        so the wrapper flips the bits back: every weight, and the activations when signed.
+        """
+        sign = "{1'b1, {(BITS-1){1'b0}}}"
+        flip = f"{{ {{(LANES*TREE){{{sign}}}}}, (act_signed ? {{TREE{{{sign}}}}} : {{ACT_W{{1'b0}}}}) }}"
+        return {"s_axis_tdata": f"s_axis_tdata ^ ((OFFSET_IN != 0) ? {flip} : {{(ACT_W+WGT_W){{1'b0}}}})"}
+
     def exp_cycles(self, beats: int, **_: int) -> int:
         """Busy cycles of ``beats`` back-to-back beats: one per beat plus the pipeline latency."""
         return beats + self.latency
