@@ -167,7 +167,7 @@ def _typedefs(text: str) -> dict[str, str]:
 
 
 def _resolve(type_str: str, typedefs: dict[str, str]) -> _Type:
-    t = re.sub(r"\s+", " ", type_str.replace("const ", "")).strip()
+    t = re.sub(r"\s+", " ", type_str.replace("const ", "").replace("volatile ", "")).strip()
     if t in typedefs:
         return _resolve(typedefs[t], typedefs)
     m = re.fullmatch(r"(?:unsigned |signed )?(bool|char|short|int|long long|long)", t)
@@ -229,6 +229,24 @@ def _stream_direction(name: str, body: str) -> str:
     if bool(reads) == bool(writes):
         raise PortParseError(f"stream '{name}' is {'both read and written' if reads else 'never used'}")
     return "in" if reads else "out"
+
+
+def _assigned(name: str, ref: str, body: str) -> bool:
+    """Whether the body writes through the pointer/reference ``name``."""
+    lhs = rf"\*\s*{name}" if ref == "*" else rf"\b{name}"
+    return re.search(rf"{lhs}\s*(=(?!=)|[-+*/|&^]=)", body) is not None
+
+
+def _array_access(name: str, body: str) -> tuple[bool, bool]:
+    """(read, written) of the array argument ``name``: an element followed by ``=`` is a write."""
+    reads = writes = False
+    for m in re.finditer(rf"\b{name}\s*\[", body):
+        _, end = balanced(body, m.end() - 1, "[", "]")
+        if re.match(r"\s*(=(?!=)|[-+*/|&^]=)", body[end:]):
+            writes = True
+        else:
+            reads = True
+    return reads, writes
 
 
 def _axis_ports(name: str, t: _Type, direction: str) -> list[RtlPort]:
@@ -304,14 +322,19 @@ def hls_interface(cpp: str, header: str = "") -> HlsInterface:
             if mode != "ap_memory":
                 raise PortParseError(f"array '{name}': only mode=ap_memory is mapped (found '{mode}')")
             depth = eval_int(m.group("dim"), {})
+            reads, writes = _array_access(name, body)
             ports += [RtlPort(f"{name}_address0", "out", max(1, clog2(depth)), "memory"),
-                      RtlPort(f"{name}_ce0", "out", 1, "memory"), RtlPort(f"{name}_q0", "in", t.width, "memory")]
-            if not m.group("const"):
+                      RtlPort(f"{name}_ce0", "out", 1, "memory")]
+            if reads:
+                ports.append(RtlPort(f"{name}_q0", "in", t.width, "memory"))
+            if writes and not m.group("const"):
                 ports += [RtlPort(f"{name}_we0", "out", 1, "memory"), RtlPort(f"{name}_d0", "out", t.width, "memory")]
         elif mode == "s_axilite":
             bundles.setdefault(prag.get("bundle", "control"), False)
         elif mode in ("ap_none", "ap_vld"):
-            direction = "out" if m.group("ref") else "in"
+            # a pointer or reference is an output when the body assigns through it (a
+            # `volatile T *p` that is only read is a polled input)
+            direction = "out" if m.group("ref") and _assigned(name, m.group("ref"), body) else "in"
             ports.append(RtlPort(name, direction, t.width))
             if mode == "ap_vld":
                 ports.append(RtlPort(f"{name}_ap_vld", direction, 1))
