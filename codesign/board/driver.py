@@ -17,12 +17,12 @@ import numpy as np
 from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
 from codesign.board.layer import HOST, GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
 from codesign.hw.overlay import OverlaySpec
-from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name, field_value
+from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name, field_value, pack_fields
 from codesign.quant.qgraph import QNode, QTensor
 
 REG = by_name()
-AP_START = 1 << REG["AP_CTRL"].fields[0].lsb
-AP_DONE = 1 << REG["AP_CTRL"].fields[1].lsb
+AP_START = pack_fields("AP_CTRL", AP_START=1)
+AP_DONE = pack_fields("AP_CTRL", AP_DONE=1)
 DONE_POLLS = 64  # reads of AP_CTRL after the output transfer completed
 COUNTER_NAMES = tuple(f"CYC_{s}" for s in STAGES) + tuple(f"CNT_{a}" for a in ACTIVITY)
 

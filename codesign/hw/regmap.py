@@ -62,9 +62,11 @@ def _build() -> tuple[Register, ...]:
             Field("AP_READY", 3, 1, "ready for a new descriptor"),
             Field("AUTO_RESTART", 7, 1, "restart automatically after done"),
         )),
-        Register("GIE", 0x04, "RW", "global interrupt enable"),
-        Register("IER", 0x08, "RW", "interrupt enable (bit0 done, bit1 ready)"),
-        Register("ISR", 0x0C, "W1C", "interrupt status (write 1 to clear)"),
+        Register("GIE", 0x04, "RW", "global interrupt enable", fields=(Field("ENABLE", 0, 1),)),
+        Register("IER", 0x08, "RW", "interrupt enable", fields=(
+            Field("DONE", 0, 1, "interrupt on done"), Field("READY", 1, 1, "interrupt on ready"))),
+        Register("ISR", 0x0C, "W1C", "interrupt status (write 1 to clear)", fields=(
+            Field("DONE", 0, 1, "a layer finished"), Field("READY", 1, 1, "ready for a descriptor"))),
         # Layer descriptor.
         Register("DESC_M", 0x10, "RW", "GEMM rows = OH*OW"),
         Register("DESC_N", 0x14, "RW", "GEMM columns = Cout"),
@@ -84,16 +86,18 @@ def _build() -> tuple[Register, ...]:
             Field("A_SIGNED", 12, 1, "activations are signed"),
             Field("OUT_SIGNED", 13, 1, "outputs are signed"),
         )),
-        Register("DESC_ACT", 0x2C, "RW", "activation code (codesign.quant.dyadic.Act)"),
+        Register("DESC_ACT", 0x2C, "RW", "activation code", fields=(
+            Field("CODE", 0, 2, "codesign.quant.dyadic.Act"),)),
         Register("DESC_ACT_SIX", 0x30, "RW", "ReLU6/h-swish 'six' constant"),
         Register("DESC_ACT_THREE", 0x34, "RW", "h-swish 'three' constant"),
         Register("DESC_HS_MULT", 0x38, "RW", "h-swish dyadic multiplier"),
-        Register("DESC_HS_SHIFT", 0x3C, "RW", "h-swish dyadic shift"),
+        Register("DESC_HS_SHIFT", 0x3C, "RW", "h-swish dyadic shift", fields=(Field("SHIFT", 0, 6),)),
         # Per-channel post-process parameters, written through a window.
         Register("PP_ADDR", 0x40, "RW", "output channel index of the next parameter write"),
         Register("PP_BIAS", 0x44, "RW", "int32 bias of channel PP_ADDR"),
         Register("PP_MULT", 0x48, "RW", "requant multiplier of channel PP_ADDR"),
-        Register("PP_SHIFT", 0x4C, "WO", "requant shift; writing it commits the triple and increments PP_ADDR"),
+        Register("PP_SHIFT", 0x4C, "WO", "requant shift; writing it commits the triple and increments PP_ADDR",
+                 fields=(Field("SHIFT", 0, 6),)),
         Register("CNT_CTRL", 0x50, "RW", "counter control", fields=(
             Field("CLEAR", 0, 1, "write 1 to clear every counter"),
             Field("FREEZE", 1, 1, "hold every counter"),
