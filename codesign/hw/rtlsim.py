@@ -113,18 +113,20 @@ def _save_runtime(root: Path, bdir: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_dir_for(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim") -> Path:
-    """Where the (core, bits, simulator) build lives."""
-    return root / gen.spec.device / gen.spec.name / simulator
+def build_dir_for(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim", view: str = "rtl") -> Path:
+    """Where the (core, bits, simulator) build lives (``view`` "hls": the Vitis HLS export behind its wrapper)."""
+    return root / gen.spec.device / gen.spec.name / (simulator if view == "rtl" else f"{simulator}_{view}")
 
 
-def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim"):
-    """Build (or reuse) the simulator model of ``gen``; returns the cocotb runner."""
+def build(gen: GeneratedIP, simulator: str, root: Path = BUILD_DIR / "sim", sources: list[Path] | None = None,
+          view: str = "rtl"):
+    """Build (or reuse) the simulator model of ``gen`` (its Verilog twin, or ``sources`` with the
+    twin's module name and ports, e.g. the HLS view); returns the cocotb runner."""
     from cocotb_tools.runner import get_runner
 
     setup_tool_env()
-    bdir = build_dir_for(gen, simulator, root)
-    sources = gen.verilog_sources
+    bdir = build_dir_for(gen, simulator, root, view)
+    sources = list(sources) if sources is not None else gen.verilog_sources
     runner = get_runner(simulator)
     digest = hashlib.sha256(simulator.encode())
     for src in sources:
@@ -160,10 +162,13 @@ def run_test(
     extra_env: Mapping[str, str] | None = None,
     tag: str = "run",
     root: Path = BUILD_DIR / "sim",
+    sources: list[Path] | None = None,
+    view: str = "rtl",
 ) -> Path:
-    """Run cocotb tests of ``test_module`` (a module in ``sim/``) against ``gen``; returns results.xml."""
-    runner = build(gen, simulator, root)
-    test_dir = build_dir_for(gen, simulator, root) / f"{tag}_{testcase or 'all'}_{os.getpid()}"
+    """Run cocotb tests of ``test_module`` (a module in ``sim/``) against ``gen`` (or against
+    ``sources`` of another view with the same ports); returns results.xml."""
+    runner = build(gen, simulator, root, sources, view)
+    test_dir = build_dir_for(gen, simulator, root, view) / f"{tag}_{testcase or 'all'}_{os.getpid()}"
     test_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "CODESIGN_IP_DIR": str(gen.root.resolve()),
@@ -178,7 +183,7 @@ def run_test(
         hdl_toplevel=gen.spec.name,
         testcase=testcase,
         seed=seed,
-        build_dir=build_dir_for(gen, simulator, root),
+        build_dir=build_dir_for(gen, simulator, root, view),
         test_dir=test_dir,
         results_xml=str(test_dir / "results.xml"),
         extra_env=env,
