@@ -66,6 +66,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
@@ -162,6 +163,16 @@ def bn_stat_loss(z: np.ndarray, target: BNTarget) -> tuple[dict[str, float], np.
     return terms, a + centred * b
 
 
+@overload
+def distill_loss(
+    graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: Literal[True] = True,
+    micro_batch: int | None = None,
+) -> tuple[float, dict[str, dict[str, float]], np.ndarray]: ...
+@overload
+def distill_loss(
+    graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: bool = True,
+    micro_batch: int | None = None,
+) -> tuple[float, dict[str, dict[str, float]], np.ndarray | None]: ...
 def distill_loss(
     graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: bool = True,
     micro_batch: int | None = None,
@@ -199,8 +210,8 @@ def _channel_moments(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 def _merge_moments(parts: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[int, np.ndarray, np.ndarray]:
     """Exact merge of per-chunk moments (Chan et al.): M2 = sum M2_k + sum n_k (mean_k - mean)^2."""
     count = sum(n for n, _, _ in parts)
-    mean = sum(n * m for n, m, _ in parts) / count
-    m2 = sum(s + n * np.square(m - mean) for n, m, s in parts)
+    mean = np.asarray(sum(n * m for n, m, _ in parts) / count)
+    m2 = np.asarray(sum(s + n * np.square(m - mean) for n, m, s in parts))
     return count, mean, m2
 
 

@@ -176,7 +176,7 @@ def minmax(v: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.zeros_like(a) if hi - lo <= 0.0 else (a - lo) / (hi - lo)
 
 
-def omega(sens: Sequence[float], cycles: Sequence[float], energy: Sequence[float], beta: float = 0.5) -> np.ndarray:
+def omega(sens: Sequence[float] | np.ndarray, cycles: Sequence[float], energy: Sequence[float], beta: float = 0.5) -> np.ndarray:
     """Paper Eq.: ``beta*w^ - (1-beta)/2*(c^ + e^)``, each term min-max scaled; in [-(1-beta), beta]."""
     beta = _check_beta(beta)
     arrays = [np.asarray(x, dtype=np.float64) for x in (sens, cycles, energy)]
@@ -210,8 +210,8 @@ class _Problem:
 
     def total(self, kind: str, choice: Sequence[int]) -> float | None:
         """Row ``kind`` evaluated at one option index per group (None when a cost is unknown)."""
-        vals = [self.coef[kind][g] for g in range(len(self.groups))]
-        if any(v is None for v in vals):
+        vals = [v for g in range(len(self.groups)) if (v := self.coef[kind][g]) is not None]
+        if len(vals) < len(self.groups):
             return None
         picked = [float(v[k]) for v, k in zip(vals, choice)]
         if kind == "onchip_kbit" and self.onchip_mode == "max":
@@ -220,8 +220,8 @@ class _Problem:
 
     def extreme(self, kind: str) -> tuple[float, float] | None:
         """Smallest and largest achievable value of row ``kind`` (rows are separable)."""
-        vals = self.coef[kind]
-        if any(v is None for v in vals):
+        vals = [v for v in self.coef[kind] if v is not None]
+        if len(vals) < len(self.coef[kind]):
             return None
         mins = [float(v.min()) for v in vals]
         maxs = [float(v.max()) for v in vals]

@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     render(graph, bc)
     if found is not None:
         _print_grids(graph)
-    if args.emit_bitconfig:
+    if args.emit_bitconfig and found is not None:  # None raised above
         out = found.save(args.emit_bitconfig)
         print(f"BitConfig of the model's quantizers written to {out}")
     return 0

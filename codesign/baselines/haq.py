@@ -171,11 +171,11 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, n_states: int, dtype: type = np.float32) -> None:
         self.capacity = int(capacity)
-        self.s = np.zeros((capacity, n_states), dtype)
-        self.a = np.zeros((capacity, 1), dtype)
-        self.r = np.zeros((capacity, 1), dtype)
-        self.s2 = np.zeros((capacity, n_states), dtype)
-        self.done = np.zeros((capacity, 1), dtype)
+        self.s: np.ndarray = np.zeros((capacity, n_states), dtype)
+        self.a: np.ndarray = np.zeros((capacity, 1), dtype)
+        self.r: np.ndarray = np.zeros((capacity, 1), dtype)
+        self.s2: np.ndarray = np.zeros((capacity, n_states), dtype)
+        self.done: np.ndarray = np.zeros((capacity, 1), dtype)
         self.size = 0
         self._next = 0
 
@@ -471,6 +471,7 @@ class HaqMethod(Method):
                 return cache[widths]
             t0 = time.perf_counter()
             wmap = dict(zip(names, widths))
+            out: tuple[float, float | None]
             if self.reward_fn is not None:
                 out = (float(self.reward_fn(wmap)), None)
             else:

@@ -72,8 +72,7 @@ def substitute_width(qg: QGraph, folded: Graph, name: str, bits: int, weight_cli
         raise TypeError(f"{name!r} is not a Conv2D/Dense layer")
     node = qg.node(name)
     x, y = qg.tensors[node.inputs[0]], qg.tensors[node.output]
-    args: tuple[Any, ...] = (layer, x, y, bits, Act(int(node.attrs["act"])), y.name, weight_clip)
-    new = _gemm_node(*args, gram)
+    new = _gemm_node(layer, x, y, bits, Act(int(node.attrs["act"])), y.name, weight_clip, gram)
     nodes = [replace(n, params=new.params, attrs={**n.attrs, "w_bits": bits}) if n.name == name else n
              for n in qg.nodes]
     return replace(qg, nodes=nodes)
@@ -104,14 +103,13 @@ def kl_sensitivity_table(qg8: QGraph, folded: Graph, x: np.ndarray, widths: Sequ
     for s in range(0, len(x), batch_size):
         xq = xq_all[s:s + batch_size]
         base_out, tr = run_nodes(qg8, xq, table, trace=True)
-        assert tr is not None
         base = qg8.dequantize_output(base_out)
         for i, name in gemms:
             before = tensors_before(qg8, tr, xq, i)
             for b in low:
                 qv = variants[(name, b)]
-                out, _ = run_nodes(qv, None, _op_table(qv, engine), start=i, tensors=before)
-                totals[(name, b)] += float(kl_divergence(base, qv.dequantize_output(out)).sum())
+                q_out, _ = run_nodes(qv, None, _op_table(qv, engine), start=i, tensors=before)
+                totals[(name, b)] += float(kl_divergence(base, qv.dequantize_output(q_out)).sum())
                 bar.update(1)
     bar.close()
     out: dict[str, dict[int, float]] = {}

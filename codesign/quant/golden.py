@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -158,6 +159,24 @@ class Trace:
     outputs: dict[str, np.ndarray]
 
 
+@overload
+def run_nodes(
+    qg: QGraph,
+    x_q: np.ndarray | None,
+    ops_table: dict[str, NodeOp],
+    trace: Literal[True],
+    start: int = 0,
+    tensors: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, Trace]: ...
+@overload
+def run_nodes(
+    qg: QGraph,
+    x_q: np.ndarray | None,
+    ops_table: dict[str, NodeOp],
+    trace: bool = False,
+    start: int = 0,
+    tensors: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, Trace | None]: ...
 def run_nodes(
     qg: QGraph,
     x_q: np.ndarray | None,
