@@ -435,6 +435,28 @@ class HaqMethod(Method):
         idx = np.sort(rng.choice(len(x), n, replace=False))
         return x[idx], y[idx]
 
+    def _scorer(self, problem: Problem, rng: np.random.Generator
+                ) -> tuple[Callable[[dict[str, int]], tuple[float, float | None]], int, float | None]:
+        """``(widths -> (reward, accuracy or None), validation images, float accuracy or None)``.
+
+        The reward is ``reward_fn``'s, else the accuracy drop on held-out images.
+        """
+        from codesign.graph.execute import run_float
+        from codesign.quant.fakequant import FakeQuantModel
+
+        reward_fn = self.reward_fn
+        if reward_fn is not None:
+            return (lambda wmap: (float(reward_fn(wmap)), None)), 0, None
+        x_val, y_val = self._validation(problem, rng)
+        acc_float = self._accuracy(lambda xb: run_float(problem.graph, xb), x_val, y_val)
+
+        def score(wmap: dict[str, int]) -> tuple[float, float | None]:
+            qg = problem.quantize(BitConfig.from_widths(problem.graph, wmap))
+            acc = self._accuracy(FakeQuantModel(qg).predict, x_val, y_val)
+            return self.reward_scale * 100.0 * (acc - acc_float), acc
+
+        return score, len(x_val), acc_float
+
     def _accuracy(self, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
         hits = 0
         for i in range(0, len(x), self.eval_batch):
@@ -444,9 +466,6 @@ class HaqMethod(Method):
 
     # -- search -------------------------------------------------------------------------------
     def _search(self, problem: Problem) -> MethodResult:
-        from codesign.graph.execute import run_float
-        from codesign.quant.fakequant import FakeQuantModel
-
         rng = np.random.default_rng(problem.seed)
         cands = sorted({check_bits(b, "candidate width") for b in problem.candidates})
         if not cands:
@@ -457,12 +476,7 @@ class HaqMethod(Method):
             raise HaqError(f"model {problem.graph.name!r} has no quantizable layers.")
         enforcer = BudgetEnforcer(problem, cands)
 
-        x_val = y_val = None
-        acc_float: float | None = None
-        if self.reward_fn is None:
-            x_val, y_val = self._validation(problem, rng)
-            acc_float = self._accuracy(lambda xb: run_float(problem.graph, xb), x_val, y_val)
-
+        score, n_val, acc_float = self._scorer(problem, rng)
         cache: dict[tuple[int, ...], tuple[float, float | None]] = {}  # widths -> (reward, accuracy)
         eval_seconds: list[float] = []
 
@@ -470,15 +484,7 @@ class HaqMethod(Method):
             if widths in cache:
                 return cache[widths]
             t0 = time.perf_counter()
-            wmap = dict(zip(names, widths))
-            out: tuple[float, float | None]
-            if self.reward_fn is not None:
-                out = (float(self.reward_fn(wmap)), None)
-            else:
-                assert x_val is not None and y_val is not None and acc_float is not None
-                qg = problem.quantize(BitConfig.from_widths(problem.graph, wmap))
-                acc = self._accuracy(FakeQuantModel(qg).predict, x_val, y_val)
-                out = (self.reward_scale * 100.0 * (acc - acc_float), acc)
+            out = score(dict(zip(names, widths)))
             eval_seconds.append(time.perf_counter() - t0)
             cache[widths] = out
             return out
@@ -526,7 +532,8 @@ class HaqMethod(Method):
                 print(f"haq: episode {ep + 1}/{self.episodes} reward {reward:+.4f} best {best[0]:+.4f} "
                       f"sigma {0.0 if warm else sigma:.3f} evals {len(eval_seconds)}", flush=True)
 
-        assert best is not None
+        if best is None:  # episodes >= 1 is checked in __init__
+            raise HaqError("HAQ ran no episode.")
         best_reward, best_widths, best_ep = best
         prev, policy_idx = 0.0, []
         for t in range(n_layers):  # the trained actor without noise (reported, not evaluated)
@@ -537,7 +544,6 @@ class HaqMethod(Method):
         bc = BitConfig.from_widths(problem.graph, wmap)
         bc.meta.update({"method": self.name, "seed": problem.seed})
         totals = enforcer.totals([cands.index(b) for b in best_widths])
-        n_val = 0 if x_val is None else len(x_val)
         info: dict[str, Any] = {
             "episodes": self.episodes,
             "warmup": self.warmup,

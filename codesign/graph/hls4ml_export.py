@@ -201,7 +201,8 @@ def precision_plan(qg: QGraph, info: ExportInfo) -> dict[str, dict[str, Fixed]]:
         if name == INPUT_LAYER:
             p["result"] = Fixed.codes(qg.tensors[qg.input])
         elif cls in ("QConv2D", "QDense", "QDepthwiseConv2D"):
-            assert node is not None
+            if node is None:  # the exporter records a node for every weight layer it makes
+                raise ValueError(f"Keras layer {name!r} ({cls}) has no quantized node in the export info")
             acc = _accumulator(node, qg.tensors[node.inputs[0]])
             p.update(weight=Fixed(node.attrs["w_bits"], node.attrs["w_bits"], True), accum=acc, result=acc)
             p["bias"] = exact_fixed(info.int_bias[name]) if name in info.int_bias else Fixed(1, 1, False)

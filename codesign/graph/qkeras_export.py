@@ -497,8 +497,10 @@ class _Exporter:
         """The fused activation of a conv/dense/add node, then the output quantizer."""
         act = Act(n.attrs.get("act", 0))
         if act == Act.HSWISH:
-            q = self.layer(QActivation(quantized_bits(16, 15, keep_negative=True), name=f"{n.name}_q16"), y)
-            assert HSWISH_CLAMP == 1 << 15
+            # the golden h-swish clamps its input to [-HSWISH_CLAMP, HSWISH_CLAMP - 1] first
+            clamp_bits = HSWISH_CLAMP.bit_length()
+            q = self.layer(QActivation(quantized_bits(clamp_bits, clamp_bits - 1, keep_negative=True),
+                                       name=f"{n.name}_q16"), y)
             md = (n.attrs["hs_mult"], n.attrs["hs_shift"])
             return self.hswish_block(q, n.attrs["three"], n.attrs["six"], md, out, f"{n.name}_hswish")
         if act == Act.RELU6 and n.attrs["six"] < out.qmax:

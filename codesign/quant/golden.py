@@ -241,9 +241,7 @@ class GoldenModel:
 
     def trace(self, x_q: np.ndarray) -> Trace:
         """Run and keep every node's integer inputs and output."""
-        tr = run_nodes(self.qg, x_q, INT_OPS, trace=True)[1]
-        assert tr is not None
-        return tr
+        return run_nodes(self.qg, x_q, INT_OPS, trace=True)[1]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float input -> probabilities (or dequantized outputs when there is no softmax)."""
