@@ -68,6 +68,7 @@ from codesign import solvers
 from codesign.errors import CodesignError
 from codesign.graph.ir import Activation, Add, BatchNorm, Flatten, Graph, Layer, Pool2D, Reshape, ZeroPad2D
 from codesign.quant.dyadic import check_bits
+from codesign.unionfind import DisjointSets
 
 if TYPE_CHECKING:
     from codesign.hwtable import HwTable
@@ -240,25 +241,15 @@ def _check_candidates(candidates: Iterable[int]) -> list[int]:
 def _union_groups(names: list[str], ties: Iterable[Iterable[str]]) -> list[list[int]]:
     """Merge overlapping tie lists (union-find); groups in first-layer order."""
     index = {n: i for i, n in enumerate(names)}
-    parent = list(range(len(names)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets: DisjointSets[int] = DisjointSets(range(len(names)))
     for tie in ties:
         members = list(tie)
         unknown = [m for m in members if m not in index]
         if unknown:
             raise IlpError(f"tie {members} names layer(s) without costs: {', '.join(map(str, unknown))}.")
         for m in members[1:]:
-            parent[find(index[m])] = find(index[members[0]])
-    out: dict[int, list[int]] = {}
-    for i in range(len(names)):
-        out.setdefault(find(i), []).append(i)
-    return list(out.values())
+            sets.union(index[m], index[members[0]])
+    return sets.groups(range(len(names)))
 
 
 def _pin_pair(name: str, value: int | Pair) -> Pair:
@@ -739,25 +730,14 @@ def residual_ties(graph: Graph) -> list[list[str]]:
     operands (see ``codesign.quant.qgraph``), so these ties are not needed for correctness:
     they are opt-in (the search's tie flag) for overlays that fuse the add.
     """
-    parent: dict[str, str] = {}
-
-    def find(n: str) -> str:
-        parent.setdefault(n, n)
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
+    sets: DisjointSets[str] = DisjointSets()
     for layer in graph:
         if isinstance(layer, Add):
             for src in (_source(graph, i) for i in layer.inputs):
                 if src is not None:
-                    parent[find(src)] = find(layer.name)
-    groups: dict[str, list[str]] = {}
-    for ly in graph.quantizable():
-        if ly.name in parent:
-            groups.setdefault(find(ly.name), []).append(ly.name)
-    return [g for g in groups.values() if len(g) > 1]
+                    sets.union(src, layer.name)
+    groups = sets.groups(ly.name for ly in graph.quantizable() if ly.name in sets)
+    return [g for g in groups if len(g) > 1]
 
 
 __all__ = [

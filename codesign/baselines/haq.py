@@ -56,6 +56,7 @@ from codesign.baselines.base import Method, MethodResult, Problem
 from codesign.errors import CodesignError
 from codesign.graph.ir import Conv2D, Graph
 from codesign.ilp import Budgets, InfeasibleBudgetError
+from codesign.optim import Adam
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
 
@@ -141,29 +142,6 @@ class Mlp:
         for p, q in zip(self.params, source.params):
             p *= 1.0 - tau
             p += tau * q
-
-
-class Adam:
-    """Adam (Kingma & Ba) over a list of arrays, updated in place."""
-
-    def __init__(self, params: Sequence[np.ndarray], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        self.lr, self.b1, self.b2, self.eps = float(lr), betas[0], betas[1], eps
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """One update of every array in ``params`` with its gradient."""
-        self.t += 1
-        c1 = 1.0 - self.b1 ** self.t
-        c2 = 1.0 - self.b2 ** self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1.0 - self.b1) * g
-            v *= self.b2
-            v += (1.0 - self.b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
 
 class ReplayBuffer:
@@ -611,5 +589,5 @@ def brute_force(problem: Problem, reward: Callable[[Mapping[str, int]], float]) 
     return best
 
 
-__all__ = ["Adam", "BudgetEnforcer", "DdpgAgent", "HaqError", "HaqMethod", "Mlp", "ReplayBuffer",
+__all__ = ["BudgetEnforcer", "DdpgAgent", "HaqError", "HaqMethod", "Mlp", "ReplayBuffer",
            "action_to_index", "brute_force", "layer_embedding", "plot_rewards", "truncated_normal"]

@@ -14,7 +14,6 @@ from ir_models import Builder, tiny_resnet
 
 from codesign.baselines.base import Problem
 from codesign.baselines.haq import (
-    Adam,
     BudgetEnforcer,
     HaqError,
     HaqMethod,
@@ -30,6 +29,7 @@ from codesign.graph.execute import run_float
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size
+from codesign.optim import Adam
 
 pytestmark = pytest.mark.unit
 
