@@ -33,7 +33,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -405,15 +405,6 @@ def available() -> dict[str, str]:
     out = {b: ("ok: " + describe(b)) if probe(b)[0] else f"unavailable: {probe(b)[1]}" for b in ("cbc", "coin")}
     out["builtin"] = "ok"
     return out
-
-
-def choice_value(model: MckModel, choice: Sequence[int]) -> float:
-    """Objective of a choice given as full option indices (for tests and benches)."""
-    total = 0.0
-    for g, k in enumerate(choice):
-        idx = int(np.flatnonzero(model.keep[g] == k)[0])
-        total += float(model.value[g][idx])
-    return total
 
 
 __all__ = ["SOLVERS", "MckModel", "Row", "Solution", "SolverError", "available", "lp_text", "probe", "resolve",

@@ -46,7 +46,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -573,21 +573,5 @@ def plot_rewards(result: MethodResult, path: str | Path) -> Path:
     return p
 
 
-def brute_force(problem: Problem, reward: Callable[[Mapping[str, int]], float]) -> tuple[float, dict[str, int]]:
-    """Best budget-feasible configuration by exhaustive search (small instances; for tests)."""
-    cands = sorted(set(problem.candidates))
-    enforcer = BudgetEnforcer(problem, cands)
-    names = problem.layers
-    best: tuple[float, dict[str, int]] = (-math.inf, {})
-    for idx in itertools.product(range(len(cands)), repeat=len(names)):
-        if enforcer.excess(list(idx)):
-            continue
-        w = {n: cands[i] for n, i in zip(names, idx)}
-        r = float(reward(w))
-        if r > best[0]:
-            best = (r, w)
-    return best
-
-
 __all__ = ["BudgetEnforcer", "DdpgAgent", "HaqError", "HaqMethod", "Mlp", "ReplayBuffer",
-           "action_to_index", "brute_force", "layer_embedding", "plot_rewards", "truncated_normal"]
+           "action_to_index", "layer_embedding", "plot_rewards", "truncated_normal"]

@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 import pytest
+from baseline_helpers import brute_force
 from ir_models import Builder, tiny_resnet
 
 from codesign.baselines.base import Problem
@@ -19,7 +20,6 @@ from codesign.baselines.haq import (
     HaqMethod,
     Mlp,
     action_to_index,
-    brute_force,
     layer_embedding,
     plot_rewards,
     truncated_normal,
