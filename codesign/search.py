@@ -460,12 +460,16 @@ class ConfigReport:
 
 def hw_cost(graph: Graph, table: HwTable, bc: BitConfig) -> tuple[float, float]:
     """Summed cycles and energy of a config from the table (row at max(w, a) bits per layer)."""
-    cyc = en = 0.0
-    for ly in graph.quantizable():
-        lb = bc[ly.name]
-        row = table.get(ly.name, max(lb.w_bits, lb.a_bits))
-        cyc += row.cycles_total
-        en += row.energy_uj
+    from codesign.budgets import Budgets
+    from codesign.ilp import table_costs
+
+    pairs = {n: (lb.w_bits, lb.a_bits) for n, lb in bc.layers.items()}
+    totals = Budgets().totals(table_costs(graph, table), pairs)
+    cyc, en = totals["latency_cycles"], totals["energy_uj"]
+    if cyc is None or en is None:
+        for n, (w, a) in pairs.items():
+            table.get(n, max(w, a))  # raises KeyError naming the missing (layer, bits) row
+        raise KeyError("the hardware table lacks a row of this config")
     return cyc, en
 
 

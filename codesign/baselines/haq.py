@@ -53,16 +53,15 @@ from typing import Any
 import numpy as np
 
 from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.budgets import UNITS, Budgets
 from codesign.errors import CodesignError
 from codesign.graph.ir import Conv2D, Graph
-from codesign.ilp import Budgets, InfeasibleBudgetError
+from codesign.ilp import InfeasibleBudgetError, from_hw_table
 from codesign.optim import Adam
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
 
 RewardFn = Callable[[dict[str, int]], float]
-_REL_TOL = 1e-9  # same slack as codesign.ilp for float budget rows
-_UNITS = {"size_mbit": "Mbit", "latency_cycles": "cycles", "energy_uj": "uJ"}
 
 
 class HaqError(CodesignError):
@@ -279,46 +278,28 @@ class BudgetEnforcer:
             raise HaqError("the HAQ baseline supports size, latency and energy budgets, not an on-chip memory "
                            "budget (the hardware table has no on-chip figure); drop the on-chip budget for HAQ.")
         self.candidates = list(candidates)
-        layers = graph.quantizable()
         table.check_model(graph, self.candidates)
-        n_w = np.array([ly.params["kernel"].size for ly in layers], dtype=np.int64)
-        cands = np.array(self.candidates, dtype=np.int64)
-        self.costs: dict[str, np.ndarray] = {"size_mbit": n_w[:, None] * cands[None, :]}  # whole bits
-        self.cycles = np.array([[table.get(ly.name, b).cycles_total for b in self.candidates] for ly in layers],
-                               dtype=np.float64)
-        self.energy = np.array([[table.get(ly.name, b).energy_uj for b in self.candidates] for ly in layers],
-                               dtype=np.float64)
-        self.limits: dict[str, float] = {}
-        if budgets.size_mbit is not None:
-            self.limits["size_mbit"] = float(math.floor(float(budgets.size_mbit) * 1e6 + 1e-6))
-        if budgets.latency_cycles is not None:
-            self.costs["latency_cycles"] = self.cycles
-            self.limits["latency_cycles"] = float(budgets.latency_cycles)
-        if budgets.energy_uj is not None:
-            self.costs["energy_uj"] = self.energy
-            self.limits["energy_uj"] = float(budgets.energy_uj)
+        self.budgets = budgets
+        self.layer_costs = from_hw_table(graph, table, {ly.name: 0.0 for ly in graph.quantizable()}, self.candidates)
+        # Per (layer, candidate) cost of each active budget, in budget units: what lowering one
+        # layer by one step sheds (the repair's score). Totals come from Budgets.totals.
+        self.costs: dict[str, np.ndarray] = {}
+        for kind in budgets.active():
+            self.costs[kind] = np.array([[budgets.totals([c], {c.name: b})[kind] for b in self.candidates]
+                                         for c in self.layer_costs], dtype=np.float64)
         self._check_floor(budgets)
 
-    def totals(self, idx: Sequence[int]) -> dict[str, float]:
-        """Size (bits), cycles and energy of the configuration with candidate indices ``idx``."""
-        rows = np.arange(len(idx))
-        return {"size_mbit": float(self.costs["size_mbit"][rows, idx].sum()),
-                "latency_cycles": float(self.cycles[rows, idx].sum()),
-                "energy_uj": float(self.energy[rows, idx].sum())}
+    def totals(self, idx: Sequence[int]) -> dict[str, float | None]:
+        """Size (Mbit), cycles, energy (and on-chip memory) of the configuration with candidate indices ``idx``."""
+        widths = {c.name: self.candidates[i] for c, i in zip(self.layer_costs, idx)}
+        return self.budgets.totals(self.layer_costs, widths)
 
     def excess(self, idx: Sequence[int]) -> dict[str, float]:
         """Violated budgets and by how much (empty when the configuration fits)."""
-        tot = self.totals(idx)
-        out = {}
-        for kind, limit in self.limits.items():
-            over = tot[kind] - limit
-            slack = 0.0 if kind == "size_mbit" else _REL_TOL * max(1.0, abs(limit))
-            if over > slack:
-                out[kind] = over
-        return out
+        return self.budgets.excess(self.totals(idx))
 
     def _check_floor(self, budgets: Budgets) -> None:
-        low = [0] * len(self.costs["size_mbit"])
+        low = [0] * len(self.layer_costs)
         over = self.excess(low)
         if not over:
             return
@@ -326,10 +307,9 @@ class BudgetEnforcer:
         parts = []
         for kind in over:
             lo, hi = self.totals(low)[kind], self.totals(high)[kind]
-            scale = 1e-6 if kind == "size_mbit" else 1.0
-            parts.append(f"{kind.split('_')[0]} budget {getattr(budgets, kind):.6g} {_UNITS[kind]} is below the "
-                         f"all-{self.candidates[0]}-bit configuration's {lo * scale:.6g} {_UNITS[kind]} "
-                         f"(all-{self.candidates[-1]}-bit: {hi * scale:.6g})")
+            parts.append(f"{kind.split('_')[0]} budget {getattr(budgets, kind):.6g} {UNITS[kind]} is below the "
+                         f"all-{self.candidates[0]}-bit configuration's {lo:.6g} {UNITS[kind]} "
+                         f"(all-{self.candidates[-1]}-bit: {hi:.6g})")
         raise InfeasibleBudgetError(
             "HAQ cannot meet the budgets: " + "; ".join(parts) + ". HAQ only lowers widths to meet a budget, "
             "so the narrowest configuration must fit; raise the budget or add a narrower candidate width."
@@ -540,7 +520,7 @@ class HaqMethod(Method):
             "fine_tuning": False,
             "reward": "custom reward_fn" if self.reward_fn is not None else
                       f"{self.reward_scale} * (top-1 % PTQ - top-1 % float) on {n_val} train images, no fine-tuning",
-            "size_mbit": totals["size_mbit"] * 1e-6,
+            "size_mbit": totals["size_mbit"],
             "latency_cycles": totals["latency_cycles"],
             "energy_uj": totals["energy_uj"],
         }

@@ -46,8 +46,9 @@ from codesign.baselines._common import (
     to_bitconfig,
 )
 from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.budgets import size_limit_bits
 from codesign.graph.ir import Conv2D, Dense, Graph
-from codesign.ilp import InfeasibleBudgetError, _size_limit_bits, check_budgets, solve_table
+from codesign.ilp import InfeasibleBudgetError, check_budgets, solve_table
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import Act
 from codesign.quant.gptq import LayerGram
@@ -199,7 +200,7 @@ class ZeroQMethod(Method):
             info["allocator"] = "ilp"
         else:
             check_budgets(costs, problem.candidates, problem.budgets)
-            limit = None if problem.budgets.size_mbit is None else _size_limit_bits(problem.budgets.size_mbit)
+            limit = None if problem.budgets.size_mbit is None else size_limit_bits(problem.budgets.size_mbit)
             n_w = {c.name: int(c.n_weights) for c in costs}
             frontier = pareto_frontier([{b: n_w[n] * b for b in problem.candidates} for n in names],
                                        [sens[n] for n in names], limit)

@@ -96,13 +96,13 @@ class BitConfig:
         return self.layers[name]
 
     # ---- size -----------------------------------------------------------------------
-    def weight_bits_total(self, graph: Graph) -> int:
+    def size_bits(self, graph: Graph) -> int:
         """Total bits of all quantized weights (biases excluded, as in HAWQ/OHQ)."""
         return sum(graph[n].params["kernel"].size * lb.w_bits for n, lb in self.layers.items())
 
     def size_mbit(self, graph: Graph) -> float:
-        """Quantized weight size in Mbit (10^6 bits)."""
-        return self.weight_bits_total(graph) / 1e6
+        """Quantized weight size in Mbit (10^6 bits); ``codesign.budgets`` uses the same arithmetic."""
+        return self.size_bits(graph) / 1e6
 
     # ---- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
