@@ -13,8 +13,8 @@ from pathlib import Path
 from codesign import validate
 from codesign.errors import BitConfigError
 from codesign.graph.ir import Graph
-from codesign.graph.quant_hints import QuantHints, derived_bitconfig
-from codesign.quant.bitconfig import BitConfig
+from codesign.graph.quant_hints import QuantHints
+from codesign.quant.bitconfig import BitConfig, derived_bitconfig
 from codesign.quant.dyadic import check_bits
 from codesign.ui import Console, Table
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from codesign.errors import BitConfigError, BitWidthError
 from codesign.graph.ir import Graph
+from codesign.graph.quant_hints import QuantHints, input_grid
 from codesign.quant.dyadic import check_bits
 
 FORMAT = "codesign-bitconfig"
@@ -167,3 +168,15 @@ class BitConfig:
         except (json.JSONDecodeError, yaml_error, UnicodeDecodeError) as err:
             raise BitConfigError(f"BitConfig file {p} is not valid {p.suffix.lstrip('.') or 'JSON'} ({err}).") from None
         return cls.from_dict(data, source=f"BitConfig file {p}")
+
+
+def derived_bitconfig(graph: Graph, default_bits: int = 8) -> BitConfig:
+    """The BitConfig the model's own quantizers describe (``default_bits`` where a layer has none)."""
+    hints = graph.hints or QuantHints()
+    layers = {}
+    for ly in graph.quantizable():
+        w = hints.weights.get(ly.name)
+        a = input_grid(graph, ly.name)
+        layers[ly.name] = LayerBits(w.bits if w else default_bits, a.bits if a else default_bits)
+    return BitConfig(layers, default_act_bits=default_bits, model=graph.name,
+                     meta={"source": "quantizers of the imported model"})
