@@ -70,8 +70,9 @@ bench: $(STAMP) ## benchmarks under bench/ (figures go to docs/RESULTS.md)
 armhf-check: $(STAMP) ## the on-board stages in a Debian armhf root under qemu-user (root; slow; not in CI): make armhf-check [DISTILL_ITERS=20]
 	DISTILL_ITERS=$(DISTILL_ITERS) PY=$(PY) bash scripts/armhf_check.sh
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff + mypy (make test runs both too: tests/test_lint.py)
 	$(PY) -m ruff check codesign tests bench sim
+	$(PY) -m mypy
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build runs .pytest_cache sim_build

@@ -223,7 +223,7 @@ def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.nda
     return DeployResult(data, out)
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 

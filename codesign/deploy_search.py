@@ -9,13 +9,16 @@ config's integer model, so that ``python -m codesign.deploy --run <run>`` deploy
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.hwtable import HwTable
 from codesign.quant.bitconfig import BitConfig
+
+if TYPE_CHECKING:
+    from codesign.quant.qgraph import QuantOptions
 
 DEFAULT_IMAGES = 8  # --deploy-images default: seconds on the sim board for the small models
 
@@ -32,7 +35,7 @@ def deploy_images(val: tuple[np.ndarray, np.ndarray] | None, holdout: np.ndarray
 
 def deploy_configs(run: Path, graph: Any, table: HwTable, configs: dict[str, BitConfig], calib: np.ndarray,
                    x: np.ndarray, y: np.ndarray | None, source: str, board_kind: str, bits: list[int],
-                   ip_dir: str | None, dma_bw: float, dma_latency: int, qkw: dict[str, str],
+                   ip_dir: str | None, dma_bw: float, dma_latency: int, qkw: QuantOptions,
                    progress: bool = False) -> dict[str, dict[str, Any]]:
     """Deploy every config on one board; returns deploy.json data per config name."""
     from codesign import oqa
@@ -45,7 +48,7 @@ def deploy_configs(run: Path, graph: Any, table: HwTable, configs: dict[str, Bit
         for i, (name, bc) in enumerate(configs.items()):
             qg = quantize_model(graph, bc, calib, **qkw)
             slug = "ohq" if i == 0 else name.split()[-1].lower()
-            res = deploy(qg, board, board.spec, x, y, run / "deployed" / slug, table, source,  # type: ignore[attr-defined]
+            res = deploy(qg, board, board.spec, x, y, run / "deployed" / slug, table, source,
                          progress=progress)
             out[name] = res.data
     finally:
@@ -53,7 +56,7 @@ def deploy_configs(run: Path, graph: Any, table: HwTable, configs: dict[str, Bit
     return out
 
 
-def save_chosen(run: Path, graph: Any, bc: BitConfig, calib: np.ndarray, qkw: dict[str, str]) -> Path:
+def save_chosen(run: Path, graph: Any, bc: BitConfig, calib: np.ndarray, qkw: QuantOptions) -> Path:
     """``<run>/quantized/``: the chosen config's integer model (what ``codesign.deploy --run`` deploys)."""
     from codesign.quant.qgraph import quantize_model
     from codesign.quant.qserialize import save_qgraph

@@ -66,12 +66,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.graph.grad import backward, forward
 from codesign.graph.ir import BatchNorm, Graph
+from codesign.optim import Adam
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,16 @@ def bn_stat_loss(z: np.ndarray, target: BNTarget) -> tuple[dict[str, float], np.
     return terms, a + centred * b
 
 
+@overload
+def distill_loss(
+    graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: Literal[True] = True,
+    micro_batch: int | None = None,
+) -> tuple[float, dict[str, dict[str, float]], np.ndarray]: ...
+@overload
+def distill_loss(
+    graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: bool = True,
+    micro_batch: int | None = None,
+) -> tuple[float, dict[str, dict[str, float]], np.ndarray | None]: ...
 def distill_loss(
     graph: Graph, images: np.ndarray, targets: list[BNTarget] | None = None, with_grad: bool = True,
     micro_batch: int | None = None,
@@ -199,8 +211,8 @@ def _channel_moments(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 def _merge_moments(parts: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[int, np.ndarray, np.ndarray]:
     """Exact merge of per-chunk moments (Chan et al.): M2 = sum M2_k + sum n_k (mean_k - mean)^2."""
     count = sum(n for n, _, _ in parts)
-    mean = sum(n * m for n, m, _ in parts) / count
-    m2 = sum(s + n * np.square(m - mean) for n, m, s in parts)
+    mean = np.asarray(sum(n * m for n, m, _ in parts) / count)
+    m2 = np.asarray(sum(s + n * np.square(m - mean) for n, m, s in parts))
     return count, mean, m2
 
 
@@ -247,31 +259,6 @@ def _distill_loss_chunked(
 
 
 # ---- the optimiser ---------------------------------------------------------------------
-
-
-@dataclass
-class Adam:
-    """Plain Adam on one array (NumPy; no framework on the board)."""
-
-    lr: float
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    step_count: int = 0
-    m: np.ndarray | None = None
-    v: np.ndarray | None = None
-
-    def step(self, x: np.ndarray, grad: np.ndarray, lr: float | None = None) -> np.ndarray:
-        """Return ``x`` after one Adam update with ``grad`` (``lr`` overrides the base rate)."""
-        if self.m is None or self.v is None:
-            self.m, self.v = np.zeros_like(x), np.zeros_like(x)
-        self.step_count += 1
-        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
-        self.v = self.beta2 * self.v + (1 - self.beta2) * np.square(grad)
-        m_hat = self.m / (1 - self.beta1**self.step_count)
-        v_hat = self.v / (1 - self.beta2**self.step_count)
-        rate = self.lr if lr is None else lr
-        return (x - rate * m_hat / (np.sqrt(v_hat) + self.eps)).astype(x.dtype)
 
 
 def cosine_lr(lr: float, step: int, total: int, floor: float = LR_FLOOR) -> float:
@@ -370,14 +357,14 @@ def distill(
         micro_batch = fit(n_images, lambda k: distill_loss(graph, x[:k], targets))
     per_bn_initial: dict[str, dict[str, float]] = {}
     curve = np.empty(iterations + 1)
-    adam = Adam(lr)
+    adam = Adam([u], lr)
     bar = _progress_bar(iterations, graph.name) if progress else None
     for it in range(iterations):
         loss, per_bn, grad = distill_loss(graph, x, targets, micro_batch=micro_batch)
         if it == 0:
             per_bn_initial = per_bn
         curve[it] = loss
-        u = adam.step(u, grad * np.asarray(width, grad.dtype), cosine_lr(lr, it, iterations))
+        adam.step([u], [grad * np.asarray(width, grad.dtype)], cosine_lr(lr, it, iterations))  # u in place
         if clip is not None:
             u = np.clip(u, 0.0, 1.0)
         x = to_input(u)
@@ -445,7 +432,7 @@ def _plot(result: DistillResult, path: Path) -> None:
 
 
 __all__ = [
-    "DEFAULT_IMAGES", "DEFAULT_ITERATIONS", "DEFAULT_LR", "Adam", "BNTarget", "DistillError", "DistillResult",
+    "DEFAULT_IMAGES", "DEFAULT_ITERATIONS", "DEFAULT_LR", "BNTarget", "DistillError", "DistillResult",
     "NoBatchNormError", "bn_stat_loss", "bn_targets", "cosine_lr", "distill", "distill_loss",
     "initial_images", "save_loss_curve",
 ]

@@ -2,7 +2,7 @@
 
 Reads ``<run>/bitconfig.json`` and ``<run>/quantized/`` (the PTQ integer model a search
 writes), fine-tunes its QKeras export on labelled data (:mod:`codesign.qat`), re-imports the
-trained model with its quantizers (:mod:`codesign.graph.qkeras_reimport`) and evaluates both
+trained model with its quantizers (:mod:`codesign.export.qkeras_reimport`) and evaluates both
 integer models with the golden model on the whole test split. Writes to ``--out``:
 
 * ``qat.json``: ``top1_ptq``, ``top1_qat`` (%, golden model, full test split), ``epochs``,
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         test_xy = (test_xy[0][: args.test_images], test_xy[1][: args.test_images])
     try:
         from codesign import qat
-        from codesign.graph.qkeras_reimport import reimport, snap_to_grid
+        from codesign.export.qkeras_reimport import reimport, snap_to_grid
     except ImportError as err:
         raise CodesignError(f"QAT needs TensorFlow and QKeras (off-board): {err}.") from None
     out = Path(args.out)

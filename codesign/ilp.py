@@ -65,21 +65,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from codesign import solvers
+from codesign.budgets import (
+    BUDGET_KINDS,
+    LABELS,
+    SCALE,
+    UNITS,
+    Budgets,
+    LayerCost,
+    Pair,
+    exceeds,
+    float_limit,
+    size_limit_bits,
+)
 from codesign.errors import CodesignError
 from codesign.graph.ir import Activation, Add, BatchNorm, Flatten, Graph, Layer, Pool2D, Reshape, ZeroPad2D
 from codesign.quant.dyadic import check_bits
+from codesign.unionfind import DisjointSets
 
 if TYPE_CHECKING:
     from codesign.hwtable import HwTable
     from codesign.quant.bitconfig import BitConfig
 
-CostKey = int | tuple[int, int]
-Pair = tuple[int, int]
-BUDGET_KINDS = ("size_mbit", "latency_cycles", "energy_uj", "onchip_kbit")
-_UNITS = {"size_mbit": "Mbit", "latency_cycles": "cycles", "energy_uj": "uJ", "onchip_kbit": "kbit"}
-_LABELS = {"size_mbit": "size", "latency_cycles": "latency", "energy_uj": "energy", "onchip_kbit": "on-chip memory"}
-_SCALE = {"size_mbit": 1e-6, "latency_cycles": 1.0, "energy_uj": 1.0, "onchip_kbit": 1e-3}
-_REL_TOL = 1e-9  # budgets are met up to this relative slack (float sums of table values)
 _MAX_REPAIRS = 20
 
 
@@ -91,48 +97,7 @@ class InfeasibleBudgetError(CodesignError):
     """No bit assignment meets the budgets; the message gives the feasible range."""
 
 
-# ---- plain data ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LayerCost:
-    """What the ILP knows about one quantizable layer.
-
-    ``cycles``/``energy_uj``/``onchip_bits`` map a width ``b`` (W=A=b, as the OQA table) or a
-    pair ``(w, a)`` to the layer's cost there. ``onchip_bits`` is optional.
-    """
-
-    name: str
-    n_weights: int
-    sensitivity: float
-    cycles: Mapping[CostKey, float] = field(default_factory=dict)
-    energy_uj: Mapping[CostKey, float] = field(default_factory=dict)
-    onchip_bits: Mapping[CostKey, float] | None = None
-
-    def cost(self, kind: str, w: int, a: int) -> float | None:
-        """Cost ``kind`` ('cycles', 'energy_uj', 'onchip_bits') at (w, a); None when unknown."""
-        table = getattr(self, kind)
-        if not table:
-            return None
-        for key in ((w, a), w) if w == a else ((w, a), max(w, a)):
-            if key in table:
-                return float(table[key])
-        return None
-
-
-@dataclass(frozen=True)
-class Budgets:
-    """Upper bounds; ``None`` leaves that quantity unconstrained (it is still reported)."""
-
-    size_mbit: float | None = None
-    latency_cycles: float | None = None
-    energy_uj: float | None = None
-    onchip_kbit: float | None = None
-    onchip_mode: str = "max"
-
-    def active(self) -> dict[str, float]:
-        """The budgets that are set, by kind."""
-        return {k: float(getattr(self, k)) for k in BUDGET_KINDS if getattr(self, k) is not None}
-
-
+# ---- plain data (LayerCost and Budgets: codesign.budgets) ----------------------------------
 @dataclass
 class IlpResult:
     """The chosen widths plus what they cost and how the solve went."""
@@ -176,7 +141,7 @@ def minmax(v: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.zeros_like(a) if hi - lo <= 0.0 else (a - lo) / (hi - lo)
 
 
-def omega(sens: Sequence[float], cycles: Sequence[float], energy: Sequence[float], beta: float = 0.5) -> np.ndarray:
+def omega(sens: Sequence[float] | np.ndarray, cycles: Sequence[float], energy: Sequence[float], beta: float = 0.5) -> np.ndarray:
     """Paper Eq.: ``beta*w^ - (1-beta)/2*(c^ + e^)``, each term min-max scaled; in [-(1-beta), beta]."""
     beta = _check_beta(beta)
     arrays = [np.asarray(x, dtype=np.float64) for x in (sens, cycles, energy)]
@@ -210,8 +175,8 @@ class _Problem:
 
     def total(self, kind: str, choice: Sequence[int]) -> float | None:
         """Row ``kind`` evaluated at one option index per group (None when a cost is unknown)."""
-        vals = [self.coef[kind][g] for g in range(len(self.groups))]
-        if any(v is None for v in vals):
+        vals = [v for g in range(len(self.groups)) if (v := self.coef[kind][g]) is not None]
+        if len(vals) < len(self.groups):
             return None
         picked = [float(v[k]) for v, k in zip(vals, choice)]
         if kind == "onchip_kbit" and self.onchip_mode == "max":
@@ -220,8 +185,8 @@ class _Problem:
 
     def extreme(self, kind: str) -> tuple[float, float] | None:
         """Smallest and largest achievable value of row ``kind`` (rows are separable)."""
-        vals = self.coef[kind]
-        if any(v is None for v in vals):
+        vals = [v for v in self.coef[kind] if v is not None]
+        if len(vals) < len(self.coef[kind]):
             return None
         mins = [float(v.min()) for v in vals]
         maxs = [float(v.max()) for v in vals]
@@ -240,25 +205,15 @@ def _check_candidates(candidates: Iterable[int]) -> list[int]:
 def _union_groups(names: list[str], ties: Iterable[Iterable[str]]) -> list[list[int]]:
     """Merge overlapping tie lists (union-find); groups in first-layer order."""
     index = {n: i for i, n in enumerate(names)}
-    parent = list(range(len(names)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets: DisjointSets[int] = DisjointSets(range(len(names)))
     for tie in ties:
         members = list(tie)
         unknown = [m for m in members if m not in index]
         if unknown:
             raise IlpError(f"tie {members} names layer(s) without costs: {', '.join(map(str, unknown))}.")
         for m in members[1:]:
-            parent[find(index[m])] = find(index[members[0]])
-    out: dict[int, list[int]] = {}
-    for i in range(len(names)):
-        out.setdefault(find(i), []).append(i)
-    return list(out.values())
+            sets.union(index[m], index[members[0]])
+    return sets.groups(range(len(names)))
 
 
 def _pin_pair(name: str, value: int | Pair) -> Pair:
@@ -291,7 +246,7 @@ def _row(costs: list[LayerCost], members: list[int], opts: list[Pair], kind: str
     out = np.empty(len(opts))
     for k, (w, a) in enumerate(opts):
         if kind == "size_mbit":
-            out[k] = sum(costs[i].n_weights for i in members) * w * _SCALE[kind]
+            out[k] = sum(costs[i].n_weights for i in members) * w * SCALE[kind]
             continue
         attr = {"latency_cycles": "cycles", "energy_uj": "energy_uj", "onchip_kbit": "onchip_bits"}[kind]
         vals = [costs[i].cost(attr, w, a) for i in members]
@@ -299,8 +254,8 @@ def _row(costs: list[LayerCost], members: list[int], opts: list[Pair], kind: str
             return None
         vals_f = [float(v) for v in vals if v is not None]
         if not all(math.isfinite(v) for v in vals_f):
-            raise IlpError(f"a {_LABELS[kind]} cost at W{w}/A{a} is not a finite number (layers {[costs[i].name for i in members]}).")
-        out[k] = (max(vals_f) if kind == "onchip_kbit" and mode == "max" else math.fsum(vals_f)) * _SCALE[kind]
+            raise IlpError(f"a {LABELS[kind]} cost at W{w}/A{a} is not a finite number (layers {[costs[i].name for i in members]}).")
+        out[k] = (max(vals_f) if kind == "onchip_kbit" and mode == "max" else math.fsum(vals_f)) * SCALE[kind]
     return out
 
 
@@ -368,7 +323,7 @@ def _compile(costs: Sequence[LayerCost], candidates: Iterable[int], budgets: Bud
         raise IlpError(f"onchip_mode must be 'max' or 'sum', got {budgets.onchip_mode!r}.")
     for k, v in budgets.active().items():
         if not math.isfinite(v) or v < 0:
-            raise IlpError(f"{_LABELS[k]} budget must be a finite number >= 0, got {v!r}.")
+            raise IlpError(f"{LABELS[k]} budget must be a finite number >= 0, got {v!r}.")
     cands = _check_candidates(candidates)
     om = _omega_of(costs, cands, _check_beta(beta)) if table is None else np.zeros(len(costs))
     groups = _union_groups(names, ties)
@@ -425,31 +380,20 @@ def check_budgets(costs: Sequence[LayerCost], candidates: Iterable[int], budgets
     _check_single_budgets(p, budgets)
 
 
-def _exceeds(value: float, budget: float, kind: str = "") -> bool:
-    """True if ``value`` breaks ``budget``: sizes compare as whole bits, other rows to _REL_TOL."""
-    if kind == "size_mbit":
-        return round(value / _SCALE[kind]) > _size_limit_bits(budget)
-    return value > budget + _REL_TOL * max(1.0, abs(budget))
-
-
-def _size_limit_bits(size_mbit: float) -> int:
-    return math.floor(size_mbit / _SCALE["size_mbit"] + 1e-6)
-
-
 def _check_single_budgets(p: _Problem, budgets: Budgets) -> None:
     """Raise InfeasibleBudgetError if some budget is below what the cheapest assignment needs."""
     for kind, limit in budgets.active().items():
         rng = p.extreme(kind)
         if rng is None:
             raise IlpError(
-                f"a {_LABELS[kind]} budget is set but some layers lack a {_LABELS[kind]} cost at some candidate "
+                f"a {LABELS[kind]} budget is set but some layers lack a {LABELS[kind]} cost at some candidate "
                 "(or pinned) width; give those costs (hardware table / LayerCost) or drop the budget."
             )
-        if _exceeds(rng[0], limit, kind):
+        if exceeds(rng[0], limit, kind):
             raise InfeasibleBudgetError(
-                f"{_LABELS[kind]} budget {_fmt(limit)} {_UNITS[kind]} is infeasible: {_context(p)} the model needs "
-                f"between {_fmt(rng[0])} and {_fmt(rng[1])} {_UNITS[kind]}. Raise the budget to at least "
-                f"{_fmt(rng[0])} {_UNITS[kind]}, or change the candidate widths, pins or ties."
+                f"{LABELS[kind]} budget {_fmt(limit)} {UNITS[kind]} is infeasible: {_context(p)} the model needs "
+                f"between {_fmt(rng[0])} and {_fmt(rng[1])} {UNITS[kind]}. Raise the budget to at least "
+                f"{_fmt(rng[0])} {UNITS[kind]}, or change the candidate widths, pins or ties."
             )
 
 
@@ -461,15 +405,15 @@ def _joint_infeasible(p: _Problem, budgets: Budgets, solver: str) -> InfeasibleB
         others = Budgets(**{k: v for k, v in active.items() if k != kind}, onchip_mode=budgets.onchip_mode)
         best = _minimise(p, kind, others, solver)
         lo, hi = p.extreme(kind) or (math.nan, math.nan)
-        under = ", ".join(f"{_LABELS[k]} <= {_fmt(v)} {_UNITS[k]}" for k, v in others.active().items())
+        under = ", ".join(f"{LABELS[k]} <= {_fmt(v)} {UNITS[k]}" for k, v in others.active().items())
         if best is None:
             parts.append(f"the other budgets ({under}) cannot be met together either")
         else:
             parts.append(
-                f"{_LABELS[kind]} alone ranges over {_fmt(lo)}..{_fmt(hi)} {_UNITS[kind]}, but with {under} it "
-                f"cannot go below {_fmt(best)} {_UNITS[kind]} (budget {_fmt(active[kind])})"
+                f"{LABELS[kind]} alone ranges over {_fmt(lo)}..{_fmt(hi)} {UNITS[kind]}, but with {under} it "
+                f"cannot go below {_fmt(best)} {UNITS[kind]} (budget {_fmt(active[kind])})"
             )
-    names = " and ".join(f"{_LABELS[k]} {_fmt(v)} {_UNITS[k]}" for k, v in active.items())
+    names = " and ".join(f"{LABELS[k]} {_fmt(v)} {UNITS[k]}" for k, v in active.items())
     return InfeasibleBudgetError(
         f"the budgets {names} are jointly infeasible {_context(p)}: each is reachable alone but not all "
         f"together; " + "; ".join(parts) + ". Relax one of them."
@@ -497,10 +441,10 @@ def _model(p: _Problem, budgets: Budgets, objective_kind: str = "objective") -> 
             continue  # per-layer bound: handled by dropping oversized options above
         coef = [np.asarray(p.coef[kind][g], dtype=np.float64)[k] for g, k in enumerate(keep)]
         if kind == "size_mbit":  # integer bits on both sides: exact
-            rows.append(solvers.Row(f"budget_{kind}", [np.round(c / _SCALE[kind]) for c in coef],
-                                    float(_size_limit_bits(limit))))
+            rows.append(solvers.Row(f"budget_{kind}", [np.round(c / SCALE[kind]) for c in coef],
+                                    float(size_limit_bits(limit))))
         else:
-            rows.append(solvers.Row(f"budget_{kind}", coef, limit + _REL_TOL * max(1.0, abs(limit))))
+            rows.append(solvers.Row(f"budget_{kind}", coef, float_limit(limit)))
     labels = [_SAFE.sub("_", p.costs[m[0]].name)[:40] for m in p.groups]
     tags = [[f"w{w}" if w == a else f"w{w}a{a}" for (w, a) in opts] for opts in p.options]
     return solvers.MckModel(labels, tags, keep, value, rows)
@@ -511,7 +455,7 @@ def _allowed_options(p: _Problem, budgets: Budgets) -> list[list[bool]]:
     if limit is None or p.onchip_mode != "max":
         return [[True] * len(o) for o in p.options]
     rows = p.coef["onchip_kbit"]
-    return [[not _exceeds(float(v), limit) for v in row] for row in rows]  # type: ignore[union-attr]
+    return [[not exceeds(float(v), limit) for v in row] for row in rows]  # type: ignore[union-attr]
 
 
 def _drop_dominated(p: _Problem, budgets: Budgets, allowed: list[list[bool]]) -> list[list[bool]]:
@@ -540,7 +484,7 @@ def _drop_dominated(p: _Problem, budgets: Budgets, allowed: list[list[bool]]) ->
 
 def _within(p: _Problem, budgets: Budgets) -> Callable[[list[int]], bool]:
     """The exact budget check of a choice (the solvers' rows are met to their own tolerance)."""
-    return lambda choice: not any(_exceeds(p.total(k, choice) or 0.0, lim, k) for k, lim in budgets.active().items())
+    return lambda choice: not any(exceeds(p.total(k, choice) or 0.0, lim, k) for k, lim in budgets.active().items())
 
 
 def _minimise(p: _Problem, kind: str, budgets: Budgets, solver: str) -> float | None:
@@ -671,7 +615,7 @@ def ratio_to_size(graph_or_costs: Graph | Sequence[LayerCost], ratio: float, can
         raise IlpError(f"the size ratio must be in [0, 1] (0: all layers at the narrowest width, 1: widest), got {ratio!r}.")
     cands = _check_candidates(candidates)
     n = sum(_n_weights(graph_or_costs))
-    lo, hi = n * cands[0] * 1e-6, n * cands[-1] * 1e-6
+    lo, hi = n * cands[0] * SCALE["size_mbit"], n * cands[-1] * SCALE["size_mbit"]
     return lo + float(ratio) * (hi - lo)
 
 
@@ -689,18 +633,22 @@ def from_hw_table(graph: Graph, hwtable: HwTable, sensitivities: Mapping[str, fl
     missing = [ly.name for ly in graph.quantizable() if ly.name not in sensitivities]
     if missing:
         raise IlpError(f"no MQE sensitivity for {len(missing)} layer(s): {', '.join(missing[:8])}. Re-run MQE.")
+    return table_costs(graph, hwtable, sensitivities)
+
+
+def table_costs(graph: Graph, hwtable: HwTable, sensitivities: Mapping[str, float] | None = None) -> list[LayerCost]:
+    """LayerCosts of the quantizable layers from the rows the table has (a missing row: unknown cost).
+
+    Unchecked (:func:`from_hw_table` checks coverage); a layer without a sensitivity gets 0.
+    """
     rows: dict[str, dict[int, Any]] = {}
     for r in hwtable.rows:
         rows.setdefault(r.layer, {})[r.bits] = r
-    out = []
-    for ly in graph.quantizable():
-        per = rows[ly.name]
-        out.append(LayerCost(
-            name=ly.name, n_weights=int(ly.params["kernel"].size), sensitivity=float(sensitivities[ly.name]),
-            cycles={b: float(r.cycles_total) for b, r in per.items()},
-            energy_uj={b: float(r.energy_uj) for b, r in per.items()},
-        ))
-    return out
+    sens = sensitivities or {}
+    return [LayerCost(name=ly.name, n_weights=int(ly.params["kernel"].size), sensitivity=float(sens.get(ly.name, 0.0)),
+                      cycles={b: float(r.cycles_total) for b, r in rows.get(ly.name, {}).items()},
+                      energy_uj={b: float(r.energy_uj) for b, r in rows.get(ly.name, {}).items()})
+            for ly in graph.quantizable()]
 
 
 # ---- residual ties ---------------------------------------------------------------------------------
@@ -739,29 +687,18 @@ def residual_ties(graph: Graph) -> list[list[str]]:
     operands (see ``codesign.quant.qgraph``), so these ties are not needed for correctness:
     they are opt-in (the search's tie flag) for overlays that fuse the add.
     """
-    parent: dict[str, str] = {}
-
-    def find(n: str) -> str:
-        parent.setdefault(n, n)
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
+    sets: DisjointSets[str] = DisjointSets()
     for layer in graph:
         if isinstance(layer, Add):
             for src in (_source(graph, i) for i in layer.inputs):
                 if src is not None:
-                    parent[find(src)] = find(layer.name)
-    groups: dict[str, list[str]] = {}
-    for ly in graph.quantizable():
-        if ly.name in parent:
-            groups.setdefault(find(ly.name), []).append(ly.name)
-    return [g for g in groups.values() if len(g) > 1]
+                    sets.union(src, layer.name)
+    groups = sets.groups(ly.name for ly in graph.quantizable() if ly.name in sets)
+    return [g for g in groups if len(g) > 1]
 
 
 __all__ = [
     "Budgets", "IlpError", "IlpResult", "InfeasibleBudgetError", "LayerCost", "check_budgets", "feasible_range",
     "first_last_pins", "from_hw_table", "minmax", "omega", "ratio_to_size", "residual_ties", "solve",
-    "solve_table",
+    "solve_table", "table_costs",
 ]

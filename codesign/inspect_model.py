@@ -13,8 +13,8 @@ from pathlib import Path
 from codesign import validate
 from codesign.errors import BitConfigError
 from codesign.graph.ir import Graph
-from codesign.graph.quant_hints import derived_bitconfig
-from codesign.quant.bitconfig import BitConfig
+from codesign.graph.quant_hints import QuantHints
+from codesign.quant.bitconfig import BitConfig, derived_bitconfig
 from codesign.quant.dyadic import check_bits
 from codesign.ui import Console, Table
 
@@ -92,18 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "activation quantizers), so there is no BitConfig to emit; pass widths with --bits.")
     bc = bitconfig_from_arg(graph, args.bits) if args.bits else found
     render(graph, bc)
-    if found is not None:
-        _print_grids(graph)
-    if args.emit_bitconfig:
+    if found is not None and graph.hints is not None:  # found comes from the hints
+        _print_grids(graph.hints)
+    if args.emit_bitconfig and found is not None:  # None raised above
         out = found.save(args.emit_bitconfig)
         print(f"BitConfig of the model's quantizers written to {out}")
     return 0
 
 
-def _print_grids(graph: Graph) -> None:
+def _print_grids(hints: QuantHints) -> None:
     """The quantizers found in the model, as the quantized model will use them."""
-    hints = graph.hints
-    assert hints is not None
     print("quantizers found in the model (they fix these grids; W/A bits above are theirs unless --bits):")
     for name, w in hints.weights.items():
         print(f"  weights {name}: {w.bits} bit, per-channel step {float(w.scale.min()):.3g}..{float(w.scale.max()):.3g}"

@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from codesign import validate
 from codesign.errors import run_cli
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     gens = []
     csim_results: dict[str, dict[str, object]] = {}
-    cycles: dict[str, dict[str, object]] = {}
+    cycles: dict[str, dict[str, Any]] = {}
     do_rtl = args.rtl and rtlsim.available("verilator")
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("generating", total=len(specs))

@@ -147,7 +147,7 @@ def requantized(w: np.ndarray, bits: int, clip: str = "mse", base_bits: int = 8)
 
 def rounding_error_power(w: np.ndarray, bits: int, clip: str = "mse", base_bits: int = 8) -> np.ndarray:
     """Per-output-channel mean squared error (in ``base_bits`` code units) of :func:`requantized`."""
-    err = (requantized(w, bits, clip, base_bits) - np.asarray(w, np.float64)).reshape(-1, w.shape[-1])
+    err: np.ndarray = (requantized(w, bits, clip, base_bits) - np.asarray(w, np.float64)).reshape(-1, w.shape[-1])
     return (err**2).mean(axis=0)
 
 

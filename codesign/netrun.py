@@ -148,7 +148,7 @@ class NetworkRunner:
     def __init__(self, qg: QGraph, board: Board, spec: OverlaySpec, img2col: str = "auto") -> None:
         self.qg = qg
         self.board = TimedBoard(board)
-        self.driver = OverlayDriver(self.board, spec, img2col=img2col)  # type: ignore[arg-type]
+        self.driver = OverlayDriver(self.board, spec, img2col=img2col)
         self.golden = GoldenModel(qg)
 
     def run_image(self, x_q: np.ndarray, index: int) -> ImageRun:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign import validate
-from codesign.board.base import Board
+from codesign.board.base import Board, OverlayBoard
 from codesign.board.driver import LayerRun, OverlayDriver
 from codesign.board.energy import activity_energy_uj
 from codesign.errors import CodesignError, run_cli
@@ -250,7 +250,7 @@ def measure_full(
             "uniform W/A bits per row; "
             f"synthetic calibration ({CALIB_IMAGES} images U[0,1)) and one synthetic input; every output checked "
             "bit-exact against GoldenModel"
-            + (f"; DMA model {board.dma_bytes_per_cycle:g} B/cycle, latency {board.dma_latency} cycles"
+            + (f"; DMA model {board.dma_bytes_per_cycle:g} B/cycle, latency {getattr(board, 'dma_latency', '?')} cycles"
                if hasattr(board, "dma_bytes_per_cycle") else "")
         ),
         "units": (
@@ -301,7 +301,7 @@ def save_result(result: OqaResult, out: Path) -> list[Path]:
 
 
 def open_board(kind: str, bits: list[int], ip_dir: Path | None, dma_bw: float, dma_latency: int,
-               bitstream: Path | None = None) -> Board:
+               bitstream: Path | None = None) -> OverlayBoard:
     """A SimBoard or PynqBoard for the overlay of ``bits``.
 
     On a PYNQ board the spec (and so the expected config hash) comes from the overlay manifest
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     board = open_board(args.board, bits, args.ip_dir, args.dma_bw, args.dma_latency, args.bitstream)
     t0 = time.perf_counter()
     try:
-        result = measure_full(graph, bits, board, board.spec, args.warmup, args.repeats, args.seed,  # type: ignore[attr-defined]
+        result = measure_full(graph, bits, board, board.spec, args.warmup, args.repeats, args.seed,
                               not args.quiet, layers, args.img2col)
     finally:
         board.close()

@@ -22,7 +22,7 @@ try:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 except ImportError:
-    plt = None
+    plt = None  # type: ignore[assignment]  # plots are optional: callers check `plt is None`
 
 F = TypeVar("F", bound=Callable[..., Any])
 _noted = False
@@ -124,7 +124,7 @@ def bits_figure(layers: Sequence[str], chosen: dict[str, int], sizes: Sequence[f
         (line,) = ax2.plot(range(len(layers)), np.asarray(sizes) / max(sizes), "k.--", lw=0.8,
                            label="weights (share)")
         ax2.set_ylabel("weights (normalised)")
-        handles.append(line)
+        handles.append(line)  # type: ignore[arg-type]  # a legend takes any artist
     _layer_axis(ax, layers)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.12 if sizes is not None else 1.01, 1.0),
               borderaxespad=0.0)

@@ -1,13 +1,13 @@
 """Quantization-aware fine-tuning of a quantized model's QKeras export (off-board; TensorFlow).
 
-The model trained is :func:`codesign.graph.qkeras_export.to_qkeras` of the PTQ ``QGraph``
+The model trained is :func:`codesign.export.qkeras.to_qkeras` of the PTQ ``QGraph``
 (float mode, integer kernels: ``fold_requant=False``). Its quantizers *are* our quantizer:
 per-channel symmetric narrow-range weights (integer codes under ``quantized_bits(w_bits,
 w_bits-1, symmetric=1)``, then the per-channel requant multiplier ``M_c = s_x * s_w,c / s_y``)
 and every activation rounded onto the integer grid of its calibrated tensor. Only the GEMM
 kernels and biases (the ``<name>_rq`` offsets) train, through the straight-through estimator;
 scales, widths and every other constant stay as calibrated, so the trained model re-imports
-into the same integer graph with new codes (:mod:`codesign.graph.qkeras_reimport`).
+into the same integer graph with new codes (:mod:`codesign.export.qkeras_reimport`).
 
 Schedule (documented in docs/quantization.md): Adam, cosine decay of the learning rate from
 ``lr`` to 0 over all steps of all epochs (``lr`` is in weight *codes* per step: the kernels
@@ -77,8 +77,8 @@ def trainable_export(qg: QGraph) -> Any:
     the golden model of its re-import agree (the folded form multiplies by ``M_c`` inside the
     sum and slips by a few codes at 4 bit); they also make ``lr`` a step in *codes* for every width.
     """
-    from codesign.graph.qkeras_export import to_qkeras
-    from codesign.graph.qkeras_reimport import fix_integer_grid
+    from codesign.export.qkeras import to_qkeras
+    from codesign.export.qkeras_reimport import fix_integer_grid
 
     model = to_qkeras(qg, io="real", fold_requant=False)
     for n in qg.gemm_nodes():
@@ -98,7 +98,7 @@ def trainable_variables(qg: QGraph, model: Any) -> list[Any]:
 
 def logits_of(model: Any) -> Any:
     """Sub-model ending at the dequantized logits (the ``logits`` layer of the export)."""
-    from codesign.graph.qkeras_export import logits_model
+    from codesign.export.qkeras import logits_model
 
     return logits_model(model)
 

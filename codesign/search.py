@@ -32,7 +32,7 @@ from codesign.hwtable import HwTable
 from codesign.input_range import InputDomain
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
-from codesign.quant.qgraph import SEARCH_PTQ
+from codesign.quant.qgraph import SEARCH_PTQ, QuantOptions
 from codesign.ui import Console
 
 console = Console(stderr=True)
@@ -84,7 +84,7 @@ class RunFolder:
     def cached(self, stage: str, key: str, files: Sequence[str]) -> bool:
         """True when ``stage`` finished with the same key and its files still exist (then it counts as reused)."""
         s = self.stages.get(stage)
-        hit = bool(s) and s.get("key") == key and all((self.path / f).exists() for f in files)
+        hit = s is not None and s.get("key") == key and all((self.path / f).exists() for f in files)
         if hit:
             self.reused.add(stage)
         return hit
@@ -387,7 +387,7 @@ def stage_oqa(run: RunFolder, graph: Graph, args: Args, gfp: str) -> HwTable:
     return table
 
 
-def quant_kwargs(args: Args) -> dict[str, str]:
+def quant_kwargs(args: Args) -> QuantOptions:
     """Calibration options shared by every quantization of a run."""
     return {"method": args.calib, "weight_clip": args.weight_clip, "weight_round": args.weight_round}
 
@@ -460,12 +460,16 @@ class ConfigReport:
 
 def hw_cost(graph: Graph, table: HwTable, bc: BitConfig) -> tuple[float, float]:
     """Summed cycles and energy of a config from the table (row at max(w, a) bits per layer)."""
-    cyc = en = 0.0
-    for ly in graph.quantizable():
-        lb = bc[ly.name]
-        row = table.get(ly.name, max(lb.w_bits, lb.a_bits))
-        cyc += row.cycles_total
-        en += row.energy_uj
+    from codesign.budgets import Budgets
+    from codesign.ilp import table_costs
+
+    pairs = {n: (lb.w_bits, lb.a_bits) for n, lb in bc.layers.items()}
+    totals = Budgets().totals(table_costs(graph, table), pairs)
+    cyc, en = totals["latency_cycles"], totals["energy_uj"]
+    if cyc is None or en is None:
+        for n, (w, a) in pairs.items():
+            table.get(n, max(w, a))  # raises KeyError naming the missing (layer, bits) row
+        raise KeyError("the hardware table lacks a row of this config")
     return cyc, en
 
 
@@ -479,7 +483,7 @@ def _wa(bc: BitConfig) -> str:
 
 
 def top1(graph: Graph, bc: BitConfig, calib: np.ndarray, val: tuple[np.ndarray, np.ndarray],
-         qkw: dict[str, str]) -> float:
+         qkw: QuantOptions) -> float:
     """Top-1 (%) of ``graph`` quantized with ``bc`` (calibrated on ``calib``), integer golden model."""
     from codesign.quant.golden import GoldenModel
     from codesign.quant.qgraph import quantize_model
@@ -491,7 +495,7 @@ def top1(graph: Graph, bc: BitConfig, calib: np.ndarray, val: tuple[np.ndarray, 
 
 
 def evaluate(graph: Graph, table: HwTable, configs: dict[str, BitConfig], calib: np.ndarray,
-             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, qkw: dict[str, str]) -> list[ConfigReport]:
+             val: tuple[np.ndarray, np.ndarray] | None, clock_mhz: float, qkw: QuantOptions) -> list[ConfigReport]:
     """Size, cycles, ms, energy and (with data) top-1 of each config, golden model for accuracy."""
     out = []
     for name, bc in configs.items():
@@ -649,12 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = stage_oqa(run, graph, args, gfp)
     sens = stage_mqe(run, graph, images, args, gfp)
     bc = stage_ilp(run, graph, table, sens, args)
-    configs = {"OHQ (ours)": bc, "uniform INT8": BitConfig.uniform(graph, 8) if 8 in table.bits else None,
+    top = 8 if 8 in table.bits else max(table.bits)  # the uniform reference: INT8 where it was measured
+    configs = {"OHQ (ours)": bc, f"uniform INT{top}": BitConfig.uniform(graph, top),
                f"uniform INT{min(args.bits)}": BitConfig.uniform(graph, min(args.bits))}
-    if configs["uniform INT8"] is None:
-        top = max(table.bits)
-        configs.pop("uniform INT8")
-        configs = {"OHQ (ours)": bc, f"uniform INT{top}": BitConfig.uniform(graph, top), **configs}
     clock = float(table.meta.get("clock_mhz", 100.0))
     t_eval = time.perf_counter()
     reps = evaluate(graph, table, configs, images, val, clock, quant_kwargs(args))

@@ -11,10 +11,15 @@ raw-[0, 255] model agreed on 2.5 % where in-range calibration gave 92 %). Below
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from codesign.graph.execute import run_float
 from codesign.graph.ir import Graph
+
+if TYPE_CHECKING:
+    from codesign.quant.qgraph import QuantOptions
 
 AGREEMENT_WARN = 0.80  # below this fraction of held-out images, warn (see module docstring)
 BATCH = 32
@@ -25,7 +30,7 @@ def holdout_count(n_images: int) -> int:
     return max(4, n_images // 4)
 
 
-def int8_agreement(graph: Graph, calib: np.ndarray, holdout: np.ndarray, qkw: dict[str, str]) -> float:
+def int8_agreement(graph: Graph, calib: np.ndarray, holdout: np.ndarray, qkw: QuantOptions) -> float:
     """Fraction of ``holdout`` images on which uniform INT8 and float agree on the top-1 class."""
     from codesign.quant.bitconfig import BitConfig
     from codesign.quant.golden import GoldenModel

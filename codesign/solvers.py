@@ -33,7 +33,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,16 @@ def to_pulp(model: MckModel) -> tuple[Any, list[dict[int, Any]]]:
     return prob, xs
 
 
+def _chosen(row: dict[int, Any]) -> int:
+    """The option whose binary variable CBC set (the largest value, robust to 0.9999)."""
+    return max(row, key=lambda k: row[k].varValue or 0.0)
+
+
+def _best_first(values: np.ndarray) -> list[int]:
+    """Option indices by decreasing value (ties keep index order)."""
+    return sorted(range(len(values)), key=lambda k: -float(values[k]))
+
+
 def _affine(pulp: Any, xs: list[dict[int, Any]], coef: list[np.ndarray], keep: list[np.ndarray]) -> Any:
     pairs = [(xs[g][int(k)], float(c)) for g in range(len(xs)) for k, c in zip(keep[g], coef[g])]
     return pulp.LpAffineExpression(pairs)
@@ -224,7 +234,7 @@ def _solve_pulp(model: MckModel, backend: str, accept: Callable[[list[int]], boo
             return Solution("Infeasible", [], time.perf_counter() - t0, describe(backend))
         if status != "Optimal":
             raise SolverError(f"CBC did not find an optimal bit assignment (status {status!r}).")
-        choice = [max(row, key=lambda k, row=row: row[k].varValue or 0.0) for row in xs]
+        choice = [_chosen(row) for row in xs]
         if accept(choice):
             return Solution("Optimal", choice, time.perf_counter() - t0, describe(backend))
         picked = [row[k] for row, k in zip(xs, choice)]  # one-hot no-good cut: not all of these again
@@ -324,7 +334,7 @@ def _branch_and_bound(model: MckModel) -> list[int] | None:
     # Per group (in branching order): options best-first, their value and per-row costs as Python floats.
     opts = []
     for g in order:
-        ks = sorted(range(len(model.value[g])), key=lambda k, g=g: -float(red[g][k]))
+        ks = _best_first(red[g])
         opts.append([(k, float(model.value[g][k]), tuple(float(c[g][k]) for c in coef)) for k in ks])
     suffix = [[0.0] * (n + 1) for _ in lams]  # sum over groups i.. of max_k (v - lam.a)
     for j, lam in enumerate(lams):
@@ -395,15 +405,6 @@ def available() -> dict[str, str]:
     out = {b: ("ok: " + describe(b)) if probe(b)[0] else f"unavailable: {probe(b)[1]}" for b in ("cbc", "coin")}
     out["builtin"] = "ok"
     return out
-
-
-def choice_value(model: MckModel, choice: Sequence[int]) -> float:
-    """Objective of a choice given as full option indices (for tests and benches)."""
-    total = 0.0
-    for g, k in enumerate(choice):
-        idx = int(np.flatnonzero(model.keep[g] == k)[0])
-        total += float(model.value[g][idx])
-    return total
 
 
 __all__ = ["SOLVERS", "MckModel", "Row", "Solution", "SolverError", "available", "lp_text", "probe", "resolve",

@@ -63,7 +63,7 @@ def input_shape(text: str | None) -> tuple[int, int, int] | None:
         dims = ()
     if len(dims) != 3 or min(dims) <= 0:
         raise ArgumentError(f"--input-shape must be three positive integers H,W,C (e.g. 96,96,3), got {text!r}.")
-    return dims  # type: ignore[return-value]
+    return dims
 
 
 # ---- output locations ------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Bi
 
 def test_finetune_round_trip(run_folder: tuple[Path, Path, BitConfig]) -> None:
     """Loss falls; the saved QKeras model equals the golden model of the saved re-import (<= 1 LSB); widths kept."""
-    from codesign.graph.qkeras_export import load_qkeras, logits_model
+    from codesign.export.qkeras import load_qkeras, logits_model
     from codesign.quant.golden import GoldenModel
     from codesign.quant.qserialize import load_qgraph
 

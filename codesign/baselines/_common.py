@@ -8,13 +8,13 @@ measures W = A = b). NumPy + PuLP only.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from codesign.budgets import Budgets, LayerCost, exceeds
 from codesign.graph.ir import Graph
-from codesign.ilp import Budgets, LayerCost, _exceeds, from_hw_table
+from codesign.ilp import from_hw_table, table_costs
 from codesign.quant.bitconfig import BitConfig
 
 if TYPE_CHECKING:
@@ -33,18 +33,10 @@ def hw_totals(problem: Problem, widths: dict[str, int]) -> dict[str, float | Non
 
     Latency/energy are ``None`` when the table lacks a (layer, width) row.
     """
-    g = problem.graph
-    size = sum(int(g[n].params["kernel"].size) * b for n, b in widths.items()) * 1e-6
-    cyc: list[float] = []
-    en: list[float] = []
-    for n, b in widths.items():
-        try:
-            row = problem.table.get(n, b)
-        except KeyError:
-            return {"size_mbit": size, "latency_cycles": None, "energy_uj": None}
-        cyc.append(float(row.cycles_total))
-        en.append(float(row.energy_uj))
-    return {"size_mbit": size, "latency_cycles": math.fsum(cyc), "energy_uj": math.fsum(en)}
+    totals = problem.budgets.totals(table_costs(problem.graph, problem.table), widths)
+    if totals["latency_cycles"] is None or totals["energy_uj"] is None:  # one missing row: both unknown
+        totals["latency_cycles"] = totals["energy_uj"] = None
+    return {k: totals[k] for k in ("size_mbit", "latency_cycles", "energy_uj")}
 
 
 def budget_report(problem: Problem, widths: dict[str, int]) -> dict[str, Any]:
@@ -56,7 +48,7 @@ def budget_report(problem: Problem, widths: dict[str, int]) -> dict[str, Any]:
             meets[kind] = None  # the OQA table carries no on-chip memory figure
             continue
         value = totals.get(kind)
-        meets[kind] = None if value is None else not _exceeds(float(value), limit, kind)
+        meets[kind] = None if value is None else not exceeds(float(value), limit, kind)
     known = [v for v in meets.values() if v is not None]
     return {**totals, "meets": meets, "meets_all": all(known) if len(known) == len(meets) else None}
 

@@ -102,7 +102,7 @@ def _pad(tf: Any, x: Any, padding: tuple[int, int, int, int], value: float = 0.0
 
 
 def _conv(tf: Any, ly: Conv2D, x: Any, k: Any) -> Any:
-    xp = _pad(tf, x, tuple(ly.padding))
+    xp = _pad(tf, x, ly.padding)
     strides = [1, *ly.strides, 1]
     kh, kw, cin_g, cout = (int(d) for d in k.shape)
     if ly.groups == 1:
@@ -158,8 +158,8 @@ def _run(tf: Any, ly: Layer, ins: list[Any], x: Any, kernel: Any, c: dict[str, A
         strides = [1, *ly.strides, 1]
         win = [1, *ly.pool, 1]
         if ly.kind == "max":
-            return tf.nn.max_pool2d(_pad(tf, ins[0], tuple(ly.padding), -np.inf), win, strides, "VALID")
-        total = tf.nn.avg_pool2d(_pad(tf, ins[0], tuple(ly.padding)), win, strides, "VALID") * float(np.prod(ly.pool))
+            return tf.nn.max_pool2d(_pad(tf, ins[0], ly.padding, -np.inf), win, strides, "VALID")
+        total = tf.nn.avg_pool2d(_pad(tf, ins[0], ly.padding), win, strides, "VALID") * float(np.prod(ly.pool))
         return total / counts
     if isinstance(ly, GlobalPool):
         red = tf.reduce_mean if ly.kind == "avg" else tf.reduce_max
@@ -169,7 +169,7 @@ def _run(tf: Any, ly: Layer, ins: list[Any], x: Any, kernel: Any, c: dict[str, A
     if isinstance(ly, Reshape):
         return tf.reshape(ins[0], [tf.shape(ins[0])[0], *ly.output_shape])
     if isinstance(ly, ZeroPad2D):
-        return _pad(tf, ins[0], tuple(ly.padding))
+        return _pad(tf, ins[0], ly.padding)
     if isinstance(ly, Softmax):
         return tf.nn.softmax(ins[0])
     raise UnsupportedLayerError(f"layer {ly.name!r} of type {ly.op} has no TensorFlow kernel for HAWQ-v3.")

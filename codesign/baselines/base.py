@@ -21,7 +21,7 @@ from codesign.graph.ir import Graph
 from codesign.hwtable import HwTable
 from codesign.ilp import Budgets
 from codesign.quant.bitconfig import BitConfig
-from codesign.quant.qgraph import SEARCH_PTQ
+from codesign.quant.qgraph import SEARCH_PTQ, QuantOptions
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Problem:
     distilled: np.ndarray  # BN-statistics images (N, H, W, C); also the calibration set of every method
     train: tuple[np.ndarray, np.ndarray] | None = None  # labelled images for Hessian / reward methods
     seed: int = 0
-    quant: dict[str, str] = field(default_factory=lambda: dict(SEARCH_PTQ))
+    quant: QuantOptions = field(default_factory=lambda: SEARCH_PTQ.copy())
     progress: bool = False
 
     @property

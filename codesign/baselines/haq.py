@@ -46,22 +46,22 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.budgets import UNITS, Budgets
 from codesign.errors import CodesignError
 from codesign.graph.ir import Conv2D, Graph
-from codesign.ilp import Budgets, InfeasibleBudgetError
+from codesign.ilp import InfeasibleBudgetError, from_hw_table
+from codesign.optim import Adam
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
 
 RewardFn = Callable[[dict[str, int]], float]
-_REL_TOL = 1e-9  # same slack as codesign.ilp for float budget rows
-_UNITS = {"size_mbit": "Mbit", "latency_cycles": "cycles", "energy_uj": "uJ"}
 
 
 class HaqError(CodesignError):
@@ -143,39 +143,16 @@ class Mlp:
             p += tau * q
 
 
-class Adam:
-    """Adam (Kingma & Ba) over a list of arrays, updated in place."""
-
-    def __init__(self, params: Sequence[np.ndarray], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        self.lr, self.b1, self.b2, self.eps = float(lr), betas[0], betas[1], eps
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """One update of every array in ``params`` with its gradient."""
-        self.t += 1
-        c1 = 1.0 - self.b1 ** self.t
-        c2 = 1.0 - self.b2 ** self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1.0 - self.b1) * g
-            v *= self.b2
-            v += (1.0 - self.b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-
-
 class ReplayBuffer:
     """Ring buffer of transitions (s, a, r, s', done)."""
 
     def __init__(self, capacity: int, n_states: int, dtype: type = np.float32) -> None:
         self.capacity = int(capacity)
-        self.s = np.zeros((capacity, n_states), dtype)
-        self.a = np.zeros((capacity, 1), dtype)
-        self.r = np.zeros((capacity, 1), dtype)
-        self.s2 = np.zeros((capacity, n_states), dtype)
-        self.done = np.zeros((capacity, 1), dtype)
+        self.s: np.ndarray = np.zeros((capacity, n_states), dtype)
+        self.a: np.ndarray = np.zeros((capacity, 1), dtype)
+        self.r: np.ndarray = np.zeros((capacity, 1), dtype)
+        self.s2: np.ndarray = np.zeros((capacity, n_states), dtype)
+        self.done: np.ndarray = np.zeros((capacity, 1), dtype)
         self.size = 0
         self._next = 0
 
@@ -301,46 +278,28 @@ class BudgetEnforcer:
             raise HaqError("the HAQ baseline supports size, latency and energy budgets, not an on-chip memory "
                            "budget (the hardware table has no on-chip figure); drop the on-chip budget for HAQ.")
         self.candidates = list(candidates)
-        layers = graph.quantizable()
         table.check_model(graph, self.candidates)
-        n_w = np.array([ly.params["kernel"].size for ly in layers], dtype=np.int64)
-        cands = np.array(self.candidates, dtype=np.int64)
-        self.costs: dict[str, np.ndarray] = {"size_mbit": n_w[:, None] * cands[None, :]}  # whole bits
-        self.cycles = np.array([[table.get(ly.name, b).cycles_total for b in self.candidates] for ly in layers],
-                               dtype=np.float64)
-        self.energy = np.array([[table.get(ly.name, b).energy_uj for b in self.candidates] for ly in layers],
-                               dtype=np.float64)
-        self.limits: dict[str, float] = {}
-        if budgets.size_mbit is not None:
-            self.limits["size_mbit"] = float(math.floor(float(budgets.size_mbit) * 1e6 + 1e-6))
-        if budgets.latency_cycles is not None:
-            self.costs["latency_cycles"] = self.cycles
-            self.limits["latency_cycles"] = float(budgets.latency_cycles)
-        if budgets.energy_uj is not None:
-            self.costs["energy_uj"] = self.energy
-            self.limits["energy_uj"] = float(budgets.energy_uj)
+        self.budgets = budgets
+        self.layer_costs = from_hw_table(graph, table, {ly.name: 0.0 for ly in graph.quantizable()}, self.candidates)
+        # Per (layer, candidate) cost of each active budget, in budget units: what lowering one
+        # layer by one step sheds (the repair's score). Totals come from Budgets.totals.
+        self.costs: dict[str, np.ndarray] = {}
+        for kind in budgets.active():
+            self.costs[kind] = np.array([[budgets.totals([c], {c.name: b})[kind] for b in self.candidates]
+                                         for c in self.layer_costs], dtype=np.float64)
         self._check_floor(budgets)
 
-    def totals(self, idx: Sequence[int]) -> dict[str, float]:
-        """Size (bits), cycles and energy of the configuration with candidate indices ``idx``."""
-        rows = np.arange(len(idx))
-        return {"size_mbit": float(self.costs["size_mbit"][rows, idx].sum()),
-                "latency_cycles": float(self.cycles[rows, idx].sum()),
-                "energy_uj": float(self.energy[rows, idx].sum())}
+    def totals(self, idx: Sequence[int]) -> dict[str, float | None]:
+        """Size (Mbit), cycles, energy (and on-chip memory) of the configuration with candidate indices ``idx``."""
+        widths = {c.name: self.candidates[i] for c, i in zip(self.layer_costs, idx)}
+        return self.budgets.totals(self.layer_costs, widths)
 
     def excess(self, idx: Sequence[int]) -> dict[str, float]:
         """Violated budgets and by how much (empty when the configuration fits)."""
-        tot = self.totals(idx)
-        out = {}
-        for kind, limit in self.limits.items():
-            over = tot[kind] - limit
-            slack = 0.0 if kind == "size_mbit" else _REL_TOL * max(1.0, abs(limit))
-            if over > slack:
-                out[kind] = over
-        return out
+        return self.budgets.excess(self.totals(idx))
 
     def _check_floor(self, budgets: Budgets) -> None:
-        low = [0] * len(self.costs["size_mbit"])
+        low = [0] * len(self.layer_costs)
         over = self.excess(low)
         if not over:
             return
@@ -348,10 +307,9 @@ class BudgetEnforcer:
         parts = []
         for kind in over:
             lo, hi = self.totals(low)[kind], self.totals(high)[kind]
-            scale = 1e-6 if kind == "size_mbit" else 1.0
-            parts.append(f"{kind.split('_')[0]} budget {getattr(budgets, kind):.6g} {_UNITS[kind]} is below the "
-                         f"all-{self.candidates[0]}-bit configuration's {lo * scale:.6g} {_UNITS[kind]} "
-                         f"(all-{self.candidates[-1]}-bit: {hi * scale:.6g})")
+            parts.append(f"{kind.split('_')[0]} budget {getattr(budgets, kind):.6g} {UNITS[kind]} is below the "
+                         f"all-{self.candidates[0]}-bit configuration's {lo:.6g} {UNITS[kind]} "
+                         f"(all-{self.candidates[-1]}-bit: {hi:.6g})")
         raise InfeasibleBudgetError(
             "HAQ cannot meet the budgets: " + "; ".join(parts) + ". HAQ only lowers widths to meet a budget, "
             "so the narrowest configuration must fit; raise the budget or add a narrower candidate width."
@@ -435,6 +393,28 @@ class HaqMethod(Method):
         idx = np.sort(rng.choice(len(x), n, replace=False))
         return x[idx], y[idx]
 
+    def _scorer(self, problem: Problem, rng: np.random.Generator
+                ) -> tuple[Callable[[dict[str, int]], tuple[float, float | None]], int, float | None]:
+        """``(widths -> (reward, accuracy or None), validation images, float accuracy or None)``.
+
+        The reward is ``reward_fn``'s, else the accuracy drop on held-out images.
+        """
+        from codesign.graph.execute import run_float
+        from codesign.quant.fakequant import FakeQuantModel
+
+        reward_fn = self.reward_fn
+        if reward_fn is not None:
+            return (lambda wmap: (float(reward_fn(wmap)), None)), 0, None
+        x_val, y_val = self._validation(problem, rng)
+        acc_float = self._accuracy(lambda xb: run_float(problem.graph, xb), x_val, y_val)
+
+        def score(wmap: dict[str, int]) -> tuple[float, float | None]:
+            qg = problem.quantize(BitConfig.from_widths(problem.graph, wmap))
+            acc = self._accuracy(FakeQuantModel(qg).predict, x_val, y_val)
+            return self.reward_scale * 100.0 * (acc - acc_float), acc
+
+        return score, len(x_val), acc_float
+
     def _accuracy(self, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
         hits = 0
         for i in range(0, len(x), self.eval_batch):
@@ -444,9 +424,6 @@ class HaqMethod(Method):
 
     # -- search -------------------------------------------------------------------------------
     def _search(self, problem: Problem) -> MethodResult:
-        from codesign.graph.execute import run_float
-        from codesign.quant.fakequant import FakeQuantModel
-
         rng = np.random.default_rng(problem.seed)
         cands = sorted({check_bits(b, "candidate width") for b in problem.candidates})
         if not cands:
@@ -457,12 +434,7 @@ class HaqMethod(Method):
             raise HaqError(f"model {problem.graph.name!r} has no quantizable layers.")
         enforcer = BudgetEnforcer(problem, cands)
 
-        x_val = y_val = None
-        acc_float: float | None = None
-        if self.reward_fn is None:
-            x_val, y_val = self._validation(problem, rng)
-            acc_float = self._accuracy(lambda xb: run_float(problem.graph, xb), x_val, y_val)
-
+        score, n_val, acc_float = self._scorer(problem, rng)
         cache: dict[tuple[int, ...], tuple[float, float | None]] = {}  # widths -> (reward, accuracy)
         eval_seconds: list[float] = []
 
@@ -470,14 +442,7 @@ class HaqMethod(Method):
             if widths in cache:
                 return cache[widths]
             t0 = time.perf_counter()
-            wmap = dict(zip(names, widths))
-            if self.reward_fn is not None:
-                out = (float(self.reward_fn(wmap)), None)
-            else:
-                assert x_val is not None and y_val is not None and acc_float is not None
-                qg = problem.quantize(BitConfig.from_widths(problem.graph, wmap))
-                acc = self._accuracy(FakeQuantModel(qg).predict, x_val, y_val)
-                out = (self.reward_scale * 100.0 * (acc - acc_float), acc)
+            out = score(dict(zip(names, widths)))
             eval_seconds.append(time.perf_counter() - t0)
             cache[widths] = out
             return out
@@ -525,7 +490,8 @@ class HaqMethod(Method):
                 print(f"haq: episode {ep + 1}/{self.episodes} reward {reward:+.4f} best {best[0]:+.4f} "
                       f"sigma {0.0 if warm else sigma:.3f} evals {len(eval_seconds)}", flush=True)
 
-        assert best is not None
+        if best is None:  # episodes >= 1 is checked in __init__
+            raise HaqError("HAQ ran no episode.")
         best_reward, best_widths, best_ep = best
         prev, policy_idx = 0.0, []
         for t in range(n_layers):  # the trained actor without noise (reported, not evaluated)
@@ -536,7 +502,6 @@ class HaqMethod(Method):
         bc = BitConfig.from_widths(problem.graph, wmap)
         bc.meta.update({"method": self.name, "seed": problem.seed})
         totals = enforcer.totals([cands.index(b) for b in best_widths])
-        n_val = 0 if x_val is None else len(x_val)
         info: dict[str, Any] = {
             "episodes": self.episodes,
             "warmup": self.warmup,
@@ -555,7 +520,7 @@ class HaqMethod(Method):
             "fine_tuning": False,
             "reward": "custom reward_fn" if self.reward_fn is not None else
                       f"{self.reward_scale} * (top-1 % PTQ - top-1 % float) on {n_val} train images, no fine-tuning",
-            "size_mbit": totals["size_mbit"] * 1e-6,
+            "size_mbit": totals["size_mbit"],
             "latency_cycles": totals["latency_cycles"],
             "energy_uj": totals["energy_uj"],
         }
@@ -588,21 +553,5 @@ def plot_rewards(result: MethodResult, path: str | Path) -> Path:
     return p
 
 
-def brute_force(problem: Problem, reward: Callable[[Mapping[str, int]], float]) -> tuple[float, dict[str, int]]:
-    """Best budget-feasible configuration by exhaustive search (small instances; for tests)."""
-    cands = sorted(set(problem.candidates))
-    enforcer = BudgetEnforcer(problem, cands)
-    names = problem.layers
-    best: tuple[float, dict[str, int]] = (-math.inf, {})
-    for idx in itertools.product(range(len(cands)), repeat=len(names)):
-        if enforcer.excess(list(idx)):
-            continue
-        w = {n: cands[i] for n, i in zip(names, idx)}
-        r = float(reward(w))
-        if r > best[0]:
-            best = (r, w)
-    return best
-
-
-__all__ = ["Adam", "BudgetEnforcer", "DdpgAgent", "HaqError", "HaqMethod", "Mlp", "ReplayBuffer",
-           "action_to_index", "brute_force", "layer_embedding", "plot_rewards", "truncated_normal"]
+__all__ = ["BudgetEnforcer", "DdpgAgent", "HaqError", "HaqMethod", "Mlp", "ReplayBuffer",
+           "action_to_index", "layer_embedding", "plot_rewards", "truncated_normal"]

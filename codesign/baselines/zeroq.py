@@ -46,8 +46,9 @@ from codesign.baselines._common import (
     to_bitconfig,
 )
 from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.budgets import size_limit_bits
 from codesign.graph.ir import Conv2D, Dense, Graph
-from codesign.ilp import InfeasibleBudgetError, _size_limit_bits, check_budgets, solve_table
+from codesign.ilp import InfeasibleBudgetError, check_budgets, solve_table
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import Act
 from codesign.quant.gptq import LayerGram
@@ -72,8 +73,7 @@ def substitute_width(qg: QGraph, folded: Graph, name: str, bits: int, weight_cli
         raise TypeError(f"{name!r} is not a Conv2D/Dense layer")
     node = qg.node(name)
     x, y = qg.tensors[node.inputs[0]], qg.tensors[node.output]
-    args: tuple[Any, ...] = (layer, x, y, bits, Act(int(node.attrs["act"])), y.name, weight_clip)
-    new = _gemm_node(*args, gram)
+    new = _gemm_node(layer, x, y, bits, Act(int(node.attrs["act"])), y.name, weight_clip, gram)
     nodes = [replace(n, params=new.params, attrs={**n.attrs, "w_bits": bits}) if n.name == name else n
              for n in qg.nodes]
     return replace(qg, nodes=nodes)
@@ -104,14 +104,13 @@ def kl_sensitivity_table(qg8: QGraph, folded: Graph, x: np.ndarray, widths: Sequ
     for s in range(0, len(x), batch_size):
         xq = xq_all[s:s + batch_size]
         base_out, tr = run_nodes(qg8, xq, table, trace=True)
-        assert tr is not None
         base = qg8.dequantize_output(base_out)
         for i, name in gemms:
             before = tensors_before(qg8, tr, xq, i)
             for b in low:
                 qv = variants[(name, b)]
-                out, _ = run_nodes(qv, None, _op_table(qv, engine), start=i, tensors=before)
-                totals[(name, b)] += float(kl_divergence(base, qv.dequantize_output(out)).sum())
+                q_out, _ = run_nodes(qv, None, _op_table(qv, engine), start=i, tensors=before)
+                totals[(name, b)] += float(kl_divergence(base, qv.dequantize_output(q_out)).sum())
                 bar.update(1)
     bar.close()
     out: dict[str, dict[int, float]] = {}
@@ -201,7 +200,7 @@ class ZeroQMethod(Method):
             info["allocator"] = "ilp"
         else:
             check_budgets(costs, problem.candidates, problem.budgets)
-            limit = None if problem.budgets.size_mbit is None else _size_limit_bits(problem.budgets.size_mbit)
+            limit = None if problem.budgets.size_mbit is None else size_limit_bits(problem.budgets.size_mbit)
             n_w = {c.name: int(c.n_weights) for c in costs}
             frontier = pareto_frontier([{b: n_w[n] * b for b in problem.candidates} for n in names],
                                        [sens[n] for n in names], limit)

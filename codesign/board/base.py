@@ -10,11 +10,14 @@ holds all register logic and runs unchanged on both.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from codesign.errors import CodesignError
+
+if TYPE_CHECKING:
+    from codesign.hw.overlay import OverlaySpec
 
 
 class BoardError(CodesignError):
@@ -78,4 +81,10 @@ class Board(Protocol):
         ...
 
 
-__all__ = ["Board", "BoardError", "BoardTimeout", "ConfigHashMismatch"]
+class OverlayBoard(Board, Protocol):
+    """A board that carries the spec of the overlay it runs (``SimBoard``, ``PynqBoard``)."""
+
+    spec: OverlaySpec
+
+
+__all__ = ["Board", "BoardError", "BoardTimeout", "ConfigHashMismatch", "OverlayBoard"]

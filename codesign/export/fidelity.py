@@ -40,7 +40,7 @@ def lsb_error(outputs_codes: np.ndarray, golden_codes: np.ndarray) -> LsbError:
 
 def qkeras_error(qg: QGraph, model: Any, x: np.ndarray) -> LsbError:
     """QKeras model with float inputs (``io="real"``) against the golden model: its logits in LSB."""
-    from codesign.graph.qkeras_export import logits_model
+    from codesign.export.qkeras import logits_model
 
     gold = GoldenModel(qg).run(qg.quantize_input(x))
     sub = logits_model(model) if qg.softmax else model
@@ -57,8 +57,8 @@ def hls4ml_csim(qg: QGraph, hls_model: Any, codes: np.ndarray,
     quantizer whose type the multiplier before it already rounds to); such a tensor is read at
     the nearest traced layer upstream, which holds the same values.
     """
-    from codesign.graph.hls4ml_export import _inbound
-    from codesign.graph.qkeras_export import export_qkeras
+    from codesign.export.hls4ml import _inbound
+    from codesign.export.qkeras import export_qkeras
 
     info = export_qkeras(qg, io="codes", fold_requant=False, hls=True)
     codes = np.asarray(codes)

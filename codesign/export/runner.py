@@ -112,7 +112,7 @@ def _why(err: BaseException) -> str:
 def export_qkeras_file(run_dir: Path, qg: QGraph, x: np.ndarray, csim: bool) -> ExportResult:
     """``qkeras_model.h5`` (float in, probabilities out), with its output error against the golden model."""
     from codesign.export.fidelity import qkeras_error
-    from codesign.graph.qkeras_export import load_qkeras, to_qkeras
+    from codesign.export.qkeras import load_qkeras, to_qkeras
 
     with atomic.atomic_path(run_dir / QKERAS_FILE) as tmp:
         to_qkeras(qg).save(tmp)
@@ -122,9 +122,9 @@ def export_qkeras_file(run_dir: Path, qg: QGraph, x: np.ndarray, csim: bool) -> 
 
 def export_hls4ml_project(run_dir: Path, qg: QGraph, x: np.ndarray, csim: bool) -> ExportResult:
     """``hls4ml_prj/`` with per-layer precision; C-simulated against the golden model when g++ can build it."""
+    from codesign.export.hls4ml import check_supported, to_hls4ml
+    from codesign.export.qkeras import export_qkeras
     from codesign.export.readme import hls4ml_readme
-    from codesign.graph.hls4ml_export import check_supported, to_hls4ml
-    from codesign.graph.qkeras_export import export_qkeras
 
     check_supported(qg)
     skip = _csim_skip_reason(qg) if csim else "C-sim not requested"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, overload
 
 import numpy as np
 
@@ -91,7 +92,8 @@ def _gpool(ly: GlobalPool, ins: list[np.ndarray]) -> np.ndarray:
     return y.astype(x.dtype)
 
 
-_FLOAT_OPS: dict[type, Callable[[Layer, list[np.ndarray]], np.ndarray]] = {
+# Each entry takes its own layer class (hence the ``...``): the dict is keyed by that class.
+_FLOAT_OPS: dict[type, Callable[..., np.ndarray]] = {
     Conv2D: _conv,
     Dense: _dense,
     BatchNorm: _bn,
@@ -110,6 +112,21 @@ _FLOAT_OPS: dict[type, Callable[[Layer, list[np.ndarray]], np.ndarray]] = {
 }
 
 
+@overload
+def run_float(
+    graph: Graph, x: np.ndarray, collect: Literal[False] = False, dtype: type = np.float32,
+    visit: Callable[[str, np.ndarray], None] | None = None,
+) -> np.ndarray: ...
+@overload
+def run_float(
+    graph: Graph, x: np.ndarray, collect: Literal[True], dtype: type = np.float32,
+    visit: Callable[[str, np.ndarray], None] | None = None,
+) -> dict[str, np.ndarray]: ...
+@overload
+def run_float(
+    graph: Graph, x: np.ndarray, collect: bool, dtype: type = np.float32,
+    visit: Callable[[str, np.ndarray], None] | None = None,
+) -> np.ndarray | dict[str, np.ndarray]: ...
 def run_float(
     graph: Graph, x: np.ndarray, collect: bool = False, dtype: type = np.float32,
     visit: Callable[[str, np.ndarray], None] | None = None,

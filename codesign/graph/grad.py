@@ -18,7 +18,7 @@ of independent branches in ``graph.layers``, bit for bit.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +161,7 @@ def _add_fwd(ly: Add, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
     return ins[0] + ins[1], (ins[0].shape, ins[1].shape)
 
 
-def _taps(kernel: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, int]):
+def _taps(kernel: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, ...]):
     """``(tap index, slice of the padded input)`` for every kernel tap (a strided view)."""
     (kh, kw), (sh, sw), (oh, ow) = kernel, strides, out_hw
     for i in range(kh):
@@ -283,7 +283,8 @@ def conv2d_input_grad(
         cs = slice(g * cin_g, (g + 1) * cin_g) if groups > 1 else slice(None)
         for t, sl in _taps((kh, kw), strides, (oh, ow)):
             wt = kg[t // kw, t % kw]  # [cin_g, cout_g]
-            gp[(*sl, cs)] += (dyg @ wt.T).reshape(n, oh, ow, cin_g)
+            idx = (*sl, cs)  # a named tuple index: mypy misreads `gp[(*sl, cs)]` as 3.11-only syntax
+            gp[idx] += (dyg @ wt.T).reshape(n, oh, ow, cin_g)
     return _crop(gp, padding)
 
 
@@ -377,7 +378,8 @@ def _softmax_bwd(ly: Softmax, y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]
     return [y * (dy - (dy * y).sum(axis=-1, keepdims=True))]
 
 
-_BACKWARD: dict[type, Callable[[Any, Any, np.ndarray], list[np.ndarray | None]]] = {
+# Each entry takes its own layer class and forward context (hence the ``...``).
+_BACKWARD: dict[type, Callable[..., Sequence[np.ndarray | None]]] = {
     Conv2D: _conv_bwd,
     Dense: _dense_bwd,
     BatchNorm: _bn_bwd,

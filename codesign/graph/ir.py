@@ -145,7 +145,7 @@ class Conv2D(Layer):
 
     def param_shapes(self, in_shapes: Sequence[Shape]) -> dict[str, Shape]:
         c = in_shapes[0][-1]
-        out = {"kernel": (self.kernel[0], self.kernel[1], c // self.groups, self.filters)}
+        out: dict[str, Shape] = {"kernel": (self.kernel[0], self.kernel[1], c // self.groups, self.filters)}
         if self.use_bias:
             out["bias"] = (self.filters,)
         return out
@@ -170,7 +170,7 @@ class Dense(Layer):
         return (*s[:-1], self.units)
 
     def param_shapes(self, in_shapes: Sequence[Shape]) -> dict[str, Shape]:
-        out = {"kernel": (in_shapes[0][-1], self.units)}
+        out: dict[str, Shape] = {"kernel": (in_shapes[0][-1], self.units)}
         if self.use_bias:
             out["bias"] = (self.units,)
         return out
@@ -378,7 +378,7 @@ def layer_from_attrs(op: str, name: str, inputs: list[str], attrs: dict[str, Any
     cls = OPS.get(op)
     if cls is None:
         raise ModelFileError(f"layer {name!r} has unknown op {op!r}; known ops: {', '.join(sorted(OPS))}.")
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     names = {f.name: f for f in dataclasses.fields(cls)}
     for k, v in attrs.items():
         if k not in names:

@@ -713,7 +713,7 @@ def _resolve_input_shape(model: Any, override: Sequence[int] | None) -> list[ir.
                 f"model {model.name!r} has input shape {shape} with unknown dimensions; "
                 "pass --input-shape H,W,C (input_shape=(H, W, C) to from_keras)."
             )
-        shapes.append(tuple(int(d) for d in shape))
+        shapes.append(tuple(int(d) for d in shape if d is not None))  # none is None (checked above)
     return shapes
 
 

@@ -29,7 +29,7 @@ def crop_nhwc(x: np.ndarray, cropping: tuple[int, int, int, int]) -> np.ndarray:
 
 def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
     """Strided view ``[N, OH, OW, C, kh, kw]`` of the sliding windows of a padded input."""
-    v = sliding_window_view(x, kernel, axis=(1, 2))
+    v = sliding_window_view(x, kernel, axis=(1, 2))  # type: ignore[call-overload]  # stub: axis=int only
     return v[:, :: strides[0], :: strides[1]]
 
 
@@ -98,7 +98,7 @@ def pool2d(
 
 
 def pool_counts(
-    hw: tuple[int, int], pool: tuple[int, int], strides: tuple[int, int], padding: tuple[int, int, int, int]
+    hw: tuple[int, ...], pool: tuple[int, int], strides: tuple[int, int], padding: tuple[int, int, int, int]
 ) -> np.ndarray:
     """Number of real (non-padded) pixels in each pooling window, shaped ``[1, OH, OW, 1]``."""
     ones = np.ones((1, hw[0], hw[1], 1), dtype=np.float64)

@@ -94,18 +94,4 @@ def input_grid(graph: Any, layer_name: str) -> TensorGrid | None:
         name = producer.inputs[0]
 
 
-def derived_bitconfig(graph: Any, default_bits: int = 8) -> Any:
-    """The BitConfig the model's own quantizers describe (``default_bits`` where a layer has none)."""
-    from codesign.quant.bitconfig import BitConfig, LayerBits
-
-    hints: QuantHints = graph.hints or QuantHints()
-    layers = {}
-    for ly in graph.quantizable():
-        w = hints.weights.get(ly.name)
-        a = input_grid(graph, ly.name)
-        layers[ly.name] = LayerBits(w.bits if w else default_bits, a.bits if a else default_bits)
-    return BitConfig(layers, default_act_bits=default_bits, model=graph.name,
-                     meta={"source": "quantizers of the imported model"})
-
-
-__all__ = ["GRID_TRANSPARENT_OPS", "QuantHints", "TensorGrid", "WeightGrid", "derived_bitconfig", "input_grid"]
+__all__ = ["GRID_TRANSPARENT_OPS", "QuantHints", "TensorGrid", "WeightGrid", "input_grid"]

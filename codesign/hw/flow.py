@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def run_vitis_hls(gen: GeneratedIP, seed: int = 1, steps: str = "csim csynth cos
     return gen.hls_dir / f"{gen.spec.name}_ip.zip"
 
 
-def measure_cycles(gen: GeneratedIP, simulator: str = "verilator", seed: int = 1) -> dict[str, object]:
+def measure_cycles(gen: GeneratedIP, simulator: str = "verilator", seed: int = 1) -> dict[str, Any]:
     """Run the core's cocotb cycle-model test; returns ``{"measured", "expected", "workload"}``."""
     from codesign.hw import rtlsim
 

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codesign.hw.cores import CORES, Core
 from codesign.hw.hls_ports import HLS_MODULE_PREFIX
@@ -67,7 +68,7 @@ def _write(path: Path, text: str) -> None:
 
 def render_regmap(out: Path) -> dict[str, str]:
     """Render the register map into C, Verilog and Python views under ``out``."""
-    ctx = {"regs": REGMAP, "addr_width": ADDR_WIDTH}
+    ctx: dict[str, Any] = {"regs": REGMAP, "addr_width": ADDR_WIDTH}
     files = {
         "regmap.h": render("regmap.h.j2", "c", **ctx),
         "regmap.vh": render("regmap.vh.j2", "v", **ctx),
@@ -137,7 +138,7 @@ def specs_for(bits_list: list[int], device: str = "xc7z020", cores: list[str] | 
               lanes: int | None = None, tile: int | None = None) -> list[IPSpec]:
     """Every (core, bits) spec for a bit list; raises a user error if one does not fit."""
     names = cores or list(CORES)
-    tiles = {} if tile is None else {"tile_m": tile, "tile_n": tile, "tile_k": tile}
+    tiles: dict[str, Any] = {} if tile is None else {"tile_m": tile, "tile_n": tile, "tile_k": tile}
     widths = tuple(bits_list)  # engines of one overlay are planned together
     return [make_spec(core, bits, device, widths=widths, lanes=lanes, **tiles) for bits in bits_list for core in names]
 
@@ -152,7 +153,7 @@ def _manifest_entry(spec: IPSpec) -> dict[str, object]:
             "config_hash": f"0x{spec.config_hash:08x}", "dir": spec.name}
 
 
-def earlier_cores(out: Path, gens: list[GeneratedIP]) -> list[dict[str, object]]:
+def earlier_cores(out: Path, gens: list[GeneratedIP]) -> list[dict[str, Any]]:
     """Core folders under ``out`` that this run did not generate (kept: an overlay may use them)."""
     now = {g.spec.name for g in gens}
     found = []

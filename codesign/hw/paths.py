@@ -21,7 +21,7 @@ IN_REPO = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "hls_templat
 
 def data_dir(name: str) -> Path:
     """The data folder ``name`` ('hls_templates', 'vivado_scripts', 'sim'): the packaged copy, else the repository's."""
-    packaged = Path(str(resources.files("codesign").joinpath("_data", name)))
+    packaged = Path(str(resources.files("codesign").joinpath("_data").joinpath(name)))
     if packaged.is_dir():
         return packaged
     return REPO_ROOT / name  # a checkout (if it is missing too, reading a template names the path)

@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from codesign.hw.budget import BRAM36_DEPTH, BRAM36_WIDTH, dsp_products_per_slice, elems_per_word
 from codesign.hw.device import DeviceProfile
@@ -42,7 +43,7 @@ class Resources:
 
 
 @lru_cache(maxsize=1)
-def _table() -> dict[str, dict[str, dict[str, float]]]:
+def _table() -> dict[str, Any]:
     return json.loads(DATA.read_text())
 
 

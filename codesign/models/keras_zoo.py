@@ -21,7 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 layers = tf.keras.layers
-Model = tf.keras.Model
+Model: Any = tf.keras.Model  # TF ships no type hints; annotations below are documentation
 
 BN_EPSILON = 1e-3  # Keras default, also the IR BatchNorm default
 BN_MOMENTUM = 0.9  # running stats settle within a few hundred steps of short training

@@ -14,6 +14,7 @@ from typing import Any
 
 from codesign.errors import BitConfigError, BitWidthError
 from codesign.graph.ir import Graph
+from codesign.graph.quant_hints import QuantHints, input_grid
 from codesign.quant.dyadic import check_bits
 
 FORMAT = "codesign-bitconfig"
@@ -96,13 +97,13 @@ class BitConfig:
         return self.layers[name]
 
     # ---- size -----------------------------------------------------------------------
-    def weight_bits_total(self, graph: Graph) -> int:
+    def size_bits(self, graph: Graph) -> int:
         """Total bits of all quantized weights (biases excluded, as in HAWQ/OHQ)."""
         return sum(graph[n].params["kernel"].size * lb.w_bits for n, lb in self.layers.items())
 
     def size_mbit(self, graph: Graph) -> float:
-        """Quantized weight size in Mbit (10^6 bits)."""
-        return self.weight_bits_total(graph) / 1e6
+        """Quantized weight size in Mbit (10^6 bits); ``codesign.budgets`` uses the same arithmetic."""
+        return self.size_bits(graph) / 1e6
 
     # ---- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -167,3 +168,15 @@ class BitConfig:
         except (json.JSONDecodeError, yaml_error, UnicodeDecodeError) as err:
             raise BitConfigError(f"BitConfig file {p} is not valid {p.suffix.lstrip('.') or 'JSON'} ({err}).") from None
         return cls.from_dict(data, source=f"BitConfig file {p}")
+
+
+def derived_bitconfig(graph: Graph, default_bits: int = 8) -> BitConfig:
+    """The BitConfig the model's own quantizers describe (``default_bits`` where a layer has none)."""
+    hints = graph.hints or QuantHints()
+    layers = {}
+    for ly in graph.quantizable():
+        w = hints.weights.get(ly.name)
+        a = input_grid(graph, ly.name)
+        layers[ly.name] = LayerBits(w.bits if w else default_bits, a.bits if a else default_bits)
+    return BitConfig(layers, default_act_bits=default_bits, model=graph.name,
+                     meta={"source": "quantizers of the imported model"})

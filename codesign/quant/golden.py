@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -158,6 +159,24 @@ class Trace:
     outputs: dict[str, np.ndarray]
 
 
+@overload
+def run_nodes(
+    qg: QGraph,
+    x_q: np.ndarray | None,
+    ops_table: dict[str, NodeOp],
+    trace: Literal[True],
+    start: int = 0,
+    tensors: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, Trace]: ...
+@overload
+def run_nodes(
+    qg: QGraph,
+    x_q: np.ndarray | None,
+    ops_table: dict[str, NodeOp],
+    trace: bool = False,
+    start: int = 0,
+    tensors: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, Trace | None]: ...
 def run_nodes(
     qg: QGraph,
     x_q: np.ndarray | None,
@@ -222,9 +241,7 @@ class GoldenModel:
 
     def trace(self, x_q: np.ndarray) -> Trace:
         """Run and keep every node's integer inputs and output."""
-        tr = run_nodes(self.qg, x_q, INT_OPS, trace=True)[1]
-        assert tr is not None
-        return tr
+        return run_nodes(self.qg, x_q, INT_OPS, trace=True)[1]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float input -> probabilities (or dequantized outputs when there is no softmax)."""

@@ -43,11 +43,11 @@ def _columns(ly: Conv2D | Dense, x: np.ndarray) -> np.ndarray:
     if isinstance(ly, Dense):
         return x.reshape(1, -1, x.shape[-1])
     kh, kw, cin_g, _cout = ly.params["kernel"].shape
-    xp = ops.pad_nhwc(x, tuple(ly.padding))
+    xp = ops.pad_nhwc(x, ly.padding)
     if ly.groups == 1:
-        cols = ops.im2col(xp, (kh, kw), tuple(ly.strides))
+        cols = ops.im2col(xp, (kh, kw), ly.strides)
         return cols.reshape(1, -1, cols.shape[-1])
-    v = ops.windows(xp, (kh, kw), tuple(ly.strides))  # N, OH, OW, C, kh, kw
+    v = ops.windows(xp, (kh, kw), ly.strides)  # N, OH, OW, C, kh, kw
     n, oh, ow, _c, _, _ = v.shape
     v = v.reshape(n * oh * ow, ly.groups, cin_g, kh, kw).transpose(1, 0, 3, 4, 2)  # G, rows, kh, kw, cin_g
     return np.ascontiguousarray(v).reshape(ly.groups, n * oh * ow, kh * kw * cin_g)
@@ -92,6 +92,8 @@ def input_gram(graph: Graph, x: np.ndarray, names: Iterable[str], batch_size: in
         for ly in graph.layers:
             if ly.name not in wanted:
                 continue
+            if not isinstance(ly, (Conv2D, Dense)):
+                raise TypeError(f"{ly.name!r} is not a Conv2D/Dense layer: it has no GEMM inputs")
             cols = _columns(ly, acts[ly.inputs[0]])
             h = np.einsum("grk,grl->gkl", cols, cols)
             grams[ly.name] = grams.get(ly.name, 0) + h

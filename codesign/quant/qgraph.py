@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
@@ -239,7 +239,7 @@ def _demands(g: Graph, plan: _Plan, layers: list[Layer], bc: BitConfig) -> dict[
     demand: dict[str, int | None] = {}
     for ly in reversed(layers):  # consumers come later in topological order
         t = plan.out_tensor[ly.name]
-        asks = []
+        asks: list[int | None] = []
         for c in by_tensor.get(t, []):
             k = _kind(c)
             if k in ("conv", "dense"):
@@ -248,8 +248,8 @@ def _demands(g: Graph, plan: _Plan, layers: list[Layer], bc: BitConfig) -> dict[
                 asks.append(demand.get(plan.out_tensor[c.name]))
             else:  # add, mul, pooling, ...: keep shared streams (residuals, SE) at the default width
                 asks.append(bc.default_act_bits)
-        asks = [a for a in asks if a is not None]
-        demand[t] = max(asks) if asks else None
+        known = [a for a in asks if a is not None]
+        demand[t] = max(known) if known else None
     return demand
 
 
@@ -269,7 +269,16 @@ def _scale(rng: TensorRange, bits: int, signed: bool) -> float:
 WEIGHT_CLIPS = ("max", "mse")
 # The PTQ the search (and every baseline it is compared with) uses on distilled data: MSE
 # activation clip, MSE weight clip, GPTQ rounding below 8 bit (docs/method.md).
-SEARCH_PTQ: dict[str, str] = {"method": "mse", "weight_clip": "mse", "weight_round": "gptq"}
+class QuantOptions(TypedDict, total=False):
+    """Keyword options of :func:`quantize_model` (calibration and weight rounding)."""
+
+    method: str
+    percentile: float
+    weight_clip: str
+    weight_round: str
+
+
+SEARCH_PTQ: QuantOptions = {"method": "mse", "weight_clip": "mse", "weight_round": "gptq"}
 MSE_CLIP_RATIOS = np.linspace(0.5, 1.0, 26)
 
 
@@ -335,7 +344,7 @@ def _dyadic_params(real: float | np.ndarray) -> dict[str, np.ndarray]:
     return {"mult": mult, "shift": shift}
 
 
-def _add_params(sa: float, sb: float, sy: float) -> dict[str, np.ndarray]:
+def _add_params(sa: float, sb: float, sy: float) -> dict[str, Any]:
     """Two multipliers sharing one shift so that ``(a*Ma + b*Mb) >> shift`` rescales both."""
     ma, mb = sa / sy, sb / sy
     e = math.frexp(max(ma, mb))[1]  # max(m) in [2^(e-1), 2^e)
@@ -441,7 +450,7 @@ def quantize_model(
                 y.scale = min(max(y.scale, 3.0 / HSWISH_CLAMP), 6.0)
             wgrid = hints.weights.get(ly.name)
             wgrid = wgrid if wgrid is not None and wgrid.bits == lb.w_bits else None
-            node = _gemm_node(ly, x, y, lb.w_bits, act, y.name, weight_clip, grams.get(ly.name), wgrid)
+            node = _gemm_node(cast("Conv2D | Dense", ly), x, y, lb.w_bits, act, y.name, weight_clip, grams.get(ly.name), wgrid)
             node.fused = [act_layer.name] if act_layer else []
             nodes.append(node)
         elif k in ("pad", "crop", "maxpool", "gmaxpool", "flatten", "reshape"):
@@ -455,11 +464,12 @@ def quantize_model(
         elif k in ("avgpool", "gavgpool"):
             y = new_tensor(ly, ins[0].signed)
             if k == "avgpool":
-                counts = pool_counts(ins[0].shape[:2], ly.pool, ly.strides, ly.padding)
+                pl = cast(Pool2D, ly)  # _kind() said so
+                counts = pool_counts(ins[0].shape[:2], pl.pool, pl.strides, pl.padding)
                 attrs = _shape_attrs(ly)
             else:
-                counts = np.float64(ins[0].shape[0] * ins[0].shape[1])
-                attrs = {"keepdims": ly.keepdims}
+                counts = np.asarray(ins[0].shape[0] * ins[0].shape[1], np.float64)
+                attrs = {"keepdims": cast(GlobalPool, ly).keepdims}
             nodes.append(QNode(ly.name, k, [ins[0].name], y.name, attrs, _dyadic_params(ins[0].scale / (counts * y.scale))))
         elif k == "add":
             act_layer = plan.fused_act.get(ly.name)

@@ -1,11 +1,15 @@
-"""Helpers of the baseline tests: a synthetic hardware table and stand-in images."""
+"""Helpers of the baseline tests: a synthetic hardware table, stand-in images, a brute-force oracle."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from codesign.baselines.base import Problem
+from codesign.baselines.haq import BudgetEnforcer
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 
@@ -27,3 +31,19 @@ def synthetic_table(g: Graph, bits: Sequence[int] = (2, 4, 8), seed: int = 0) ->
 def random_images(g: Graph, n: int, seed: int = 0) -> np.ndarray:
     """Uniform [0, 1] images of the model's input shape (stand-in for distilled data)."""
     return np.random.default_rng(seed).uniform(0, 1, (n, *g.input_shape)).astype(np.float32)
+
+
+def brute_force(problem: Problem, reward: Callable[[Mapping[str, int]], float]) -> tuple[float, dict[str, int]]:
+    """Best budget-feasible configuration by exhaustive search (small instances only)."""
+    cands = sorted(set(problem.candidates))
+    enforcer = BudgetEnforcer(problem, cands)
+    names = problem.layers
+    best: tuple[float, dict[str, int]] = (-math.inf, {})
+    for idx in itertools.product(range(len(cands)), repeat=len(names)):
+        if enforcer.excess(list(idx)):
+            continue
+        w = {n: cands[i] for n, i in zip(names, idx)}
+        r = float(reward(w))
+        if r > best[0]:
+            best = (r, w)
+    return best

@@ -10,17 +10,16 @@ import itertools
 
 import numpy as np
 import pytest
+from baseline_helpers import brute_force
 from ir_models import Builder, tiny_resnet
 
 from codesign.baselines.base import Problem
 from codesign.baselines.haq import (
-    Adam,
     BudgetEnforcer,
     HaqError,
     HaqMethod,
     Mlp,
     action_to_index,
-    brute_force,
     layer_embedding,
     plot_rewards,
     truncated_normal,
@@ -30,6 +29,7 @@ from codesign.graph.execute import run_float
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size
+from codesign.optim import Adam
 
 pytestmark = pytest.mark.unit
 

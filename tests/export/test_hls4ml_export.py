@@ -3,7 +3,7 @@
 Tolerance: 0 LSB against the golden model. Every requant multiplier and bias is a dyadic
 constant that the chosen ``ap_fixed`` types hold exactly, the accumulators are exact integer
 types, and ``AP_RND``/``AP_SAT`` round half up and saturate as the golden model does, so
-there is no approximation left on these ops (see ``codesign.graph.hls4ml_export``).
+there is no approximation left on these ops (see ``codesign.export.hls4ml``).
 Against QKeras the bound is the QKeras one (1 LSB; measured 0).
 """
 
@@ -23,9 +23,9 @@ from export_cases import MODELS, bitconfig, images
 from ir_models import Builder
 
 from codesign.errors import UnsupportedLayerError
-from codesign.graph import hls4ml_export as hx
+from codesign.export import hls4ml as hx
+from codesign.export.qkeras import to_qkeras
 from codesign.graph.ir import Graph
-from codesign.graph.qkeras_export import to_qkeras
 from codesign.quant.golden import GoldenModel
 from codesign.quant.qgraph import QGraph, quantize_model
 

@@ -3,7 +3,7 @@
 The oracle is the integer golden model, compared tensor by tensor through hls4ml's trace (so a
 slip is pinned to the op that made it), on a model with every such op (``se_hswish_net``) and
 with the ReLU6 clamps made active. Tolerance 0 LSB: every constant is dyadic and the types
-are exact (``codesign.graph.hls4ml_export``).
+are exact (``codesign.export.hls4ml``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ pytest.importorskip("hls4ml")
 
 from export_cases import activate_relu6_clamps, bitconfig, images, se_hswish_net
 
+from codesign.export import hls4ml as hx
 from codesign.export.fidelity import hls4ml_csim
-from codesign.graph import hls4ml_export as hx
 from codesign.quant.golden import GoldenModel
 from codesign.quant.qgraph import quantize_model
 

@@ -1,7 +1,7 @@
 """QKeras export: the exported model reproduces the integer golden model.
 
 Measured agreement is 0 LSB on every case here (see the module docstring of
-``codesign.graph.qkeras_export`` for why up to 1 LSB is allowed: float32 products and
+``codesign.export.qkeras`` for why up to 1 LSB is allowed: float32 products and
 QKeras' half-to-even rounding against the golden model's dyadic half-up requant).
 """
 
@@ -17,7 +17,7 @@ from export_cases import MODELS, bitconfig, images
 from ir_models import Builder
 
 from codesign.errors import UnsupportedLayerError
-from codesign.graph import qkeras_export as qx
+from codesign.export import qkeras as qx
 from codesign.quant.golden import GoldenModel
 from codesign.quant.qgraph import QGraph, quantize_model
 

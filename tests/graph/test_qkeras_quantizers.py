@@ -63,7 +63,7 @@ def qmodel(tf: Any) -> Any:
 def test_quantizers_become_grids_and_bitconfig(qmodel: Any) -> None:
     """Kernels are QKeras' quantized kernels; widths and scales are the quantizers'."""
     from codesign.graph.keras_import import from_keras
-    from codesign.graph.quant_hints import derived_bitconfig
+    from codesign.quant.bitconfig import derived_bitconfig
 
     g = from_keras(qmodel)
     c1 = qmodel.get_layer("c1")
@@ -84,7 +84,7 @@ def test_quantizers_become_grids_and_bitconfig(qmodel: Any) -> None:
 def test_golden_reproduces_qkeras(qmodel: Any) -> None:
     """The golden model of the import under the derived BitConfig gives QKeras' logits (<= 1 LSB)."""
     from codesign.graph.keras_import import from_keras
-    from codesign.graph.quant_hints import derived_bitconfig
+    from codesign.quant.bitconfig import derived_bitconfig
     from codesign.quant.golden import GoldenModel
     from codesign.quant.qgraph import quantize_model
 
@@ -117,7 +117,7 @@ def test_hints_survive_save_and_bn_fold(qmodel: Any, tmp_path: Path) -> None:
 def test_inspect_emits_bitconfig(qmodel: Any, tmp_path: Path) -> None:
     """`codesign inspect model.h5 --emit-bitconfig F` writes the quantizers' widths and shows them."""
     from codesign.graph.keras_import import from_keras
-    from codesign.graph.quant_hints import derived_bitconfig
+    from codesign.quant.bitconfig import derived_bitconfig
 
     path = tmp_path / "q.h5"
     qmodel.save(path)

@@ -70,5 +70,5 @@ def test_size_counts_weights_times_bits() -> None:
     g = tiny_resnet()
     bc = BitConfig.uniform(g, 4)
     n = sum(ly.params["kernel"].size for ly in g.quantizable())
-    assert bc.weight_bits_total(g) == 4 * n
+    assert bc.size_bits(g) == 4 * n
     assert bc.size_mbit(g) == pytest.approx(4 * n / 1e6)

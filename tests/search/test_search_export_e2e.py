@@ -101,7 +101,7 @@ def test_report_and_exports_written(run) -> None:
 
 
 def test_qkeras_export_against_golden(run) -> None:
-    from codesign.graph.qkeras_export import load_qkeras, logits_model
+    from codesign.export.qkeras import load_qkeras, logits_model
 
     out, qg, images = run
     model = load_qkeras(out / "qkeras_model.h5")

@@ -21,6 +21,7 @@ Sources (all figures in ns; docs/hw.md "Open synthesis and the timing estimate" 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from codesign.hw.synth.netlist import Cell
@@ -120,7 +121,7 @@ def _lut(cell: Cell) -> CellTiming:
     return CellTiming(comb=[(ins, outs, LUT_NS)])
 
 
-def _muxf(table: dict[str, float]) -> object:
+def _muxf(table: dict[str, float]) -> Callable[[Cell], CellTiming]:
     def model(cell: Cell) -> CellTiming:
         return CellTiming(comb=[([(p, 0)], [("O", 0)], d) for p, d in table.items() if p in cell.connections])
     return model
@@ -288,7 +289,7 @@ def _none(cell: Cell) -> CellTiming:
     return CellTiming()
 
 
-MODELS = {
+MODELS: dict[str, Callable[[Cell], CellTiming]] = {
     **{t: _ff for t in ("FDRE", "FDSE", "FDCE", "FDPE")},
     **{t: _lut for t in ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "LUT6_2", "INV")},
     "MUXF7": _muxf(MUXF7_NS), "MUXF8": _muxf(MUXF8_NS), "CARRY4": _carry4,

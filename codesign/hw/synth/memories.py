@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from codesign.hw.synth.netlist import parse_param
 
@@ -87,7 +88,7 @@ def read_memories(memories_json: Path, log_text: str) -> list[Memory]:
         for cell_name, cell in module.get("cells", {}).items():
             if cell.get("type") != "$mem_v2":
                 continue
-            params = {k: parse_param(v) for k, v in cell.get("parameters", {}).items()}
+            params: dict[str, Any] = {k: parse_param(v) for k, v in cell.get("parameters", {}).items()}
             memid = str(params.get("MEMID", cell_name)).lstrip("\\")
             attrs = cell.get("attributes", {})
             style = str(attrs.get("ram_style", attrs.get("rom_style", ""))).strip().lower()

@@ -84,9 +84,9 @@ def render_report(result: SynthResult, limit_ns: float = LIMIT_NS) -> str:
         "| resource | used | device | % |", "|---|---:|---:|---:|",
     ]
     for r in RESOURCES:
-        e = u["resources"][r]  # type: ignore[index]
+        e = u["resources"][r]
         lines.append(f"| {r} | {e['used']:g} | {e['capacity']:,} | {e['percent']:.1f} |")
-    prims = ", ".join(f"{k} {v['used']}" for k, v in u["primitives"].items())  # type: ignore[union-attr]
+    prims = ", ".join(f"{k} {v['used']}" for k, v in u["primitives"].items())
     lut_cells = ", ".join(f"{k} {v}" for k, v in result.utilization.lutram_cells.items()) or "none"
     lines += ["", f"Primitives: {prims}. LUTRAM cells: {lut_cells}.", ""]
     over = result.overruns()

@@ -168,8 +168,8 @@ def _build(netlist: Netlist, net_ns: float) -> tuple[_Graph, dict[str, int]]:
             if isinstance(b, int):
                 g.capture.append((b, net_delay(b, i, port), setup, i, _pin_label(port, idx, len(conn[port]))))
         for ins, outs, delay in t.comb:
-            src = [(conn[p][k], p, k) for p, k in ins if isinstance(conn[p][k], int)]
-            dst = [(conn[p][k], p, k) for p, k in outs if isinstance(conn[p][k], int)]
+            src = [(b, p, k) for p, k in ins if isinstance(b := conn[p][k], int)]
+            dst = [(b, p, k) for p, k in outs if isinstance(b := conn[p][k], int)]
             if not src or not dst:
                 continue
             if len(src) * len(dst) <= 64:

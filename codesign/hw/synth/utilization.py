@@ -15,6 +15,7 @@ Counting rules (the same as Vivado's utilization report, so the figures compare)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from codesign.hw.device import (
     DMA_ALLOWANCE_BRAM36,
@@ -37,7 +38,7 @@ LUTRAM_LUTS = {
     "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
     "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1, "SRL16": 1, "SRLC16": 1, "CFGLUT5": 1,
 }
-FAMILY_PRIMITIVES = {
+FAMILY_PRIMITIVES: dict[str, dict[str, tuple[str, ...]]] = {
     "xc7": {"DSP": ("DSP48E1",), "RAMB36": ("RAMB36E1",), "RAMB18": ("RAMB18E1",), "CARRY": ("CARRY4",)},
     # Yosys 0.70 maps UltraScale+ adders to CARRY4, which Vivado packs two to a CARRY8.
     "xcup": {"DSP": ("DSP48E2",), "RAMB36": ("RAMB36E2",), "RAMB18": ("RAMB18E2",), "CARRY": ("CARRY8", "CARRY4")},
@@ -67,7 +68,7 @@ class Utilization:
             "BRAM36": cap.bram36, "CARRY": cap.carry,
         }
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """What ``utilization.json`` holds: each resource with its capacity, and the raw counts."""
         cap = self.capacity()
         fam = FAMILY_PRIMITIVES[get_capacity(self.device).yosys_family]

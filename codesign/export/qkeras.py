@@ -112,7 +112,7 @@ K = tf.keras
 
 
 @K.utils.register_keras_serializable(package="codesign")
-class CodeAffine(K.layers.Layer):
+class CodeAffine(tf.keras.layers.Layer):
     """``y = x * factor + offset`` with constant arrays broadcast on the non-batch axes."""
 
     def __init__(self, factor: Any, offset: Any = 0.0, **kwargs: Any) -> None:
@@ -130,7 +130,7 @@ class CodeAffine(K.layers.Layer):
 
 
 @K.utils.register_keras_serializable(package="codesign")
-class CodeLUT(K.layers.Layer):
+class CodeLUT(tf.keras.layers.Layer):
     """Integer table lookup ``y = table[x - offset]`` on code-valued inputs (exact)."""
 
     def __init__(self, table: Any, offset: int, **kwargs: Any) -> None:
@@ -150,7 +150,7 @@ class CodeLUT(K.layers.Layer):
 
 
 @K.utils.register_keras_serializable(package="codesign")
-class InputCodes(K.layers.Layer):
+class InputCodes(tf.keras.layers.Layer):
     """Real input -> input codes ``floor(x / scale + 1/2)`` in float64, as the golden model rounds.
 
     A float32 ``Rescaling(1/scale)`` + ``tf.round`` differs at ties: 8-bit pixels over scales
@@ -177,7 +177,7 @@ def _int_const(v: Any) -> tf.Tensor:
 
 
 @K.utils.register_keras_serializable(package="codesign")
-class DyadicRequant(K.layers.Layer):
+class DyadicRequant(tf.keras.layers.Layer):
     """Exact golden requant ``((round(x*pre) + bias) * mult + 2^(shift-1)) >> shift + offset`` in int64.
 
     ``mult``/``shift``/``bias``/``offset`` broadcast on the non-batch axes (per channel or per
@@ -207,7 +207,7 @@ class DyadicRequant(K.layers.Layer):
 
 
 @K.utils.register_keras_serializable(package="codesign")
-class DyadicAdd(K.layers.Layer):
+class DyadicAdd(tf.keras.layers.Layer):
     """Exact golden residual add ``(a*mult_a + b*mult_b + 2^(shift-1)) >> shift`` in int64."""
 
     def __init__(self, mult_a: int, mult_b: int, shift: int, **kwargs: Any) -> None:
@@ -235,7 +235,7 @@ def custom_objects() -> dict[str, Any]:
     return objs
 
 
-def load_qkeras(path: str | Path) -> K.Model:
+def load_qkeras(path: str | Path) -> tf.keras.Model:
     """Load a model saved from :func:`to_qkeras` (``.h5``)."""
     return K.models.load_model(str(path), custom_objects=custom_objects(), compile=False)
 
@@ -352,7 +352,7 @@ class _Exporter:
         self.hls = hls
         self.fold_requant = fold_requant and not exact
         self.t: dict[str, tf.Tensor] = {}
-        self.pending: list[tuple[K.layers.Layer, list[np.ndarray]]] = []
+        self.pending: list[tuple[tf.keras.layers.Layer, list[np.ndarray]]] = []
         self.names: set[str] = set()
         self.info = ExportInfo()
         self.renamed: dict[str, str] = {}  # hls form: layer names made C++ identifiers
@@ -365,7 +365,7 @@ class _Exporter:
         self.names.add(name)
         return name
 
-    def layer(self, layer: K.layers.Layer, *inputs: tf.Tensor, weights: list[np.ndarray] | None = None) -> tf.Tensor:
+    def layer(self, layer: tf.keras.layers.Layer, *inputs: tf.Tensor, weights: list[np.ndarray] | None = None) -> tf.Tensor:
         """Apply a layer (checking its name is unique) and remember its constant weights."""
         if self.hls and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", layer.name):
             # hls4ml turns layer names into C++ identifiers (Keras op layers are named e.g. tf.math.add)
@@ -443,7 +443,7 @@ class _Exporter:
         w = self.quantize(w, sat, f"{name}_cap")
         return self.affine(w, f"{name}_down", beta=-c)
 
-    def hswish_block(self, x: tf.Tensor, three: int, six: int, md: tuple[int, int], out: QTensor, name: str) -> tf.Tensor:
+    def hswish_block(self, x: tf.Tensor, three: int, six: int, md: tuple[Any, Any], out: QTensor, name: str) -> tf.Tensor:
         """``requant(x * clip(x + three, 0, six), M)``, clamped to ``out``; ``md = (mult, shift)``."""
         r = self.affine(x, f"{name}_plus3", beta=three)
         r = self.clip(r, six, f"{name}_relu6")
@@ -497,8 +497,10 @@ class _Exporter:
         """The fused activation of a conv/dense/add node, then the output quantizer."""
         act = Act(n.attrs.get("act", 0))
         if act == Act.HSWISH:
-            q = self.layer(QActivation(quantized_bits(16, 15, keep_negative=True), name=f"{n.name}_q16"), y)
-            assert HSWISH_CLAMP == 1 << 15
+            # the golden h-swish clamps its input to [-HSWISH_CLAMP, HSWISH_CLAMP - 1] first
+            clamp_bits = HSWISH_CLAMP.bit_length()
+            q = self.layer(QActivation(quantized_bits(clamp_bits, clamp_bits - 1, keep_negative=True),
+                                       name=f"{n.name}_q16"), y)
             md = (n.attrs["hs_mult"], n.attrs["hs_shift"])
             return self.hswish_block(q, n.attrs["three"], n.attrs["six"], md, out, f"{n.name}_hswish")
         if act == Act.RELU6 and n.attrs["six"] < out.qmax:
@@ -515,7 +517,7 @@ class _Exporter:
             return self.gemm(n, x, out)
         if k == "add":
             if self.exact:
-                y = self.layer(DyadicAdd(p["mult_a"], p["mult_b"], p["shift"], name=n.name), ins[0], ins[1])
+                y = self.layer(DyadicAdd(int(p["mult_a"]), int(p["mult_b"]), int(p["shift"]), name=n.name), ins[0], ins[1])
                 return self.activation(n, y, out)
             m = dyadic_value(p["mult_a"], p["shift"]), dyadic_value(p["mult_b"], p["shift"])
             nudge = np.minimum(tie_nudge(p["mult_a"], p["shift"]), tie_nudge(p["mult_b"], p["shift"]))
@@ -610,7 +612,9 @@ class _Exporter:
             try:
                 self.t[n.output] = self.node(n)
             except Exception as err:
-                err.add_note(f"while exporting node {n.name!r}")  # read by codesign.export.runner
+                # Read by codesign.export.runner. add_note() is 3.11+; on 3.10 set the list it appends to.
+                note = f"while exporting node {n.name!r}"
+                err.__notes__ = [*getattr(err, "__notes__", []), note]  # type: ignore[attr-defined]
                 raise
             self.info.tensor_layer[n.output] = self.t[n.output]._keras_history.layer.name
         self.current = ""
@@ -619,7 +623,7 @@ class _Exporter:
             y = self.layer(K.layers.Rescaling(qg.tensors[qg.output].scale, name="logits"), y)
             if qg.softmax:
                 y = self.layer(K.layers.Softmax(name="softmax"), y)
-        model = K.Model(inp, y, name=name)
+        model = tf.keras.Model(inp, y, name=name)
         for layer, weights in self.pending:
             layer.set_weights(weights)
         self.info.model = model
@@ -659,7 +663,7 @@ def export_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact
 
 
 def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact: bool = False,
-              name: str | None = None) -> K.Model:
+              name: str | None = None) -> tf.keras.Model:
     """Build a QKeras model computing ``qg`` (see the module docstring for the mapping).
 
     ``io="real"``: float input, probabilities out (or dequantized outputs without softmax);
@@ -679,12 +683,12 @@ def to_qkeras(qg: QGraph, io: str = "real", fold_requant: bool = True, exact: bo
     return export_qkeras(qg, io, fold_requant, exact, name).model
 
 
-def logits_model(model: K.Model) -> K.Model:
+def logits_model(model: tf.keras.Model) -> tf.keras.Model:
     """The sub-model ending at the ``logits`` layer of an ``io="real"`` export."""
-    return K.Model(model.inputs, model.get_layer("logits").output)
+    return tf.keras.Model(model.inputs, model.get_layer("logits").output)
 
 
-def quantized_kernel(model: K.Model, layer_name: str) -> np.ndarray:
+def quantized_kernel(model: tf.keras.Model, layer_name: str) -> np.ndarray:
     """The kernel QKeras actually uses in ``layer_name`` (its quantizer applied to the weights)."""
     layer = model.get_layer(layer_name)
     q = layer.depthwise_quantizer_internal if hasattr(layer, "depthwise_quantizer_internal") else layer.kernel_quantizer_internal

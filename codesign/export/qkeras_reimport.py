@@ -1,6 +1,6 @@
 """Re-import a (fine-tuned) QKeras export of a ``QGraph``: its quantizers give the integer model back.
 
-:func:`codesign.graph.qkeras_export.to_qkeras` with ``fold_requant=False`` (the form QAT trains
+:func:`codesign.export.qkeras.to_qkeras` with ``fold_requant=False`` (the form QAT trains
 and hls4ml converts) writes each conv/dense as a QKeras layer holding *integer* kernel codes
 under ``quantized_bits(w_bits, w_bits-1, symmetric=1)``, followed by a constant multiplier
 ``<name>_rq`` (``gamma = M_c``, ``beta = bias_code * M_c + nudge``). Training changes the stored
@@ -76,7 +76,7 @@ def weight_codes(node: QNode, layer: Any) -> np.ndarray:
 
 def bias_lattice(node: QNode) -> tuple[np.ndarray, np.ndarray]:
     """``(M_c, nudge_c)``: the export's ``beta`` of ``node`` is ``bias_code * M_c + nudge_c``."""
-    from codesign.graph.qkeras_export import gemm_multiplier, tie_nudge
+    from codesign.export.qkeras import gemm_multiplier, tie_nudge
 
     m_c = gemm_multiplier(node)
     return m_c, np.broadcast_to(tie_nudge(node.params["mult"], node.params["shift"]), m_c.shape)
