@@ -67,13 +67,14 @@ def render_wrapper(twin: VerilogModule, hls: HlsInterface, input_map: dict[str, 
                 body.append(f"    {_decl('', hp.width, f'unused_{hp.name}').replace('output wire', 'wire')};")
                 conns.append(f".{hp.name}(unused_{hp.name})")
             continue
-        pad = (hp.width or 0) - (tp.width or 0)
+        hw, tw = hp.width or 0, tp.width or 0
+        pad = hw - tw
         if hp.direction == "in":
             expr = input_map.get(tp.name, tp.name)
             conns.append(f".{hp.name}({{{{{pad}{{1'b0}}}}, {expr}}})" if pad > 0 else f".{hp.name}({expr})")
         elif pad > 0:  # Vitis pads TDATA to whole bytes: the padding bits are not the twin's
-            body += ["    /* verilator lint_off UNUSEDSIGNAL */", f"    wire [{hp.width - 1}:0] hls_{hp.name};",
-                     "    /* verilator lint_on UNUSEDSIGNAL */", f"    assign {tp.name} = hls_{hp.name}[{tp.width - 1}:0];"]
+            body += ["    /* verilator lint_off UNUSEDSIGNAL */", f"    wire [{hw - 1}:0] hls_{hp.name};",
+                     "    /* verilator lint_on UNUSEDSIGNAL */", f"    assign {tp.name} = hls_{hp.name}[{tw - 1}:0];"]
             conns.append(f".{hp.name}(hls_{hp.name})")
         else:
             conns.append(f".{hp.name}({tp.name})")

@@ -9,8 +9,9 @@ testbench exchange the very same vectors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class CsimCase:
     cfg: np.ndarray  # int64
     inputs: np.ndarray  # int64
     expected: np.ndarray  # int64, golden output
-    meta: dict[str, object]
+    meta: Mapping[str, object]
 
 
 class Core:
@@ -65,7 +66,7 @@ class Core:
         raise NotImplementedError
 
     # --- models -----------------------------------------------------------------------
-    def exp_cycles(self, **workload: int) -> int:
+    def exp_cycles(self, *args: Any, **workload: Any) -> int:  # each core names its workload
         """Analytic cycles of the core for a workload (no stalls)."""
         raise NotImplementedError
 

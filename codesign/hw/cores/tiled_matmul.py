@@ -13,6 +13,7 @@ a multiple of ``tree`` and N up to a multiple of ``lanes`` (see docs/hw.md for 3
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -50,7 +51,7 @@ class TiledMatmul(Core):
     def mac(self) -> MacTree:
         """The MAC tree this controller instantiates."""
         s = self.spec
-        return MacTree(IPSpec(**{**s.to_dict(), "core": "mac_tree"}))
+        return MacTree(dataclasses.replace(s, core="mac_tree"))
 
     def rtl_dependencies(self) -> list[IPSpec]:
         """Other cores whose Verilog this core instantiates."""
