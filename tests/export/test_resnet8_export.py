@@ -22,7 +22,7 @@ from codesign.quant.bitconfig import BitConfig, LayerBits
 from codesign.quant.golden import GoldenModel
 from codesign.quant.qgraph import SEARCH_PTQ, quantize_model
 
-pytestmark = [pytest.mark.tf, pytest.mark.csim,
+pytestmark = [pytest.mark.tf, pytest.mark.csim, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not on PATH")]
 
 
