@@ -151,7 +151,7 @@ def table(rows: list[dict], command: str) -> str:
              "hls4ml s |",
              "|---|---|---:|---|---|---|---:|---:|"]
     for r in rows:
-        off = r.get("layers_off")
+        off = r.get("layers_off") if str(r["hls4ml"]).startswith("hls4ml C-sim vs") else None
         off_text = "not measured" if off is None else (", ".join(f"{k} {v:g} LSB" for k, v in off.items()) or "none")
         secs = [f"{r[k]:.0f}" if k in r else "—" for k in ("qkeras_s", "hls4ml_s")]
         lines.append(f"| {r['model']} | {r['config']} | {r['images']} | {r['qkeras']} | {r['hls4ml']} | {off_text} | "
