@@ -33,6 +33,7 @@ from codesign import validate
 from codesign.errors import CodesignError, DatasetError, ModelFileError, run_cli
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.qgraph import QGraph
+from codesign.tf_quiet import save_h5
 from codesign.ui import Console
 
 NPZ_TEST_FRACTION = 0.2  # a .npz has no splits: its last 20 % is the test split
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bc_out.save(out / ".bitconfig.json.tmp").replace(out / "bitconfig.json")
     _write_quantized(qg_qat, out / "quantized")
     tmp_h5 = out / ".qkeras_model.tmp.h5"
-    res.model.save(tmp_h5)
+    save_h5(res.model, tmp_h5)
     tmp_h5.replace(out / "qkeras_model.h5")
     _write_json(out / "qat.json", record)
     console.print(f"top-1 PTQ {record['top1_ptq']:.2f} % -> QAT {record['top1_qat']:.2f} % (golden model, "

@@ -27,6 +27,7 @@ import numpy as np
 from codesign import atomic
 from codesign.errors import CodesignError
 from codesign.quant.qgraph import QGraph
+from codesign.tf_quiet import silenced
 
 FORMATS = ("qkeras", "hls4ml")
 DEFAULT_FORMATS = "qkeras,hls4ml"
@@ -215,7 +216,8 @@ def run_exports(run_dir: Path, qg: QGraph, formats: list[str], x: np.ndarray, cs
                                "rerun the search off-board with the same --out to export")
         else:
             try:
-                res = EXPORTERS[fmt](run_dir, qg, x, csim)
+                with silenced(hls4ml_prints=True):  # Keras' .h5 and hls4ml's progress chatter, not our warnings
+                    res = EXPORTERS[fmt](run_dir, qg, x, csim)
             except Exception as err:
                 res = ExportResult(fmt, warning=_why(err), layer=_layer_of(err))
         res.seconds = time.perf_counter() - t0

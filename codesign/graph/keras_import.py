@@ -30,6 +30,7 @@ from codesign.graph import ir
 from codesign.graph.keras_files import load_keras_model
 from codesign.graph.keras_patterns import fuse_hard_activations
 from codesign.graph.quant_hints import QuantHints
+from codesign.tf_quiet import silenced
 
 # ---- builder: the IR under construction ------------------------------------------------------
 
@@ -741,7 +742,8 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
     for t, shape in zip(model.inputs, _resolve_input_shape(model, input_shape)):
         layer_name = t._keras_history.layer.name
         input_names.append(b.add(ir.Input(name=b.unique(layer_name), shape=shape)))
-    outputs = _import_network(b, model, input_names)
+    with silenced():  # QKeras layers' get_config trips Keras' constraint serializer: noise, not news
+        outputs = _import_network(b, model, input_names)
     graph = ir.Graph(name or model.name, b.layers, outputs, b.hints if b.hints else None)
     graph.infer_shapes()
     _check_shapes(graph, b.expected)
@@ -756,4 +758,6 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
 def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None,
                     trust_model: bool = False) -> ir.Graph:
     """Load a .h5/.keras file (QKeras layers allowed) and convert it to IR (see :func:`from_keras`)."""
-    return from_keras(load_keras_model(path, trust_model=trust_model), input_shape=input_shape)
+    with silenced():  # rebuilding QKeras layers reuses one unseeded initializer: Keras warns, we set weights
+        model = load_keras_model(path, trust_model=trust_model)
+    return from_keras(model, input_shape=input_shape)

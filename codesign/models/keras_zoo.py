@@ -169,6 +169,23 @@ def resnet_s(input_shape: tuple[int, int, int] = SMALL_INPUT, classes: int = 10,
     return Model(inp, _head(x, classes), name="resnet_s")
 
 
+def cifar_resnet8(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
+                  widths: tuple[int, int, int] = (16, 32, 64)) -> Model:
+    """CIFAR-10 ResNet-8 with the head of externally trained reference CNNs: AveragePooling2D + Flatten + Dense.
+
+    Not in the zoo (no weights): the export bench and tests build it to check that a head the
+    zoo does not use (a strided average pool instead of global pooling) imports and exports.
+    """
+    inp = layers.Input(input_shape, name="input")
+    x = conv_bn(inp, widths[0], 3, name="stem")
+    for stage, filters in enumerate(widths):
+        x = basic_block(x, filters, 1 if stage == 0 else 2, name=f"s{stage + 1}")
+    x = layers.AveragePooling2D(input_shape[0] // 4, name="head_pool")(x)  # the whole 1/4-size map
+    x = layers.Flatten(name="flatten")(x)
+    out = layers.Dense(classes, activation="softmax", name="fc")(x)
+    return Model(inp, out, name="resnet8_cifar")
+
+
 # (expansion, out channels, stride)
 MOBILENET_V2_S_BLOCKS = (
     (16, 16, 1),

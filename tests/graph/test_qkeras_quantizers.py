@@ -25,7 +25,7 @@ MAX_LSB = 1
 MIN_EQUAL = 0.98
 
 
-def _model(tf: Any) -> Any:
+def qkeras_model(tf: Any) -> Any:
     """Input quantizer, po2/auto/fixed kernels, QBN (po2 statistics), relu/bits activations, quantized logits."""
     import qkeras
 
@@ -57,7 +57,7 @@ def _model(tf: Any) -> Any:
 def qmodel(tf: Any) -> Any:
     """The QKeras model, built once."""
     pytest.importorskip("qkeras")
-    return _model(tf)
+    return qkeras_model(tf)
 
 
 def test_quantizers_become_grids_and_bitconfig(qmodel: Any) -> None:
