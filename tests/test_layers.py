@@ -2,7 +2,7 @@
 
 Layers, bottom to top (docs: README "Layout"; the design brief's table):
 
-    base     errors, atomic, digest, ui, membudget, sysinfo, optim, unionfind, datasets, plots,
+    base     errors, tf_quiet, atomic, digest, ui, membudget, sysinfo, optim, unionfind, datasets, plots,
              cpu_estimate: leaves every layer may use
     graph    codesign/graph/: the model IR, float execution, the Keras/QKeras importer
     quant    codesign/quant/ (quantizers, BitConfig, golden model) and codesign/models/ (the zoo)
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "codesign"
 
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"errors", "atomic", "digest", "ui", "membudget", "sysinfo", "optim", "unionfind", "datasets",
+    ("base", {"errors", "tf_quiet", "atomic", "digest", "ui", "membudget", "sysinfo", "optim", "unionfind", "datasets",
               "plots", "cpu_estimate"}),
     ("graph", {"graph/"}),
     ("quant", {"quant/", "models/"}),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import ModelFileError
+from codesign.tf_quiet import silenced
 
 KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 _PIN_PREFIX = "codesign_pinned>"
@@ -104,10 +105,11 @@ def load_keras_model(path: str | Path, trust_model: bool = False) -> Any:
     import tensorflow as tf
 
     custom_objects = quantized_custom_objects()
-    try:
-        if suffix == ".keras":
-            return _load_keras_v3(p, custom_objects)
-        return tf.keras.models.load_model(p, custom_objects=custom_objects, compile=False)
+    try:  # rebuilding QKeras layers reuses one unseeded initializer: Keras warns, we set the weights
+        with silenced():
+            if suffix == ".keras":
+                return _load_keras_v3(p, custom_objects)
+            return tf.keras.models.load_model(p, custom_objects=custom_objects, compile=False)
     except Exception as err:  # Keras raises many types (OSError, ValueError, BadZipFile...) for bad files
         text = str(err).strip()
         first_line = text.splitlines()[0] if text else type(err).__name__

@@ -737,11 +737,9 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
     """
     _require_network(model)
     _require_supported(model)
-    b = _Builder()
-    input_names = []
+    b, input_names = _Builder(), []
     for t, shape in zip(model.inputs, _resolve_input_shape(model, input_shape)):
-        layer_name = t._keras_history.layer.name
-        input_names.append(b.add(ir.Input(name=b.unique(layer_name), shape=shape)))
+        input_names.append(b.add(ir.Input(name=b.unique(t._keras_history.layer.name), shape=shape)))
     with silenced():  # QKeras layers' get_config trips Keras' constraint serializer: noise, not news
         outputs = _import_network(b, model, input_names)
     graph = ir.Graph(name or model.name, b.layers, outputs, b.hints if b.hints else None)
@@ -758,6 +756,4 @@ def from_keras(model: Any, name: str | None = None, input_shape: Sequence[int] |
 def load_keras_file(path: str | Path, input_shape: Sequence[int] | None = None,
                     trust_model: bool = False) -> ir.Graph:
     """Load a .h5/.keras file (QKeras layers allowed) and convert it to IR (see :func:`from_keras`)."""
-    with silenced():  # rebuilding QKeras layers reuses one unseeded initializer: Keras warns, we set weights
-        model = load_keras_model(path, trust_model=trust_model)
-    return from_keras(model, input_shape=input_shape)
+    return from_keras(load_keras_model(path, trust_model=trust_model), input_shape=input_shape)

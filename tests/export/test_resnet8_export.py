@@ -67,7 +67,7 @@ def test_hls4ml_csim_equals_golden(exported) -> None:
 
 
 def test_qkeras_error_is_the_one_stated(exported) -> None:
-    from codesign.graph.qkeras_export import load_qkeras, logits_model
+    from codesign.export.qkeras import load_qkeras, logits_model
 
     out, qg, x, results = exported
     logits = logits_model(load_qkeras(Path(out) / QKERAS_FILE)).predict(x, verbose=0).astype(np.float64)
