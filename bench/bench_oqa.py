@@ -253,17 +253,13 @@ def write_report(summaries: list[dict[str, object]], board: TimedBoard, path: Pa
 
 def _spec():
     """The overlay of BITS over build/ip, generating the cores first when `make ip` has not run."""
-    from codesign.hw.generator import generate_core
-    from codesign.hw.overlay import DEFAULT_IP_DIR, OVERLAY_CORES, MissingIPError
-    from codesign.hw.spec import make_spec
+    from codesign.hw.overlay import DEFAULT_IP_DIR, MissingIPError, generate_overlay_cores
 
     try:
         return overlay_spec(BITS)
     except MissingIPError:
         print(f"bench_oqa: generating the {BITS}-bit cores into {DEFAULT_IP_DIR} (as `make ip` would)", file=sys.stderr)
-        for b in BITS:
-            for core in OVERLAY_CORES:
-                generate_core(make_spec(core, b, widths=tuple(BITS)), DEFAULT_IP_DIR)
+        generate_overlay_cores(BITS, DEFAULT_IP_DIR)
         return overlay_spec(BITS)
 
 

@@ -54,9 +54,8 @@ async def writes_and_reads(dut):
     await reset(dut)
     for extremes in (False, True):
         case = core.make_case(rng, n_vectors() // 2, extremes=extremes)
-        # the memory keeps its contents across cases: prime the golden with this RTL's history
         check_golden_and_csim(core, case, await _run(dut, core, case.meta["ops"], rng, 0.2 * (not extremes)))
-        # overwrite what this case wrote so the next case starts from the golden model's zero state
+        # the memory keeps its contents across cases: zero what this case wrote, as the golden model starts
         for addr in sorted({op[1] for op in case.meta["ops"]}):
             await FallingEdge(dut.ap_clk)
             _drive(dut, 2 ** core.params()["BANKS"] - 1, addr, 0, 0, 0)

@@ -24,8 +24,7 @@ import numpy as np
 
 from codesign.errors import UnsupportedLayerError
 from codesign.graph import ops
-from codesign.hw.cores.img2col import K_MAX as IMG2COL_K_MAX
-from codesign.hw.cores.img2col import NIB_MAX, img2col_geometry
+from codesign.hw.cores.img2col import K_MAX, NIB_MAX, img2col_geometry
 from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
 from codesign.hw.packing import pack64, unpack64
@@ -132,7 +131,7 @@ def img2col_ok(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: 
     t, _b, lft, _r = node.attrs["padding"]
     sh, sw = node.attrs["strides"]
     cw = shp.in_c // engine.tree
-    return not (shp.groups != 1 or shp.in_c % engine.tree or max(shp.kh, shp.kw) > IMG2COL_K_MAX or sh != sw
+    return not (shp.groups != 1 or shp.in_c % engine.tree or max(shp.kh, shp.kw) > K_MAX or sh != sw
                 or max(sh, t, lft) > NIB_MAX or shp.kh * shp.kw * cw > spec.row_depth
                 or (shp.kh + sh - 1) * shp.in_w * cw > spec.ifm_depth)
 

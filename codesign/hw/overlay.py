@@ -30,11 +30,11 @@ from codesign.hw.budget import IFM_DEPTH, ROW_DEPTH, WBANK_DEPTH
 from codesign.hw.cores.base import clog2
 from codesign.hw.cores.cycle_counter import INC_BITS
 from codesign.hw.cores.postproc import MAX_CHANNELS
-from codesign.hw.generator import load_spec, render_verilog
+from codesign.hw.generator import generate_core, load_spec, render_verilog
 from codesign.hw.paths import BUILD_DIR, HLS_TEMPLATES
 from codesign.hw.regmap import ADDR_WIDTH, REGMAP, as_dict
 from codesign.hw.render import render
-from codesign.hw.spec import IPSpec
+from codesign.hw.spec import IPSpec, make_spec
 
 OVERLAY_VERSION = 2
 OVERLAY_TEMPLATE = "overlay/overlay_top.v.j2"
@@ -70,9 +70,8 @@ ADDRESS_MAPS: dict[str, dict[str, dict[str, str]]] = {
 # twins, or the RTL Vitis HLS exports behind wrappers with the twins' ports.
 IMPLS = ("rtl", "hls")
 BOARD_DEVICE = {"pynq_z2": "xc7z020", "zcu104": "zcu104"}
-# Every core an overlay instantiates: the engines, the post-process and these parts.
+# The cores an overlay instantiates besides the engines and the post-process (one each, 64-bit words).
 PART_CORES = ("img2col", "bram_bank", "cycle_counter")
-OVERLAY_CORES = ("mac_tree", "postproc", *PART_CORES)
 
 
 class MissingIPError(CodesignError):
@@ -218,6 +217,16 @@ def overlay_spec(bits: list[int], ip_dir: Path | str | None = None) -> OverlaySp
     )
 
 
+def generate_overlay_cores(bits: list[int] | tuple[int, ...], ip_dir: Path | str, device: str = "xc7z020") -> None:
+    """Generate the cores an overlay of ``bits`` instantiates, planned together (what ``make ip``
+    writes for them): an engine per width, the post-process and the parts at the widest width."""
+    widths = tuple(sorted(set(bits)))
+    for b in widths:
+        generate_core(make_spec("mac_tree", b, device, widths=widths), Path(ip_dir))
+    for core in ("postproc", *PART_CORES):
+        generate_core(make_spec(core, widths[-1], device, widths=widths), Path(ip_dir))
+
+
 def template_digest() -> str:
     """sha256 of the overlay templates (the top and the small modules it includes): part of
     the simulator cache key and of :func:`rtl_digest`."""
@@ -352,8 +361,8 @@ def copy_sources(gen: GeneratedOverlay, dst: Path) -> list[Path]:
 
 
 __all__ = [
-    "IMPLS", "OVERLAY_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "axil_range",
-    "core_modules", "core_verilog", "generate_overlay", "manifest_dict", "overlay_spec", "render_overlay",
+    "IMPLS", "PART_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "axil_range",
+    "core_modules", "core_verilog", "generate_overlay", "generate_overlay_cores", "manifest_dict", "overlay_spec", "render_overlay",
     "rtl_digest", "sim_cache_key",
 ]
 

@@ -11,10 +11,8 @@ import shutil
 
 import pytest
 
-from codesign.hw.generator import generate_core
-from codesign.hw.overlay import OVERLAY_CORES, OverlaySpec, overlay_spec
+from codesign.hw.overlay import OverlaySpec, generate_overlay_cores, overlay_spec
 from codesign.hw.paths import BUILD_DIR
-from codesign.hw.spec import make_spec
 
 TEST_IP_ROOT = BUILD_DIR / "test_ip_overlay"  # only the bits the overlay tests use
 BOARD_BITS = (4, 8)
@@ -32,9 +30,7 @@ def verilator_available() -> bool:
 @pytest.fixture(scope="session")
 def overlay() -> OverlaySpec:
     """The 4/8-bit overlay spec over freshly generated cores."""
-    for b in BOARD_BITS:
-        for core in OVERLAY_CORES:
-            generate_core(make_spec(core, b, widths=BOARD_BITS), TEST_IP_ROOT)
+    generate_overlay_cores(BOARD_BITS, TEST_IP_ROOT)
     return overlay_spec(list(BOARD_BITS), TEST_IP_ROOT)
 
 

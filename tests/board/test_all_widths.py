@@ -15,10 +15,8 @@ import pytest
 from board.conftest import verilator_available
 from board.util import random_layer
 from codesign.board.driver import OverlayDriver
-from codesign.hw.generator import generate_core
-from codesign.hw.overlay import OVERLAY_CORES, overlay_spec
+from codesign.hw.overlay import generate_overlay_cores, overlay_spec
 from codesign.hw.paths import BUILD_DIR
-from codesign.hw.spec import make_spec
 from codesign.quant.dyadic import Act
 from codesign.quant.golden import INT_OPS
 
@@ -44,9 +42,7 @@ def odd_board():
     from codesign.board.sim import SimBoard
 
     root = BUILD_DIR / "test_ip_overlay_odd"
-    for b in ODD_BITS:
-        for core in OVERLAY_CORES:
-            generate_core(make_spec(core, b, widths=ODD_BITS), root)
+    generate_overlay_cores(ODD_BITS, root)
     board = SimBoard(overlay_spec(list(ODD_BITS), root))
     yield board
     board.close()

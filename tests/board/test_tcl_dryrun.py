@@ -17,12 +17,10 @@ from pathlib import Path
 import pytest
 
 from codesign.hw.device import get_device
-from codesign.hw.generator import generate_core
 from codesign.hw.hls_wrapper import core_views, export_dir, render_stub
-from codesign.hw.overlay import BOARD_DEVICE, OVERLAY_CORES
+from codesign.hw.overlay import BOARD_DEVICE, generate_overlay_cores
 from codesign.hw.paths import REPO_ROOT, VIVADO_SCRIPTS
 from codesign.hw.regmap import ADDR_WIDTH, REGMAP
-from codesign.hw.spec import make_spec
 
 SEP = "\x1f"
 # Vivado IP interface names the scripts may use (AXI DMA 7.1 and the PS blocks' ports).
@@ -77,9 +75,7 @@ def _dry_run(tmp_path: Path, board: str, ip_dir: Path, bits: str = "4,8", impl: 
 
 def _ip(tmp_path: Path, device: str) -> Path:
     root = tmp_path / f"ip_{device}"
-    for b in (4, 8):
-        for core in OVERLAY_CORES:
-            generate_core(make_spec(core, b, device, widths=(4, 8)), root)
+    generate_overlay_cores((4, 8), root, device)
     return root
 
 

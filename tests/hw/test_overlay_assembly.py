@@ -10,13 +10,10 @@ defines one.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from codesign.hw.generator import generate_core
-from codesign.hw.overlay import OVERLAY_CORES, core_modules, overlay_spec, render_overlay
-from codesign.hw.spec import make_spec
+from codesign.hw.overlay import core_modules, generate_overlay_cores, overlay_spec, render_overlay
 
 BITS = (4, 8)
 
@@ -24,9 +21,7 @@ BITS = (4, 8)
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str]:
     root = tmp_path_factory.mktemp("ip")
-    for b in BITS:
-        for core in OVERLAY_CORES:
-            generate_core(make_spec(core, b, widths=BITS), Path(root))
+    generate_overlay_cores(BITS, root)
     spec = overlay_spec(list(BITS), root)
     return spec, render_overlay(spec)
 
