@@ -165,9 +165,12 @@ def add_model_options(ap: argparse.ArgumentParser) -> None:
 
 
 def load_model(spec: str, ns: argparse.Namespace) -> Graph:
-    """Resolve ``spec`` with the shared options and check its weights are finite."""
+    """Resolve ``spec`` with the shared options and check it can be quantized and its weights
+    are finite."""
     from codesign.models import resolve_model
+    from codesign.quant.qgraph import check_quantizable
 
     graph = resolve_model(spec, input_shape=input_shape(ns.input_shape), trust_model=ns.trust_model)
+    check_quantizable(graph)
     finite_weights(graph)
     return graph

@@ -226,6 +226,13 @@ def _plan_fusion(g: Graph) -> _Plan:
     return _Plan(fused, absorbed, out_tensor, softmax, out_tensor.get(out, out))
 
 
+def check_quantizable(g: Graph) -> None:
+    """Raise UnsupportedLayerError when ``g``'s structure cannot be quantized (more than one
+    output, a softmax before the end): the structural checks of :func:`quantize_model`, run on
+    their own so CLIs refuse such a model before any board, distillation or measurement work."""
+    _plan_fusion(g)
+
+
 def _real_layers(g: Graph, plan: _Plan) -> list[Layer]:
     return [ly for ly in g.layers if ly.name not in plan.absorbed and not (plan.softmax and ly.name == g.outputs[0])]
 
@@ -535,4 +542,4 @@ def _shape_attrs(ly: Layer) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["SEARCH_PTQ", "QGraph", "QNode", "QTensor", "calibration_state", "quantize_model", "quantize_multiplier"]
+__all__ = ["SEARCH_PTQ", "QGraph", "QNode", "QTensor", "calibration_state", "check_quantizable", "quantize_model", "quantize_multiplier"]
