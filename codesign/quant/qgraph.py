@@ -196,7 +196,8 @@ class _Plan:
     output: str
 
 
-def _plan_fusion(g: Graph) -> _Plan:
+def plan_fusion(g: Graph) -> _Plan:
+    """Fusions and output tensor; UnsupportedLayerError for a structure quantization refuses."""
     fused: dict[str, Activation] = {}
     absorbed: set[str] = set()
     for ly in g.layers:
@@ -220,17 +221,8 @@ def _plan_fusion(g: Graph) -> _Plan:
         out = g[out].inputs[0]
     for ly in g.layers:
         if isinstance(ly, Softmax) and ly.name != g.outputs[0]:
-            raise UnsupportedLayerError(
-                f"layer {ly.name!r} of type softmax is only supported as the model's final layer."
-            )
+            raise UnsupportedLayerError(f"layer {ly.name!r} of type softmax is only supported as the model's final layer.")
     return _Plan(fused, absorbed, out_tensor, softmax, out_tensor.get(out, out))
-
-
-def check_quantizable(g: Graph) -> None:
-    """Raise UnsupportedLayerError when ``g``'s structure cannot be quantized (more than one
-    output, a softmax before the end): the structural checks of :func:`quantize_model`, run on
-    their own so CLIs refuse such a model before any board, distillation or measurement work."""
-    _plan_fusion(g)
 
 
 def _real_layers(g: Graph, plan: _Plan) -> list[Layer]:
@@ -412,7 +404,7 @@ def quantize_model(
         raise ValueError(f"weight rounding must be one of {WEIGHT_ROUNDINGS}, got {weight_round!r}")
     low = [ly.name for ly in graph.quantizable() if bitconfig[ly.name].w_bits < 8] if weight_round == "gptq" else []
     g, ranges, grams = calibration_state(graph, calib_x, method, percentile, low)
-    plan = _plan_fusion(g)
+    plan = plan_fusion(g)
     layers = _real_layers(g, plan)
     demand = _demands(g, plan, layers, bitconfig)
     hints = g.hints or QuantHints()
@@ -542,4 +534,4 @@ def _shape_attrs(ly: Layer) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["SEARCH_PTQ", "QGraph", "QNode", "QTensor", "calibration_state", "check_quantizable", "quantize_model", "quantize_multiplier"]
+__all__ = ["SEARCH_PTQ", "QGraph", "QNode", "QTensor", "calibration_state", "plan_fusion", "quantize_model", "quantize_multiplier"]
