@@ -80,15 +80,18 @@ def check_bitconfig(bc: BitConfig, model: str, spec: OverlaySpec) -> None:
                               "or choose the widths from the overlay's.")
 
 
-def predicted_cycles(table: HwTable, bc: BitConfig) -> dict[str, int]:
-    """The ILP's cost per layer: the table row at max(W, A) bits (what codesign.search sums)."""
+def predicted_cycles(table: HwTable, bc: BitConfig) -> dict[str, tuple[int, int]]:
+    """The ILP's cost per layer: the table row at max(W, A) bits (what codesign.search sums), as
+    (overlay cycles, bus cycles); their sum is the row's ``cycles_deployed``."""
     out = {}
     missing = []
     for name, lb in bc.layers.items():
         try:
-            out[name] = int(table.get(name, max(lb.w_bits, lb.a_bits)).cycles_total)
+            row = table.get(name, max(lb.w_bits, lb.a_bits))
         except (KeyError, CodesignError):
             missing.append(f"{name}@{max(lb.w_bits, lb.a_bits)}")
+            continue
+        out[name] = (int(row.cycles_total), int(row.cycles_bus))
     if missing:
         raise DeployError(f"the hardware table has no row for {', '.join(missing[:8])}"
                           f"{'...' if len(missing) > 8 else ''}; measure it for these widths "
@@ -227,7 +230,7 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def _layers(recs: list[dict[str, Any]], pred: dict[str, int] | None, spec: OverlaySpec,
+def _layers(recs: list[dict[str, Any]], pred: dict[str, tuple[int, int]] | None, spec: OverlaySpec,
             clock_mhz: float) -> list[dict[str, Any]]:
     rows = []
     for j, first in enumerate(recs[0]["layers"]):
@@ -235,39 +238,40 @@ def _layers(recs: list[dict[str, Any]], pred: dict[str, int] | None, spec: Overl
         total = [m.cycles["CYC_TOTAL"] for m in ms]
         eng = spec.engine(first["w_bits"])
         meas = {STAGE_NAMES[k]: _mean([m.cycles[k] for m in ms]) for k in STAGE_NAMES}
-        p = None if pred is None else pred[first["layer"]]
+        p, pb = (None, None) if pred is None else pred[first["layer"]]
         bus = [m.bus_cycles for m in ms if m.bus_cycles is not None]
+        mb = _mean(bus) if bus else None
         rows.append({
             "layer": first["layer"], "kind": first["kind"], "w_bits": first["w_bits"], "a_bits": first["a_bits"],
             "out_bits": first["out_bits"], "engine": f"{eng.bits}-bit ({eng.lanes} lanes x {eng.tree})",
             "path": first["path"], "jobs": first["jobs"], "predicted_cycles": p, "measured_cycles": meas,
             "measured_cycles_min_max": [min(total), max(total)],
             "error_pct": None if p is None else 100.0 * (p - meas["total"]) / meas["total"],
-            "bus_cycles": _mean(bus) if bus else None,
+            "bus_cycles": mb, "predicted_bus_cycles": pb,
+            "error_with_bus_pct": (None if p is None or pb is None or mb is None
+                                   else 100.0 * (p + pb - meas["total"] - mb) / (meas["total"] + mb)),
             "driver_ms": _mean([m.driver_s * 1e3 for m in ms]),
             "overlay_ms": meas["total"] / (clock_mhz * 1e3),
         })
     return rows
 
 
-def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, Any]], pred: dict[str, int] | None,
+def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, Any]], pred: dict[str, tuple[int, int]] | None,
               table: HwTable | None, source: str, img2col: str, ran: int, wall_s: float) -> dict[str, Any]:
     """deploy.json from the per-image records (means per image)."""
     clock = float(board.clock_mhz)
     n = len(recs)
     layers = _layers(recs, pred, spec, clock) if n else []
     overlay = sum(r["overlay_ms"] for r in layers)
-    sim = any(r["bus_cycles"] is not None for r in layers)
-    if sim:
-        bus = sum(r["bus_cycles"] or 0.0 for r in layers) / (clock * 1e3)
-    else:  # on hardware the time in board calls is real: what the counters do not cover is bus time
-        bus = max(0.0, _mean([sum(m["board_s"] for m in r["layers"]) * 1e3 for r in recs]) - overlay)
+    sim = getattr(board, "cycle", None) is not None  # the simulated board counts fabric cycles itself
+    bus = sum(r["bus_cycles"] or 0.0 for r in layers) / (clock * 1e3)
     driver = sum(r["driver_ms"] for r in layers)
     ps_nodes = list(recs[0]["ps_s"]) if n else []
     ps_ms = {k: _mean([r["ps_s"][k] * 1e3 for r in recs]) for k in ps_nodes}
     ps = sum(ps_ms.values())
     gflops = host_gflops()
-    predicted = None if pred is None else sum(pred.values()) / (clock * 1e3)
+    pred_overlay = None if pred is None else sum(p for p, _b in pred.values()) / (clock * 1e3)
+    predicted = None if pred is None else sum(p + b for p, b in pred.values()) / (clock * 1e3)
     labels = [r["label"] for r in recs]
     preds = [r["pred"] for r in recs]
     has_labels = n > 0 and all(v is not None for v in labels)
@@ -284,8 +288,11 @@ def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, 
         "latency_ms": {
             "measured_total": overlay + bus + driver + ps, "measured_overlay": overlay, "measured_ps": ps,
             "measured_dma_driver": bus + driver, "measured_bus": bus, "measured_driver": driver,
-            "predicted_sum": predicted,
-            "prediction_error_pct": None if predicted is None or not overlay else 100 * (predicted - overlay) / overlay,
+            "predicted_sum": predicted, "predicted_overlay": pred_overlay,
+            "prediction_error_pct": (None if predicted is None or not overlay
+                                     else 100 * (predicted - overlay - bus) / (overlay + bus)),
+            "prediction_error_overlay_pct": (None if pred_overlay is None or not overlay
+                                             else 100 * (pred_overlay - overlay) / overlay),
             "a9_estimate_ps": a9_from_host(ps / 1e3, gflops) * 1e3 if sim else None,
             "a9_estimate_total": (overlay + bus + a9_from_host((ps + driver) / 1e3, gflops) * 1e3) if sim else None,
         },
@@ -297,8 +304,11 @@ def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, 
             "measured_driver": f"driver work outside board calls (lowering, im2col, packing): {host}",
             "measured_ps": f"ops the overlay does not run, golden integer ops with NumPy: {host}",
             "measured_total": "overlay + bus + driver + PS",
-            "predicted_sum": ("sum over layers of the hardware table's cycles_total at max(W, A) bits (the ILP's cost), "
-                              "at the board clock; compared with measured_overlay in prediction_error_pct"),
+            "predicted_sum": ("sum over layers of the hardware table's cycles_total + cycles_bus at max(W, A) bits "
+                              "(the ILP's cost), at the board clock; compared with measured_overlay + measured_bus in "
+                              "prediction_error_pct"),
+            "predicted_overlay": ("the table's cycles_total alone; compared with measured_overlay in "
+                                  "prediction_error_overlay_pct"),
             "a9_estimate": (A9_METHOD + f"; host matmul {gflops:.1f} GFLOP/s measured here; a9_estimate_total = "
                             "overlay + bus + A9 estimate of driver and PS") if sim else None,
         },

@@ -15,7 +15,7 @@ from pathlib import Path
 from codesign.errors import CodesignError, ModelFileError
 from codesign.graph.ir import Graph
 
-_OPTIONAL = ("bram_reads", "bram_writes", "stream_beats", "util_compute", "jobs")
+_OPTIONAL = ("bram_reads", "bram_writes", "stream_beats", "util_compute", "jobs", "cycles_bus")
 STAGES = ("cycles_transfer_in", "cycles_compute", "cycles_postproc", "cycles_writeback")
 
 
@@ -43,6 +43,14 @@ class HwRow:
     stream_beats: int = 0
     util_compute: float = 0.0  # MACs / (compute cycles x engine MACs per cycle)
     jobs: int = 0  # overlay jobs (tiles) the layer was split into
+    # fabric cycles of the layer outside its jobs' counters: AXI-lite descriptor and post-process
+    # writes, DMA set-up, done polls (codesign.board.timed.bus_cycles); 0 in tables without it
+    cycles_bus: int = 0
+
+    @property
+    def cycles_deployed(self) -> int:
+        """What the layer costs on the fabric when deployed: its jobs plus its bus cycles (the ILP's cost)."""
+        return self.cycles_total + self.cycles_bus
 
 
 @dataclass
@@ -177,7 +185,7 @@ def _parse_row(path: Path, lineno: int, header: list[str], line: str) -> HwRow:
     row = HwRow(**kw)  # type: ignore[arg-type]
     if row.cycles_total <= 0:
         raise HwTableError(f"{where}: cycles_total is {row.cycles_total}; measured cycles must be positive.")
-    negative = [k for k in (*STAGES, "latency_ms", "energy_uj", "macs") if not getattr(row, k) >= 0]
+    negative = [k for k in (*STAGES, "latency_ms", "energy_uj", "macs", "cycles_bus") if not getattr(row, k) >= 0]
     if negative:
         raise HwTableError(f"{where}: {', '.join(negative)} must be >= 0 (got "
                            f"{', '.join(str(getattr(row, k)) for k in negative)}).")

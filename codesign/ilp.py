@@ -646,7 +646,7 @@ def table_costs(graph: Graph, hwtable: HwTable, sensitivities: Mapping[str, floa
         rows.setdefault(r.layer, {})[r.bits] = r
     sens = sensitivities or {}
     return [LayerCost(name=ly.name, n_weights=int(ly.params["kernel"].size), sensitivity=float(sens.get(ly.name, 0.0)),
-                      cycles={b: float(r.cycles_total) for b, r in rows.get(ly.name, {}).items()},
+                      cycles={b: float(r.cycles_deployed) for b, r in rows.get(ly.name, {}).items()},
                       energy_uj={b: float(r.energy_uj) for b, r in rows.get(ly.name, {}).items()})
             for ly in graph.quantizable()]
 

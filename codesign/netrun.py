@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from codesign.board.base import Board
 from codesign.board.driver import OverlayDriver
+from codesign.board.timed import TimedBoard, bus_cycles
 from codesign.hw.overlay import OverlaySpec
 from codesign.hw.regmap import STAGES
 from codesign.oqa import BitExactError
@@ -35,68 +35,6 @@ CYCLE_KEYS = tuple(f"CYC_{s}" for s in STAGES)
 
 class DeployMismatchError(BitExactError):
     """The accelerator path's output differs from the golden model's for some layer and image."""
-
-
-class TimedBoard:
-    """A board whose calls are timed: host time outside them is the driver's own work."""
-
-    def __init__(self, board: Board) -> None:
-        self.board = board
-        self.seconds = 0.0
-        self.name, self.device = board.name, board.device
-
-    @property
-    def clock_mhz(self) -> float:
-        """The wrapped board's clock."""
-        return self.board.clock_mhz
-
-    def _timed(self, fn: Any, *args: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            self.seconds += time.perf_counter() - t0
-
-    def read(self, offset: int) -> int:
-        """Timed :meth:`Board.read`."""
-        return self._timed(self.board.read, offset)
-
-    def write(self, offset: int, value: int) -> None:
-        """Timed :meth:`Board.write`."""
-        self._timed(self.board.write, offset, value)
-
-    def allocate(self, shape: int | tuple[int, ...], dtype: type = np.uint64) -> np.ndarray:
-        """Timed :meth:`Board.allocate`."""
-        return self._timed(self.board.allocate, shape, dtype)
-
-    def dma_send(self, buf: np.ndarray, nwords: int | None = None) -> None:
-        """Timed :meth:`Board.dma_send`."""
-        self._timed(self.board.dma_send, buf, nwords)
-
-    def dma_recv(self, buf: np.ndarray, nwords: int | None = None) -> None:
-        """Timed :meth:`Board.dma_recv`."""
-        self._timed(self.board.dma_recv, buf, nwords)
-
-    def dma_wait_send(self, timeout_s: float) -> bool:
-        """Timed :meth:`Board.dma_wait_send`."""
-        return self._timed(self.board.dma_wait_send, timeout_s)
-
-    def dma_wait_recv(self, timeout_s: float) -> bool:
-        """Timed :meth:`Board.dma_wait_recv`."""
-        return self._timed(self.board.dma_wait_recv, timeout_s)
-
-    def energy_uj(self) -> float | None:
-        """The wrapped board's rail energy."""
-        return self.board.energy_uj()
-
-    def close(self) -> None:
-        """Close the wrapped board."""
-        self.board.close()
-
-    def cycles(self) -> int | None:
-        """Simulated cycles so far (the simulated board only; None on hardware)."""
-        c = getattr(self.board, "cycle", None)
-        return None if c is None else int(c)
 
 
 @dataclass
@@ -111,7 +49,7 @@ class LayerMeasure:
     path: str
     jobs: int
     cycles: dict[str, int]  # CYC_* counters (stages overlap; CYC_TOTAL is start to done, summed over jobs)
-    bus_cycles: int | None  # simulated cycles of the layer outside its jobs (AXI-lite writes, DMA set-up)
+    bus_cycles: int | None  # cycles of the layer outside its jobs (codesign.board.timed.bus_cycles)
     board_s: float  # wall time inside board calls (real latency on hardware; simulator time in sim)
     driver_s: float  # host time in the driver outside board calls (lowering, im2col, packing)
 
@@ -167,9 +105,8 @@ class NetworkRunner:
                 run = self.driver.run_layer(node, ins[0], in_t, out_t)
                 wall = time.perf_counter() - t0
                 in_board = self.board.seconds - board0
-                cyc1 = self.board.cycles()
                 c = {k: int(run.counters[k]) for k in CYCLE_KEYS}
-                bus = None if cyc0 is None or cyc1 is None else cyc1 - cyc0 - c["CYC_TOTAL"]
+                bus = bus_cycles(self.board, cyc0, board0, c["CYC_TOTAL"])
                 res.layers.append(LayerMeasure(node.name, node.kind, int(node.attrs["w_bits"]), in_t.bits,
                                                out_t.bits, run.path, run.jobs, c, bus, in_board, wall - in_board))
                 y = run.output

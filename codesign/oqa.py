@@ -32,6 +32,7 @@ from codesign import validate
 from codesign.board.base import Board, OverlayBoard
 from codesign.board.driver import LayerRun, OverlayDriver
 from codesign.board.energy import activity_energy_uj
+from codesign.board.timed import TimedBoard, bus_cycles
 from codesign.errors import CodesignError, run_cli
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
@@ -170,7 +171,7 @@ def _row(run: LayerRun, name: str, bits: int, board: Board, device: str) -> tupl
         latency_ms=total / (board.clock_mhz * 1e3), energy_uj=round(energy, 4), macs=run.macs,
         utilization=round(run.macs / (total * run.peak_macs_per_cycle), 6) if total else 0.0,
         bram_reads=c["CNT_BRAM_READS"], bram_writes=c["CNT_BRAM_WRITES"],
-        stream_beats=c["CNT_BEATS_IN"] + c["CNT_BEATS_OUT"],
+        stream_beats=c["CNT_BEATS_IN"] + c["CNT_BEATS_OUT"], cycles_bus=run.bus_cycles,
     )
     return row, source
 
@@ -192,7 +193,8 @@ def measure_full(
     ``img2col`` is the driver's activation-path policy ("auto", "host" or "hw";
     :func:`codesign.board.layer.choose_path`); the path each layer took is in the details.
     """
-    driver = OverlayDriver(board, spec, img2col=img2col)
+    timed = TimedBoard(board)  # bus cycles: the layer's cost outside its jobs' counters
+    driver = OverlayDriver(timed, spec, img2col=img2col)
     for b in bits:
         spec.engine(b)
     rows: list[HwRow] = []
@@ -209,7 +211,9 @@ def measure_full(
             in_t, out_t = qg.tensors[node.inputs[0]], qg.tensors[node.output]
             runs = []
             for rep in range(warmup + max(1, repeats)):
+                cyc0, sec0 = timed.cycles(), timed.seconds
                 run = driver.run_layer(node, xin, in_t, out_t)
+                run.bus_cycles = bus_cycles(timed, cyc0, sec0, run.counters.cycles_total)
                 if not np.array_equal(run.output, tr.outputs[node.name]):
                     bad = int(np.count_nonzero(run.output != tr.outputs[node.name]))
                     raise BitExactError(
@@ -257,7 +261,10 @@ def measure_full(
             "cycles_*: fabric clock cycles from the overlay's 64-bit RTL counters (stages overlap); "
             "latency_ms = cycles_total / clock; energy_uj: microjoules (" + (details[0].energy_source if details else "-")
             + ", see docs/board.md); macs: useful multiply-accumulates; utilization = macs / (cycles_total x lanes x tree); "
-            "bram_*: 64-bit word accesses; stream_beats: 64-bit AXI-Stream beats in+out"
+            "bram_*: 64-bit word accesses; stream_beats: 64-bit AXI-Stream beats in+out; cycles_bus: fabric cycles "
+            "of the layer outside its jobs (AXI-lite descriptor and post-process writes, DMA set-up, done polls; "
+            "simulated cycles on the sim board, wall time in board calls minus the counters on hardware); the ILP "
+            "costs a layer cycles_total + cycles_bus"
         ),
     }
     return OqaResult(HwTable(rows, meta), details, ps_ops)
