@@ -17,7 +17,6 @@ time) go to ``<out>.detail.csv``.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import statistics
 import sys
@@ -34,6 +33,7 @@ from codesign.board.driver import LayerRun, OverlayDriver
 from codesign.board.energy import activity_energy_uj
 from codesign.board.timed import TimedBoard, bus_cycles
 from codesign.errors import CodesignError, run_cli
+from codesign.graph.bn_stats import recalibrate_bn
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 from codesign.quant.bitconfig import BitConfig
@@ -105,40 +105,6 @@ def quantize_uniform(graph: Graph, bits: int, seed: int) -> QGraph:
             "Random-init models lose their activation range with depth; pass --recalibrate-bn to "
             "re-estimate the BN statistics on the synthetic images first (cycle counts do not change)."
         ) from None
-
-
-def recalibrate_bn(graph: Graph, x: np.ndarray) -> Graph:
-    """Copy of ``graph`` whose BatchNorm statistics are re-estimated on the batch ``x``.
-
-    The ImageNet-shape zoo models are random-init: with their stored BN statistics (mean 0,
-    var 1) activations shrink layer after layer, until a deep MobileNet's ReLU6/h-swish outputs
-    have ranges too small for the integer activation constants and quantization fails. Setting
-    each BN's statistics to its input's batch statistics keeps every layer at unit scale.
-    Weights and shapes are unchanged, so no cycle count depends on this.
-    """
-    from codesign.graph.execute import float_layer
-    from codesign.graph.ir import BatchNorm, Input
-
-    g = copy.deepcopy(graph)
-    acts: dict[str, np.ndarray] = {}
-    remaining = {ly.name: len(g.consumers(ly.name)) for ly in g.layers}
-    for ly in g.layers:
-        if isinstance(ly, Input):
-            acts[ly.name] = x.astype(np.float32)
-            continue
-        ins = [acts[i] for i in ly.inputs]
-        if isinstance(ly, BatchNorm):
-            axes = tuple(range(ins[0].ndim - 1))
-            ly.params["mean"] = ins[0].mean(axis=axes).astype(np.float32)
-            ly.params["var"] = ins[0].var(axis=axes).astype(np.float32)
-        acts[ly.name] = float_layer(ly, ins)
-        for i in ly.inputs:
-            remaining[i] -= 1
-            if remaining[i] == 0:
-                del acts[i]
-    return g
-
-
 
 
 def _time_ps(qg: QGraph, tr, repeats: int) -> list[PsOp]:

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--size-limit", type=float, metavar="MBIT", help="weight size budget in Mbit")
     budget.add_argument("--ratio", type=float, default=None,
                         help="size budget as R in [0,1] between uniform-lowest and uniform-highest width (default 0.5)")
-    ap.add_argument("--latency-limit", type=float, metavar="CYCLES", help="latency budget (sum of layer cycles)")
+    ap.add_argument("--latency-limit", type=float, metavar="CYCLES", help="latency budget (sum of the layers' cycles, jobs + bus, as the table's rows)")
     ap.add_argument("--energy-limit", type=float, metavar="UJ", help="energy budget in microjoules")
     ap.add_argument("--beta", type=float, default=0.5, help="weight of sensitivity vs hardware cost (default 0.5)")
     ap.add_argument("--tie-residuals", action="store_true", help="layers summed by one residual add share a width")
@@ -586,7 +586,7 @@ def write_report(run: RunFolder, graph: Graph, table: HwTable, reps: list[Config
         f"candidate widths {args.bits}; hardware table: `hw_table.csv` ({table.meta.get('protocol', '')}); "
         f"ILP solver: {run.stages.get('ilp', {}).get('solver', '?')}.",
         "",
-        "| config | W/A | size (Mbit) | cycles | latency (ms) | energy (uJ) | top-1 (%) |",
+        "| config | W/A | size (Mbit) | cycles (jobs + bus) | latency (ms) | energy (uJ) | top-1 (%) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in reps:
