@@ -12,7 +12,7 @@ gets the same budgets.
 
 Differences between methods are paired (same images): a baseline point counts as beating
 ``ohq`` only when no ``ohq`` point is at most as slow and not significantly less accurate
-(McNemar's exact test, :mod:`codesign.baselines.stats`); the report gives the paired bootstrap
+(McNemar's exact test, :mod:`codesign.methods.stats`); the report gives the paired bootstrap
 CI of every such comparison. Writes ``docs/results/methods.md``,
 ``docs/results/pareto_<model>_<set>.png`` and the raw records to ``build/bench/methods/``.
 
@@ -166,8 +166,8 @@ def budget_for(graph: Any, table: Any, bits: list[int], kind: str, frac: float) 
 
 def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every bit set x method x budget x seed on one model; returns JSON-able records."""
-    from codesign.baselines import get_method
-    from codesign.baselines.base import Problem
+    from codesign.methods import get_method
+    from codesign.methods.base import Problem
     from codesign.datasets import load_dataset
     from codesign.distill import distill
     from codesign.ilp import Budgets, InfeasibleBudgetError
@@ -253,7 +253,7 @@ def _match_budgets(graph: Any, table: Any, bits: list[int], bset: str, records: 
     latency is the direct test of "is that point on or under ohq's front". Points ``ohq``
     already covers (an ``ohq`` point at most as slow and at least as accurate) are skipped.
     """
-    from codesign.baselines import get_method
+    from codesign.methods import get_method
     from codesign.ilp import Budgets, InfeasibleBudgetError
 
     method = get_method(OHQ_FRONT[0])
@@ -385,7 +385,7 @@ def coverage(res: dict[str, Any], bset: str, correct: dict[str, np.ndarray]) -> 
     significantly more accurate than it (McNemar exact, level ALPHA). Uncovered points are
     listed with the paired bootstrap CI of (baseline - best such ohq point) in points.
     """
-    from codesign.baselines.stats import paired_bootstrap, significantly_better
+    from codesign.methods.stats import paired_bootstrap, significantly_better
 
     recs = [r for r in _ok(res["records"]) if r["set"] == bset]
     ohq = [r for r in recs if r["method"] in OHQ_FRONT]

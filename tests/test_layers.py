@@ -11,7 +11,7 @@ Layers, bottom to top (docs: README "Layout"; the design brief's table):
              CLIs' argument checks, which know the devices and the zoo)
     methods  the on-board search steps and the methods that use them: distill, mqe, oqa,
              netrun, hwtable, budgets, solvers, ilp, input_range, selfcheck, report_tables,
-             codesign/baselines/
+             codesign/methods/
     export   codesign/export/: QKeras and hls4ml exporters, re-import, runner, fidelity
     apps     the CLIs and their helpers: search, deploy*, finetune, qat, inspect_model, ip,
              synth, __main__
@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("hw", {"hw/"}),
     ("board", {"board/", "validate"}),
     ("methods", {"distill", "mqe", "oqa", "netrun", "hwtable", "budgets", "solvers", "ilp", "input_range",
-                 "selfcheck", "report_tables", "baselines/"}),
+                 "selfcheck", "report_tables", "methods/"}),
     ("export", {"export/"}),
     ("apps", {"search", "deploy", "deploy_search", "deploy_inputs", "deploy_report", "finetune", "qat",
               "inspect_model", "ip", "synth", "__main__", "__init__"}),
@@ -60,7 +60,7 @@ OVERSIZE = {
     "deploy.py": 483,
     "graph/ir.py": 501,
     "quant/qgraph.py": 538,
-    "baselines/haq.py": 557,
+    "methods/haq.py": 557,
     "ilp.py": 704,
     "export/qkeras.py": 712,
     "search.py": 731,

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from codesign.baselines.base import Problem
-from codesign.baselines.haq import BudgetEnforcer
+from codesign.methods.base import Problem
+from codesign.methods.haq import BudgetEnforcer
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines._common import as_float_dict, budget_report, to_bitconfig
-from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.methods._common import as_float_dict, budget_report, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.graph.ir import Graph
 from codesign.ilp import from_hw_table, solve
 from codesign.quant.bitconfig import BitConfig

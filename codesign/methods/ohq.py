@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines._common import as_float_dict, budget_report, to_bitconfig
-from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.methods._common import as_float_dict, budget_report, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.ilp import from_hw_table, solve, solve_table
 from codesign.ilp import omega as ilp_omega
 from codesign.quant.bitconfig import BitConfig

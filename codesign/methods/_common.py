@@ -18,7 +18,7 @@ from codesign.ilp import from_hw_table, table_costs
 from codesign.quant.bitconfig import BitConfig
 
 if TYPE_CHECKING:
-    from codesign.baselines.base import Problem
+    from codesign.methods.base import Problem
     from codesign.quant.gptq import LayerGram
 
 

@@ -10,11 +10,11 @@ import itertools
 
 import numpy as np
 import pytest
-from baseline_helpers import brute_force
+from method_helpers import brute_force
 from ir_models import Builder, tiny_resnet
 
-from codesign.baselines.base import Problem
-from codesign.baselines.haq import (
+from codesign.methods.base import Problem
+from codesign.methods.haq import (
     BudgetEnforcer,
     HaqError,
     HaqMethod,

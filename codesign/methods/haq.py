@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.budgets import UNITS, Budgets
 from codesign.errors import CodesignError
 from codesign.graph.ir import Conv2D, Graph
