@@ -166,11 +166,11 @@ def budget_for(graph: Any, table: Any, bits: list[int], kind: str, frac: float) 
 
 def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every bit set x method x budget x seed on one model; returns JSON-able records."""
-    from codesign.methods import get_method
-    from codesign.methods.base import Problem
     from codesign.datasets import load_dataset
     from codesign.distill import distill
     from codesign.ilp import Budgets, InfeasibleBudgetError
+    from codesign.methods import get_method
+    from codesign.methods.base import Problem
     from codesign.models import ZOO, resolve_model
     from codesign.quant.bitconfig import BitConfig
 
@@ -253,8 +253,8 @@ def _match_budgets(graph: Any, table: Any, bits: list[int], bset: str, records: 
     latency is the direct test of "is that point on or under ohq's front". Points ``ohq``
     already covers (an ``ohq`` point at most as slow and at least as accurate) are skipped.
     """
-    from codesign.methods import get_method
     from codesign.ilp import Budgets, InfeasibleBudgetError
+    from codesign.methods import get_method
 
     method = get_method(OHQ_FRONT[0])
     mine = [r for r in records if r.get("set") == bset and "error" not in r]

@@ -52,11 +52,11 @@ from typing import Any
 
 import numpy as np
 
-from codesign.methods.base import Method, MethodResult, Problem
 from codesign.budgets import UNITS, Budgets
 from codesign.errors import CodesignError
 from codesign.graph.ir import Conv2D, Graph
 from codesign.ilp import InfeasibleBudgetError, from_hw_table
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.optim import Adam
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits

@@ -46,12 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from codesign.methods._common import budget_report, calibration, layer_costs, to_bitconfig
-from codesign.methods.base import Method, MethodResult, Problem
 from codesign.digest import array_digest
 from codesign.errors import CodesignError
 from codesign.graph.ir import Graph
 from codesign.ilp import solve_table
+from codesign.methods._common import budget_report, calibration, layer_costs, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.quant.gptq import LayerGram
 
 HVP = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -122,8 +122,8 @@ def tf_hvp(graph: Graph, x: np.ndarray, y: np.ndarray, batch_size: int = 128, dt
     TensorFlow double backprop (``GradientTape`` inside ``GradientTape``) through the IR graph,
     accumulated over batches of ``batch_size`` images (the loss is the mean over all of ``x``).
     """
-    from codesign.methods._tfgraph import import_tf, tf_forward
     from codesign.graph.execute import check_input
+    from codesign.methods._tfgraph import import_tf, tf_forward
 
     tf = import_tf()
     x = check_input(graph, x)

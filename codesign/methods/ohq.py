@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from codesign.methods._common import as_float_dict, budget_report, to_bitconfig
-from codesign.methods.base import Method, MethodResult, Problem
 from codesign.ilp import from_hw_table, solve, solve_table
 from codesign.ilp import omega as ilp_omega
+from codesign.methods._common import as_float_dict, budget_report, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.quant.bitconfig import BitConfig
 
 

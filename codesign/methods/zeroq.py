@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 
 from codesign import ui
+from codesign.budgets import size_limit_bits
+from codesign.graph.ir import Conv2D, Dense, Graph
+from codesign.ilp import InfeasibleBudgetError, check_budgets, solve_table
 from codesign.methods._common import (
     budget_report,
     calibration,
@@ -46,9 +49,6 @@ from codesign.methods._common import (
     to_bitconfig,
 )
 from codesign.methods.base import Method, MethodResult, Problem
-from codesign.budgets import size_limit_bits
-from codesign.graph.ir import Conv2D, Dense, Graph
-from codesign.ilp import InfeasibleBudgetError, check_budgets, solve_table
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import Act
 from codesign.quant.gptq import LayerGram

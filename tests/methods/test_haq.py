@@ -10,9 +10,14 @@ import itertools
 
 import numpy as np
 import pytest
-from method_helpers import brute_force
 from ir_models import Builder, tiny_resnet
+from method_helpers import brute_force
 
+from codesign.errors import CodesignError
+from codesign.graph.execute import run_float
+from codesign.graph.ir import Graph
+from codesign.hwtable import HwRow, HwTable
+from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size
 from codesign.methods.base import Problem
 from codesign.methods.haq import (
     BudgetEnforcer,
@@ -24,11 +29,6 @@ from codesign.methods.haq import (
     plot_rewards,
     truncated_normal,
 )
-from codesign.errors import CodesignError
-from codesign.graph.execute import run_float
-from codesign.graph.ir import Graph
-from codesign.hwtable import HwRow, HwTable
-from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size
 from codesign.optim import Adam
 
 pytestmark = pytest.mark.unit

@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from codesign.methods import METHODS, get_method
-from codesign.methods.uniform import UniformMethod
 from codesign.errors import BitWidthError, CodesignError
 from codesign.ilp import Budgets
+from codesign.methods import METHODS, get_method
+from codesign.methods.uniform import UniformMethod
 
 pytestmark = pytest.mark.unit
 
