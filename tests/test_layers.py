@@ -60,7 +60,6 @@ OVERSIZE = {
     "deploy.py": 483,
     "graph/ir.py": 501,
     "quant/qgraph.py": 538,
-    "methods/haq.py": 557,
     "export/qkeras.py": 712,
     "search.py": 731,
     "graph/keras_import.py": 759,

@@ -19,15 +19,14 @@ from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size
 from codesign.methods.base import Problem
+from codesign.methods.ddpg import Mlp, truncated_normal
 from codesign.methods.haq import (
     BudgetEnforcer,
     HaqError,
     HaqMethod,
-    Mlp,
     action_to_index,
     layer_embedding,
     plot_rewards,
-    truncated_normal,
 )
 from codesign.optim import Adam
 
