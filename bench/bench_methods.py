@@ -115,17 +115,13 @@ class Evaluator:
         return ",".join(f"{bc[ly.name].w_bits}/{bc[ly.name].a_bits}" for ly in self.graph.quantizable())
 
     def __call__(self, bc: Any, calib: np.ndarray | None = None) -> dict[str, Any]:
-        from codesign.quant.golden import GoldenModel
-        from codesign.quant.qgraph import quantize_model
-        from codesign.search import EVAL_BATCH, hw_cost
+        from codesign.evaluate import hw_cost, predictions
 
         key = self.key(bc) + ("" if calib is None else "@alt-calib")
         if key not in self.correct:
             t0 = time.perf_counter()
-            gm = GoldenModel(quantize_model(self.graph, bc, self.calib if calib is None else calib, **self.quant))
             x, y = self.val
-            pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
-            self.correct[key] = pred == y
+            self.correct[key] = predictions(self.graph, bc, self.calib if calib is None else calib, x, self.quant) == y
             self.seconds += time.perf_counter() - t0
         cyc, en = hw_cost(self.graph, self.table, bc)
         clock = float(self.table.meta.get("clock_mhz", 100.0))

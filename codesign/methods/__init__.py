@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from codesign.methods.base import Method
+    from codesign.methods.base import Method, SensitivityMethod
 
 
 def _uniform(bits: int) -> Callable[..., Method]:
@@ -113,6 +113,20 @@ METHODS: dict[str, Callable[..., Method]] = {
 }
 
 
+# The methods `python -m codesign.search --method` runs: those with a sensitivity step the run folder
+# caches (codesign.methods.base.SensitivityMethod) and no labelled data. Value: the method settings
+# the search's command line may pass (--beta, --alpha); the others keep the registry's values.
+SEARCH_METHODS: dict[str, tuple[str, ...]] = {
+    "ohq": (),
+    "ohq-paper": ("beta", "alpha"),
+    "ohq-w-linear": ("beta",),
+    "ohq-1draw": (),
+    "ohq-b0.75": ("alpha",),
+    "ohq-mqe-only": ("alpha",),
+}
+DEFAULT_METHOD = "ohq"
+
+
 def get_method(name: str, **kw: Any) -> Method:
     """The method registered as ``name`` (unknown names raise a CodesignError listing the registry)."""
     from codesign.errors import CodesignError
@@ -124,4 +138,17 @@ def get_method(name: str, **kw: Any) -> Method:
     return factory(**kw)
 
 
-__all__ = ["METHODS", "get_method"]
+def search_method(name: str, **kw: Any) -> SensitivityMethod:
+    """A method of :data:`SEARCH_METHODS` (sensitivity step + ILP), as ``python -m codesign.search`` runs it."""
+    from codesign.errors import CodesignError
+    from codesign.methods.base import SensitivityMethod
+
+    if name not in SEARCH_METHODS:
+        raise CodesignError(f"the search runs the methods {', '.join(SEARCH_METHODS)}, not {name!r}.")
+    method = get_method(name, **kw)
+    if not isinstance(method, SensitivityMethod):
+        raise TypeError(f"SEARCH_METHODS lists {name!r}, which has no sensitivity step")
+    return method
+
+
+__all__ = ["DEFAULT_METHOD", "METHODS", "SEARCH_METHODS", "get_method", "search_method"]
