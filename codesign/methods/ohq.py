@@ -1,4 +1,8 @@
-"""OHQ (ours) and its ablations behind the baseline interface.
+"""OHQ (ours) and its ablations behind the methods' interface; ``python -m codesign.search`` runs these.
+
+Both OHQ classes are :class:`~codesign.methods.base.SensitivityMethod`: a sensitivity step
+(cached by the search's run folder) and an allocation from it under the problem's budgets and
+ILP options (ties, pins, solver; ``Problem.ilp``).
 
 * ``ohq`` -- the improved default (:class:`OhqWidthMethod`): a per-width MQE sensitivity
   ``omega_i(b)`` (:func:`codesign.mqe.width_sensitivity`: one 8-bit quantization, each layer's
@@ -11,7 +15,7 @@
   ``w_i`` (a fraction ``alpha`` of layer i's 8-bit codes masked, mean KL over the distilled
   batch), OQA gives ``c_i``/``e_i`` from the board's hardware table, and the ILP maximises
   ``sum_i b_i * Omega_i`` with ``Omega_i = beta*w^_i - gamma/2*(c^_i + e^_i)`` under the budgets
-  (:func:`codesign.ilp.solve`), exactly what ``python -m codesign.search`` runs.
+  (:func:`codesign.ilp.solve`), ``python -m codesign.search --method ohq-paper``.
 * ``ohq-w-linear`` -- ablation: the per-width sensitivity at the lowest candidate width as the
   paper's ``w_i``, through the paper's linear objective (isolates the sensitivity change).
 * ``ohq-1draw`` -- ablation: ``ohq`` with one noise draw (isolates the averaging).
