@@ -346,8 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = stage_oqa(run, graph, gfp, args.bits, board, args.seed, args.hw_table, progress)
     problem = make_problem(args, graph, table, images, run)
     sens = stage_sensitivity(run, problem, method, gfp, args.direct)
+    settings = {k: getattr(method, k) for k in SEARCH_METHODS[args.method]}  # e.g. ohq-paper's beta, alpha
     bc = stage_allocate(run, problem, method, sens, {"budget_size_mbit": problem.budgets.size_mbit,
-                                                     "candidates": args.bits, **args.method_settings})
+                                                     "candidates": args.bits, **settings})
     top = 8 if 8 in table.bits else max(table.bits)  # the uniform reference: INT8 where it was measured
     configs = {"OHQ (ours)": bc, f"uniform INT{top}": BitConfig.uniform(graph, top),
                f"uniform INT{min(args.bits)}": BitConfig.uniform(graph, min(args.bits))}
