@@ -12,7 +12,7 @@ gets the same budgets.
 
 Differences between methods are paired (same images): a baseline point counts as beating
 ``ohq`` only when no ``ohq`` point is at most as slow and not significantly less accurate
-(McNemar's exact test, :mod:`codesign.baselines.stats`); the report gives the paired bootstrap
+(McNemar's exact test, :mod:`codesign.methods.stats`); the report gives the paired bootstrap
 CI of every such comparison. Writes ``docs/results/methods.md``,
 ``docs/results/pareto_<model>_<set>.png`` and the raw records to ``build/bench/methods/``.
 
@@ -115,17 +115,13 @@ class Evaluator:
         return ",".join(f"{bc[ly.name].w_bits}/{bc[ly.name].a_bits}" for ly in self.graph.quantizable())
 
     def __call__(self, bc: Any, calib: np.ndarray | None = None) -> dict[str, Any]:
-        from codesign.quant.golden import GoldenModel
-        from codesign.quant.qgraph import quantize_model
-        from codesign.search import EVAL_BATCH, hw_cost
+        from codesign.evaluate import hw_cost, predictions
 
         key = self.key(bc) + ("" if calib is None else "@alt-calib")
         if key not in self.correct:
             t0 = time.perf_counter()
-            gm = GoldenModel(quantize_model(self.graph, bc, self.calib if calib is None else calib, **self.quant))
             x, y = self.val
-            pred = np.concatenate([gm.predict(x[i : i + EVAL_BATCH]).argmax(1) for i in range(0, len(x), EVAL_BATCH)])
-            self.correct[key] = pred == y
+            self.correct[key] = predictions(self.graph, bc, self.calib if calib is None else calib, x, self.quant) == y
             self.seconds += time.perf_counter() - t0
         cyc, en = hw_cost(self.graph, self.table, bc)
         clock = float(self.table.meta.get("clock_mhz", 100.0))
@@ -166,11 +162,11 @@ def budget_for(graph: Any, table: Any, bits: list[int], kind: str, frac: float) 
 
 def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every bit set x method x budget x seed on one model; returns JSON-able records."""
-    from codesign.baselines import get_method
-    from codesign.baselines.base import Problem
     from codesign.datasets import load_dataset
     from codesign.distill import distill
     from codesign.ilp import Budgets, InfeasibleBudgetError
+    from codesign.methods import get_method
+    from codesign.methods.base import Problem
     from codesign.models import ZOO, resolve_model
     from codesign.quant.bitconfig import BitConfig
 
@@ -253,8 +249,8 @@ def _match_budgets(graph: Any, table: Any, bits: list[int], bset: str, records: 
     latency is the direct test of "is that point on or under ohq's front". Points ``ohq``
     already covers (an ``ohq`` point at most as slow and at least as accurate) are skipped.
     """
-    from codesign.baselines import get_method
     from codesign.ilp import Budgets, InfeasibleBudgetError
+    from codesign.methods import get_method
 
     method = get_method(OHQ_FRONT[0])
     mine = [r for r in records if r.get("set") == bset and "error" not in r]
@@ -385,7 +381,7 @@ def coverage(res: dict[str, Any], bset: str, correct: dict[str, np.ndarray]) -> 
     significantly more accurate than it (McNemar exact, level ALPHA). Uncovered points are
     listed with the paired bootstrap CI of (baseline - best such ohq point) in points.
     """
-    from codesign.baselines.stats import paired_bootstrap, significantly_better
+    from codesign.methods.stats import paired_bootstrap, significantly_better
 
     recs = [r for r in _ok(res["records"]) if r["set"] == bset]
     ohq = [r for r in recs if r["method"] in OHQ_FRONT]

@@ -181,7 +181,7 @@ def test_separate_wa_equals_brute_force(seed: int) -> None:
 
 def test_dominance_filter_keeps_the_optimum_on_a_large_instance(monkeypatch) -> None:
     """54 layers x 4 widths (too big for brute force): the filtered MIP equals the unfiltered one."""
-    import codesign.ilp as ilp
+    import codesign.ilp.mck as mck  # the MIP builder, where the pre-filter runs
 
     costs = random_costs(np.random.default_rng(5), 54)
     rng = feasible_range(costs, [2, 4, 6, 8])
@@ -190,7 +190,7 @@ def test_dominance_filter_keeps_the_optimum_on_a_large_instance(monkeypatch) -> 
     for wa in (False, True):
         filtered = solve(costs, [2, 4, 6, 8], budgets, separate_wa=wa)
         with monkeypatch.context() as m:
-            m.setattr(ilp, "_drop_dominated", lambda p, b, allowed: allowed)
+            m.setattr(mck, "_drop_dominated", lambda p, b, allowed: allowed)
             full = solve(costs, [2, 4, 6, 8], budgets, separate_wa=wa)
         assert full.n_variables == full.n_options > filtered.n_variables
         assert filtered.objective == pytest.approx(full.objective, abs=1e-9)

@@ -20,7 +20,7 @@ sample serves every layer: with ``v = (v_1, ..., v_L)`` drawn independently per 
 Samples are drawn until ``max_samples`` (default 50) or until, for every layer, the running
 mean changes by less than ``tol`` (default 1e-3) relative to its previous value (PyHessian's
 rule), from a NumPy generator seeded by ``problem.seed``. The HVP is exact: TensorFlow double
-backpropagation through the IR graph (:mod:`codesign.baselines._tfgraph`), off-board. The
+backpropagation through the IR graph (:mod:`codesign.methods._tfgraph`), off-board. The
 loss is averaged over the first ``max_images`` (default 256) labelled images, a Hessian batch
 of a few hundred images as in PyHessian; every HVP runs over all of them (in batches of
 ``batch_size``), so the cost is ``samples x max_images`` image-HVPs (about 3x a gradient).
@@ -46,12 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines._common import budget_report, calibration, layer_costs, to_bitconfig
-from codesign.baselines.base import Method, MethodResult, Problem
 from codesign.digest import array_digest
 from codesign.errors import CodesignError
 from codesign.graph.ir import Graph
 from codesign.ilp import solve_table
+from codesign.methods._common import budget_report, calibration, layer_costs, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.quant.gptq import LayerGram
 
 HVP = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -122,8 +122,8 @@ def tf_hvp(graph: Graph, x: np.ndarray, y: np.ndarray, batch_size: int = 128, dt
     TensorFlow double backprop (``GradientTape`` inside ``GradientTape``) through the IR graph,
     accumulated over batches of ``batch_size`` images (the loss is the mean over all of ``x``).
     """
-    from codesign.baselines._tfgraph import import_tf, tf_forward
     from codesign.graph.execute import check_input
+    from codesign.methods._tfgraph import import_tf, tf_forward
 
     tf = import_tf()
     x = check_input(graph, x)

@@ -8,7 +8,7 @@ the IR, it serves zoo models, imported Keras/QKeras models and IR-only models al
 kernels are named by IR layer name (no Keras-name mapping). Semantics follow
 :mod:`codesign.graph.execute` (explicit (top, bottom, left, right) padding, HWIO kernels,
 grouped/depthwise convolution, average pooling that excludes padded pixels, hard sigmoid
-``relu6(x+3)/6``); ``tests/baselines/test_hawq.py`` checks it against ``run_float``.
+``relu6(x+3)/6``); ``tests/methods/test_hawq.py`` checks it against ``run_float``.
 
 TensorFlow is imported when :func:`tf_forward` is called, never at module import.
 """

@@ -38,17 +38,17 @@ from typing import Any
 import numpy as np
 
 from codesign import ui
-from codesign.baselines._common import (
+from codesign.budgets import size_limit_bits
+from codesign.graph.ir import Conv2D, Dense, Graph
+from codesign.ilp import InfeasibleBudgetError, check_budgets, solve_table
+from codesign.methods._common import (
     budget_report,
     calibration,
     hw_budgets_active,
     layer_costs,
     to_bitconfig,
 )
-from codesign.baselines.base import Method, MethodResult, Problem
-from codesign.budgets import size_limit_bits
-from codesign.graph.ir import Conv2D, Dense, Graph
-from codesign.ilp import InfeasibleBudgetError, check_budgets, solve_table
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import Act
 from codesign.quant.gptq import LayerGram

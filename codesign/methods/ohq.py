@@ -1,4 +1,8 @@
-"""OHQ (ours) and its ablations behind the baseline interface.
+"""OHQ (ours) and its ablations behind the methods' interface; ``python -m codesign.search`` runs these.
+
+Both OHQ classes are :class:`~codesign.methods.base.SensitivityMethod`: a sensitivity step
+(cached by the search's run folder) and an allocation from it under the problem's budgets and
+ILP options (ties, pins, solver; ``Problem.ilp``).
 
 * ``ohq`` -- the improved default (:class:`OhqWidthMethod`): a per-width MQE sensitivity
   ``omega_i(b)`` (:func:`codesign.mqe.width_sensitivity`: one 8-bit quantization, each layer's
@@ -11,7 +15,7 @@
   ``w_i`` (a fraction ``alpha`` of layer i's 8-bit codes masked, mean KL over the distilled
   batch), OQA gives ``c_i``/``e_i`` from the board's hardware table, and the ILP maximises
   ``sum_i b_i * Omega_i`` with ``Omega_i = beta*w^_i - gamma/2*(c^_i + e^_i)`` under the budgets
-  (:func:`codesign.ilp.solve`), exactly what ``python -m codesign.search`` runs.
+  (:func:`codesign.ilp.solve`), ``python -m codesign.search --method ohq-paper``.
 * ``ohq-w-linear`` -- ablation: the per-width sensitivity at the lowest candidate width as the
   paper's ``w_i``, through the paper's linear objective (isolates the sensitivity change).
 * ``ohq-1draw`` -- ablation: ``ohq`` with one noise draw (isolates the averaging).
@@ -33,14 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines._common import as_float_dict, budget_report, to_bitconfig
-from codesign.baselines.base import Method, MethodResult, Problem
 from codesign.ilp import from_hw_table, solve, solve_table
 from codesign.ilp import omega as ilp_omega
+from codesign.methods._common import as_float_dict, budget_report, ilp_options, to_bitconfig
+from codesign.methods.base import LayerSensitivity, Method, MethodResult, Problem, SensitivityMethod
 from codesign.quant.bitconfig import BitConfig
 
 
-class OhqMethod(Method):
+class OhqMethod(SensitivityMethod):
     """MQE sensitivity + OQA costs + the OHQ ILP (``beta`` weighs sensitivity vs hardware cost)."""
 
     stochastic = True  # the MQE masks are drawn from the seed
@@ -50,25 +54,31 @@ class OhqMethod(Method):
         self.alpha = float(alpha)
         self.name = name
 
-    def _sensitivity(self, problem: Problem) -> tuple[dict[str, float], float]:
+    def sensitivity_key(self) -> dict[str, Any]:
+        """MQE depends on the mask fraction only (beta weighs it in the ILP)."""
+        return {"alpha": self.alpha}
+
+    def sensitivity(self, problem: Problem) -> LayerSensitivity:
+        """MQE (paper): a fraction ``alpha`` of each layer's 8-bit codes masked, mean KL over the distilled images."""
         from codesign.mqe import mqe_sensitivity
 
         qg8 = problem.quantize(BitConfig.uniform(problem.graph, 8))
         sens = mqe_sensitivity(qg8, problem.distilled, alpha=self.alpha, seed=problem.seed, progress=problem.progress)
-        return as_float_dict(sens.layers, sens.scores), sens.seconds
+        return LayerSensitivity(as_float_dict(sens.layers, sens.scores), sens.seconds, sens.method,
+                                info={"alpha": self.alpha})
 
-    def _search(self, problem: Problem) -> MethodResult:
-        scores, mqe_s = self._sensitivity(problem)
-        costs = from_hw_table(problem.graph, problem.table, scores, problem.candidates)
-        res = solve(costs, problem.candidates, problem.budgets, beta=self.beta)
-        info: dict[str, Any] = {"beta": self.beta, "alpha": self.alpha, "mqe_seconds": mqe_s,
+    def allocate(self, problem: Problem, sens: LayerSensitivity) -> MethodResult:
+        """The paper's ILP: maximise ``sum_i b_i * Omega_i`` under the budgets."""
+        costs = from_hw_table(problem.graph, problem.table, sens.scores, problem.candidates)
+        res = solve(costs, problem.candidates, problem.budgets, beta=self.beta, **ilp_options(problem, costs))
+        info: dict[str, Any] = {"beta": self.beta, "alpha": self.alpha, "mqe_seconds": sens.seconds,
                                 "ilp_seconds": res.build_seconds + res.solve_seconds, "omega": res.omega,
                                 **budget_report(problem, res.bits)}
         return MethodResult(self.name, to_bitconfig(problem, res.bits, self.name), 0.0,
-                            f"distilled {len(problem.distilled)} img", scores=scores, info=info)
+                            f"distilled {len(problem.distilled)} img", scores=sens.scores, info=info, ilp=res)
 
 
-class OhqWidthMethod(Method):
+class OhqWidthMethod(SensitivityMethod):
     """Per-width noise-matched MQE + ``min sum_i omega_i(b_i)`` under the budgets (``linear``: the paper's ILP)."""
 
     stochastic = True  # the noise draws come from the seed
@@ -77,7 +87,12 @@ class OhqWidthMethod(Method):
                  name: str = "ohq") -> None:
         self.draws, self.perturb, self.linear, self.beta, self.name = int(draws), perturb, bool(linear), float(beta), name
 
-    def _search(self, problem: Problem) -> MethodResult:
+    def sensitivity_key(self) -> dict[str, Any]:
+        """The noise draws and the perturbation (not the objective's form)."""
+        return {"draws": self.draws, "perturb": self.perturb}
+
+    def sensitivity(self, problem: Problem) -> LayerSensitivity:
+        """``omega_i(b)`` for every candidate width (:func:`codesign.mqe.width_sensitivity`)."""
         from codesign.mqe import width_sensitivity
 
         qg8 = problem.quantize(BitConfig.uniform(problem.graph, 8))
@@ -85,21 +100,27 @@ class OhqWidthMethod(Method):
                                  perturb=self.perturb, clip=problem.quant.get("weight_clip", "max"),
                                  progress=problem.progress)
         low = min(problem.candidates)
-        scores = {n: sens.omega[n][low] for n in problem.layers}
         table = {n: {b: sens.omega[n].get(b, 0.0) for b in problem.candidates} for n in problem.layers}
+        return LayerSensitivity({n: sens.omega[n][low] for n in problem.layers}, sens.seconds, "mqe-noise",
+                                per_width=table, info={"draws": self.draws, "perturb": self.perturb})
+
+    def allocate(self, problem: Problem, sens: LayerSensitivity) -> MethodResult:
+        """``min sum_i omega_i(b_i)`` (or, ``linear``, the paper's ILP on the lowest width's scores)."""
+        scores, table = sens.scores, sens.per_width
         if self.linear:
             costs = from_hw_table(problem.graph, problem.table, scores, problem.candidates)
-            res = solve(costs, problem.candidates, problem.budgets, beta=self.beta)
+            res = solve(costs, problem.candidates, problem.budgets, beta=self.beta, **ilp_options(problem, costs))
         else:
             zeros = {n: 0.0 for n in problem.layers}
             costs = from_hw_table(problem.graph, problem.table, zeros, problem.candidates)
-            res = solve_table(costs, problem.candidates, problem.budgets, table, sense="min")
+            res = solve_table(costs, problem.candidates, problem.budgets, table, sense="min",
+                              **ilp_options(problem, costs))
         info: dict[str, Any] = {"draws": self.draws, "perturb": self.perturb, "linear": self.linear,
                                 "sensitivity_seconds": sens.seconds, "omega_table": table,
                                 "ilp_seconds": res.build_seconds + res.solve_seconds, "objective": res.objective,
                                 **budget_report(problem, res.bits)}
         return MethodResult(self.name, to_bitconfig(problem, res.bits, self.name), 0.0,
-                            f"distilled {len(problem.distilled)} img", scores=scores, info=info)
+                            f"distilled {len(problem.distilled)} img", scores=scores, info=info, ilp=res)
 
 
 class OqaOnlyMethod(Method):

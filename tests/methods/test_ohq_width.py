@@ -8,9 +8,9 @@ from itertools import product
 import numpy as np
 import pytest
 
-from codesign.baselines import get_method
-from codesign.baselines.ohq import OhqMethod, OhqWidthMethod
 from codesign.ilp import Budgets, ratio_to_size
+from codesign.methods import get_method
+from codesign.methods.ohq import OhqMethod, OhqWidthMethod
 from codesign.mqe import kl_divergence, perturbed_codes, requantized, rounding_error_power, width_sensitivity
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.fakequant import FakeQuantModel

@@ -10,8 +10,8 @@ size, latency and energy from the hardware table and whether each active budget 
 
 from __future__ import annotations
 
-from codesign.baselines._common import budget_report, to_bitconfig
-from codesign.baselines.base import Method, MethodResult, Problem
+from codesign.methods._common import budget_report, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.quant.dyadic import check_bits
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from codesign.baselines._common import as_float_dict, budget_report, to_bitconfig
-from codesign.baselines.base import Method, MethodResult, Problem
 from codesign.graph.ir import Graph
 from codesign.ilp import from_hw_table, solve
+from codesign.methods._common import as_float_dict, budget_report, to_bitconfig
+from codesign.methods.base import Method, MethodResult, Problem
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import check_bits
 from codesign.quant.qgraph import QGraph

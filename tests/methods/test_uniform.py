@@ -1,4 +1,4 @@
-"""Uniform INT8/INT4 baselines, the registry, and the NumPy-only import of codesign.baselines."""
+"""Uniform INT8/INT4 baselines, the registry, and the NumPy-only import of codesign.methods."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from codesign.baselines import METHODS, get_method
-from codesign.baselines.uniform import UniformMethod
 from codesign.errors import BitWidthError, CodesignError
 from codesign.ilp import Budgets
+from codesign.methods import METHODS, get_method
+from codesign.methods.uniform import UniformMethod
 
 pytestmark = pytest.mark.unit
 
@@ -52,18 +52,18 @@ def test_registry() -> None:
 
 
 def test_baselines_import_and_run_without_tensorflow() -> None:
-    """``import codesign.baselines`` and the NumPy methods need no TF; HAWQ-v3 says why it needs TF."""
+    """``import codesign.methods`` and the NumPy methods need no TF; HAWQ-v3 says why it needs TF."""
     code = textwrap.dedent(
         """
         import sys
         for name in ["tensorflow", "keras", "tf_keras", "qkeras", "hls4ml", "torch"]:
             sys.modules[name] = None
-        sys.path[:0] = ["tests", "tests/baselines"]
+        sys.path[:0] = ["tests", "tests/methods"]
         import numpy as np
-        from baseline_helpers import random_images, synthetic_table
+        from method_helpers import random_images, synthetic_table
         from ir_models import tiny_resnet
-        from codesign.baselines import METHODS
-        from codesign.baselines.base import Problem
+        from codesign.methods import METHODS
+        from codesign.methods.base import Problem
         from codesign.errors import CodesignError
         from codesign.ilp import Budgets
         g = tiny_resnet()

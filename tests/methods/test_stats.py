@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from codesign.baselines.stats import mcnemar_exact, paired_bootstrap, significantly_better
+from codesign.methods.stats import mcnemar_exact, paired_bootstrap, significantly_better
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,9 @@ from itertools import product
 import numpy as np
 import pytest
 
-from codesign.baselines import METHODS, get_method
-from codesign.baselines.ohq import OhqMethod, OqaOnlyMethod
 from codesign.ilp import Budgets, minmax, omega, ratio_to_size
+from codesign.methods import METHODS, get_method
+from codesign.methods.ohq import OhqMethod, OqaOnlyMethod
 from codesign.mqe import mqe_sensitivity
 from codesign.quant.bitconfig import BitConfig
 

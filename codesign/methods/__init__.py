@@ -1,12 +1,12 @@
-"""Bit-allocation baselines behind one interface (``base.Problem`` in, ``base.MethodResult`` out).
+"""Bit-allocation methods (OHQ and the baselines) behind one interface (``base.Problem`` in, ``base.MethodResult`` out).
 
-``METHODS`` maps a name to a factory returning a :class:`~codesign.baselines.base.Method`;
+``METHODS`` maps a name to a factory returning a :class:`~codesign.methods.base.Method`;
 keyword arguments go to the method's constructor, e.g. ``METHODS["hawq-v3"](max_samples=20)``.
 Every method module is imported only when its factory is called, so importing this package
 needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
 
 =============  =====================================================================
-``int8``       uniform INT8 PTQ (:mod:`codesign.baselines.uniform`)
+``int8``       uniform INT8 PTQ (:mod:`codesign.methods.uniform`)
 ``int4``       uniform INT4 PTQ
 ``hawq-v3``    Hutchinson Hessian trace x quantization perturbation, ILP (:mod:`.hawq`)
 ``zeroq``      KL sensitivity on distilled data, Pareto-frontier DP (:mod:`.zeroq`)
@@ -28,12 +28,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from codesign.baselines.base import Method
+    from codesign.methods.base import Method, SensitivityMethod
 
 
 def _uniform(bits: int) -> Callable[..., Method]:
     def make(**kw: Any) -> Method:
-        from codesign.baselines.uniform import UniformMethod
+        from codesign.methods.uniform import UniformMethod
 
         return UniformMethod(bits=kw.pop("bits", bits), **kw)
 
@@ -43,35 +43,35 @@ def _uniform(bits: int) -> Callable[..., Method]:
 
 def _hawq(**kw: Any) -> Method:
     """HAWQ-v3 (Hessian trace + ILP)."""
-    from codesign.baselines.hawq import HawqV3Method
+    from codesign.methods.hawq import HawqV3Method
 
     return HawqV3Method(**kw)
 
 
 def _zeroq(**kw: Any) -> Method:
     """ZeroQ (KL sensitivity + Pareto DP)."""
-    from codesign.baselines.zeroq import ZeroQMethod
+    from codesign.methods.zeroq import ZeroQMethod
 
     return ZeroQMethod(**kw)
 
 
 def _direct(**kw: Any) -> Method:
     """Direct Eq. 5 sensitivity + OHQ ILP."""
-    from codesign.baselines.direct import DirectMethod
+    from codesign.methods.direct import DirectMethod
 
     return DirectMethod(**kw)
 
 
 def _haq(**kw: Any) -> Method:
     """HAQ (DDPG, hardware feedback from the table)."""
-    from codesign.baselines.haq import HaqMethod
+    from codesign.methods.haq import HaqMethod
 
     return HaqMethod(**kw)
 
 
 def _ohq(beta: float, name: str) -> Callable[..., Method]:
     def make(**kw: Any) -> Method:
-        from codesign.baselines.ohq import OhqMethod
+        from codesign.methods.ohq import OhqMethod
 
         return OhqMethod(beta=kw.pop("beta", beta), name=name, **kw)
 
@@ -81,7 +81,7 @@ def _ohq(beta: float, name: str) -> Callable[..., Method]:
 
 def _ohq_width(name: str, **defaults: Any) -> Callable[..., Method]:
     def make(**kw: Any) -> Method:
-        from codesign.baselines.ohq import OhqWidthMethod
+        from codesign.methods.ohq import OhqWidthMethod
 
         return OhqWidthMethod(**{**defaults, **kw, "name": name})
 
@@ -91,7 +91,7 @@ def _ohq_width(name: str, **defaults: Any) -> Callable[..., Method]:
 
 def _oqa_only(**kw: Any) -> Method:
     """Ablation: hardware cost only."""
-    from codesign.baselines.ohq import OqaOnlyMethod
+    from codesign.methods.ohq import OqaOnlyMethod
 
     return OqaOnlyMethod(**kw)
 
@@ -113,6 +113,20 @@ METHODS: dict[str, Callable[..., Method]] = {
 }
 
 
+# The methods `python -m codesign.search --method` runs: those with a sensitivity step the run folder
+# caches (codesign.methods.base.SensitivityMethod) and no labelled data. Value: the method settings
+# the search's command line may pass (--beta, --alpha); the others keep the registry's values.
+SEARCH_METHODS: dict[str, tuple[str, ...]] = {
+    "ohq": (),
+    "ohq-paper": ("beta", "alpha"),
+    "ohq-w-linear": ("beta",),
+    "ohq-1draw": (),
+    "ohq-b0.75": ("alpha",),
+    "ohq-mqe-only": ("alpha",),
+}
+DEFAULT_METHOD = "ohq"
+
+
 def get_method(name: str, **kw: Any) -> Method:
     """The method registered as ``name`` (unknown names raise a CodesignError listing the registry)."""
     from codesign.errors import CodesignError
@@ -124,4 +138,17 @@ def get_method(name: str, **kw: Any) -> Method:
     return factory(**kw)
 
 
-__all__ = ["METHODS", "get_method"]
+def search_method(name: str, **kw: Any) -> SensitivityMethod:
+    """A method of :data:`SEARCH_METHODS` (sensitivity step + ILP), as ``python -m codesign.search`` runs it."""
+    from codesign.errors import CodesignError
+    from codesign.methods.base import SensitivityMethod
+
+    if name not in SEARCH_METHODS:
+        raise CodesignError(f"the search runs the methods {', '.join(SEARCH_METHODS)}, not {name!r}.")
+    method = get_method(name, **kw)
+    if not isinstance(method, SensitivityMethod):
+        raise TypeError(f"SEARCH_METHODS lists {name!r}, which has no sensitivity step")
+    return method
+
+
+__all__ = ["DEFAULT_METHOD", "METHODS", "SEARCH_METHODS", "get_method", "search_method"]

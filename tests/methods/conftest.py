@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
-from baseline_helpers import random_images, synthetic_table
 from ir_models import tiny_resnet
+from method_helpers import random_images, synthetic_table
 
-from codesign.baselines.base import Problem
 from codesign.graph.ir import Graph
 from codesign.ilp import Budgets
+from codesign.methods.base import Problem
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from itertools import product
 
 import numpy as np
 import pytest
-from baseline_helpers import random_images
 from ir_models import tiny_mobilenet, tiny_resnet
+from method_helpers import random_images
 
-from codesign.baselines import METHODS
-from codesign.baselines.zeroq import best_under, kl_sensitivity_table, pareto_frontier, substitute_width
 from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size, solve_table
+from codesign.methods import METHODS
+from codesign.methods.zeroq import best_under, kl_sensitivity_table, pareto_frontier, substitute_width
 from codesign.quant.bitconfig import BitConfig, LayerBits
 from codesign.quant.fakequant import FakeQuantModel
 from codesign.quant.fold import fold_batchnorm
@@ -164,7 +164,7 @@ def test_zeroq_infeasible_size_budget(make_problem) -> None:
 
 
 def _costs(p):
-    from codesign.baselines._common import layer_costs
+    from codesign.methods._common import layer_costs
 
     return layer_costs(p)
 

@@ -14,11 +14,11 @@ import numpy as np
 
 from codesign.budgets import Budgets, LayerCost, exceeds
 from codesign.graph.ir import Graph
-from codesign.ilp import from_hw_table, table_costs
+from codesign.ilp import first_last_pins, from_hw_table, table_costs
 from codesign.quant.bitconfig import BitConfig
 
 if TYPE_CHECKING:
-    from codesign.baselines.base import Problem
+    from codesign.methods.base import Problem
     from codesign.quant.gptq import LayerGram
 
 
@@ -51,6 +51,13 @@ def budget_report(problem: Problem, widths: dict[str, int]) -> dict[str, Any]:
         meets[kind] = None if value is None else not exceeds(float(value), limit, kind)
     known = [v for v in meets.values() if v is not None]
     return {**totals, "meets": meets, "meets_all": all(known) if len(known) == len(meets) else None}
+
+
+def ilp_options(problem: Problem, costs: list[LayerCost]) -> dict[str, Any]:
+    """Keyword arguments of ``ilp.solve``/``solve_table`` from ``problem.ilp``: ties, pins, solver, LP file."""
+    opts = problem.ilp
+    pins = first_last_pins(costs, opts.pin_first_last) if opts.pin_first_last is not None else {}
+    return {"ties": [list(t) for t in opts.ties], "pin": pins, "solver": opts.solver, "lp_path": opts.lp_path}
 
 
 def to_bitconfig(problem: Problem, widths: dict[str, int], method: str) -> BitConfig:
@@ -86,4 +93,5 @@ def as_float_dict(names: list[str], values: np.ndarray | list[float]) -> dict[st
     return {n: float(v) for n, v in zip(names, values)}
 
 
-__all__ = ["as_float_dict", "budget_report", "calibration", "hw_budgets_active", "hw_totals", "layer_costs", "to_bitconfig"]
+__all__ = ["as_float_dict", "budget_report", "calibration", "hw_budgets_active", "hw_totals", "ilp_options", "layer_costs",
+           "to_bitconfig"]

@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from codesign.baselines.base import Problem
-from codesign.baselines.haq import BudgetEnforcer
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
+from codesign.methods.base import Problem
+from codesign.methods.haq import BudgetEnforcer
 
 
 def synthetic_table(g: Graph, bits: Sequence[int] = (2, 4, 8), seed: int = 0) -> HwTable:

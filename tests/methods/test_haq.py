@@ -10,25 +10,24 @@ import itertools
 
 import numpy as np
 import pytest
-from baseline_helpers import brute_force
 from ir_models import Builder, tiny_resnet
+from method_helpers import brute_force
 
-from codesign.baselines.base import Problem
-from codesign.baselines.haq import (
-    BudgetEnforcer,
-    HaqError,
-    HaqMethod,
-    Mlp,
-    action_to_index,
-    layer_embedding,
-    plot_rewards,
-    truncated_normal,
-)
 from codesign.errors import CodesignError
 from codesign.graph.execute import run_float
 from codesign.graph.ir import Graph
 from codesign.hwtable import HwRow, HwTable
 from codesign.ilp import Budgets, InfeasibleBudgetError, ratio_to_size
+from codesign.methods.base import Problem
+from codesign.methods.ddpg import Mlp, truncated_normal
+from codesign.methods.haq import (
+    BudgetEnforcer,
+    HaqError,
+    HaqMethod,
+    action_to_index,
+    layer_embedding,
+    plot_rewards,
+)
 from codesign.optim import Adam
 
 pytestmark = pytest.mark.unit

@@ -7,13 +7,13 @@ from itertools import product
 
 import numpy as np
 import pytest
-from baseline_helpers import random_images
 from ir_models import tiny_mobilenet, tiny_resnet
+from method_helpers import random_images
 
-from codesign.baselines.hawq import HawqV3Method, hutchinson, quant_perturbation, rademacher
 from codesign.errors import CodesignError
 from codesign.graph.ir import Activation, Dense, Flatten, Graph, Input, Softmax
 from codesign.ilp import Budgets, ratio_to_size
+from codesign.methods.hawq import HawqV3Method, hutchinson, quant_perturbation, rademacher
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.fold import fold_batchnorm
 from codesign.quant.qgraph import quantize_model
@@ -125,8 +125,8 @@ def test_hutchinson_stops_at_tolerance() -> None:
 def test_tf_forward_matches_run_float(builder) -> None:
     import tensorflow as tf
 
-    from codesign.baselines._tfgraph import tf_forward
     from codesign.graph.execute import run_float
+    from codesign.methods._tfgraph import tf_forward
 
     g = builder()
     x = random_images(g, 3).astype(np.float64)
@@ -138,7 +138,7 @@ def test_tf_forward_matches_run_float(builder) -> None:
 
 @pytest.mark.tf
 def test_hvp_matches_closed_form_hessian_of_softmax_regression() -> None:
-    from codesign.baselines.hawq import tf_hvp
+    from codesign.methods.hawq import tf_hvp
 
     g = dense_model(None)
     x, y = data(g, 20)
@@ -160,7 +160,7 @@ def test_hvp_matches_closed_form_hessian_of_softmax_regression() -> None:
 
 @pytest.mark.tf
 def test_hvp_and_block_traces_match_finite_difference_hessian() -> None:
-    from codesign.baselines.hawq import tf_hvp
+    from codesign.methods.hawq import tf_hvp
 
     g = dense_model(5, seed=1)
     x, y = data(g, 12, seed=2)

@@ -8,9 +8,9 @@ from itertools import product
 import numpy as np
 import pytest
 
-from codesign.baselines import METHODS
-from codesign.baselines.direct import DirectMethod
 from codesign.ilp import Budgets, InfeasibleBudgetError, omega, ratio_to_size
+from codesign.methods import METHODS
+from codesign.methods.direct import DirectMethod
 from codesign.mqe import direct_sensitivity
 from codesign.quant.qgraph import quantize_model
 
