@@ -59,7 +59,6 @@ OVERSIZE = {
     "distill.py": 438,
     "deploy.py": 483,
     "graph/ir.py": 501,
-    "quant/qgraph.py": 538,
     "baselines/haq.py": 557,
     "ilp.py": 704,
     "export/qkeras.py": 712,
