@@ -54,14 +54,12 @@ MAX_LINES = 400
 # module -> its line count when this list was written (issue 19); shrink these, do not add to them.
 OVERSIZE = {
     "graph/grad.py": 401,
-    "export/hls4ml.py": 411,
     "solvers.py": 411,
     "distill.py": 438,
     "deploy.py": 483,
     "graph/ir.py": 501,
     "baselines/haq.py": 557,
     "ilp.py": 704,
-    "export/qkeras.py": 712,
     "search.py": 731,
     "graph/keras_import.py": 759,
 }
