@@ -132,8 +132,12 @@ def op_classes() -> dict[str, type[QOp]]:
 
 
 def op_for_layer(layer: Layer) -> type[QOp]:
-    """The op class an IR layer lowers to; UnsupportedLayerError when none does."""
-    for cls in op_classes().values():
+    """The op class an IR layer lowers to; UnsupportedLayerError when none does.
+
+    The most recently registered class that accepts the layer wins, so a plug-in op can take
+    a layer kind over from a built-in one (the built-ins accept disjoint layers).
+    """
+    for cls in reversed(op_classes().values()):
         if cls.accepts(layer):
             return cls
     raise UnsupportedLayerError(f"layer {layer.name!r} of type {layer.op} cannot be quantized.")
