@@ -17,8 +17,9 @@ from typing import Literal, overload
 
 import numpy as np
 
+from codesign.errors import UnsupportedLayerError
 from codesign.graph import ops
-from codesign.quant.ops import op_classes
+from codesign.quant.ops import op_class, op_classes
 from codesign.quant.ops.gemm import AccumulatorOverflow, act_params, gemm_accumulate
 from codesign.quant.qir import QGraph, QNode, QTensor
 
@@ -30,8 +31,8 @@ class _IntOps(Mapping[str, NodeOp]):
 
     def __getitem__(self, kind: str) -> NodeOp:
         try:
-            return op_classes()[kind].run_node
-        except KeyError:
+            return op_class(kind).run_node
+        except UnsupportedLayerError:
             raise KeyError(kind) from None
 
     def __iter__(self) -> Iterator[str]:

@@ -59,12 +59,12 @@ class QOp:
     def from_node(cls: type[OpT], node: QNode) -> OpT:
         """The typed op a stored node holds (missing optional fields take their defaults)."""
         kw: dict[str, Any] = {}
-        for f in fields(cls):
-            store = node.attrs if f.metadata.get(_STORE) == "attrs" else node.params
-            if f.name in store:
-                kw[f.name] = store[f.name]
-            elif f.default is MISSING:
-                raise KeyError(f"{cls.kind} node {node.name!r} has no {f.name!r}")
+        for name, in_attrs, required in _schema(cls):
+            store = node.attrs if in_attrs else node.params
+            if name in store:
+                kw[name] = store[name]
+            elif required:
+                raise KeyError(f"{cls.kind} node {node.name!r} has no {name!r}")
         return cls(**kw)
 
     def to_node(self, name: str, inputs: list[str], output: str, fused: list[str] | None = None) -> QNode:
@@ -99,6 +99,18 @@ class QOp:
         return cls.from_node(node).run(ins, out)
 
 
+_SCHEMAS: dict[type[QOp], list[tuple[str, bool, bool]]] = {}
+
+
+def _schema(cls: type[QOp]) -> list[tuple[str, bool, bool]]:
+    """``(field, stored in attrs, required)`` per field, computed once per class (the golden model reads it per node)."""
+    if cls not in _SCHEMAS:
+        _SCHEMAS[cls] = [(f.name, f.metadata.get(_STORE) == "attrs", f.default is MISSING) for f in fields(cls)]
+    return _SCHEMAS[cls]
+
+
+# Importing this module runs the package's __init__ first, which imports (and so registers)
+# every built-in op module: the registry is complete whenever a lookup can run.
 _REGISTRY: dict[str, type[QOp]] = {}
 
 
@@ -118,7 +130,6 @@ def unregister(cls: type[QOp]) -> None:
 
 def op_class(kind: str) -> type[QOp]:
     """The op class stored nodes of ``kind`` hold."""
-    _load_builtin_ops()
     try:
         return _REGISTRY[kind]
     except KeyError:
@@ -127,7 +138,6 @@ def op_class(kind: str) -> type[QOp]:
 
 def op_classes() -> dict[str, type[QOp]]:
     """Every registered op class by kind."""
-    _load_builtin_ops()
     return dict(_REGISTRY)
 
 
@@ -141,10 +151,6 @@ def op_for_layer(layer: Layer) -> type[QOp]:
         if cls.accepts(layer):
             return cls
     raise UnsupportedLayerError(f"layer {layer.name!r} of type {layer.op} cannot be quantized.")
-
-
-def _load_builtin_ops() -> None:
-    import codesign.quant.ops  # noqa: F401 - importing the package registers the built-in ops
 
 
 # ------------------------------------------------------------------------------------------
