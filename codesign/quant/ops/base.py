@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from codesign.quant.fusion import FusionPlan
     from codesign.quant.gptq import LayerGram
 
-OVERLAY, PS = "overlay", "ps"
+OVERLAY: Literal["overlay"] = "overlay"
+PS: Literal["ps"] = "ps"
 _STORE = "store"
 # field metadata: where a field is stored. ATTR: ``QNode.attrs`` (scalars, tuples); PARAM:
 # ``QNode.params`` (arrays; a None value is not stored).
@@ -52,7 +53,7 @@ class QOp:
     """One quantized op (subclasses are frozen dataclasses whose fields carry ATTR or PARAM metadata)."""
 
     kind: ClassVar[str] = ""
-    placement: ClassVar[str] = PS
+    placement: ClassVar[Literal["overlay", "ps"]] = PS
     transparent: ClassVar[bool] = False
 
     @classmethod
@@ -103,7 +104,7 @@ _SCHEMAS: dict[type[QOp], list[tuple[str, bool, bool]]] = {}
 
 
 def _schema(cls: type[QOp]) -> list[tuple[str, bool, bool]]:
-    """``(field, stored in attrs, required)`` per field, computed once per class (the golden model reads it per node)."""
+    """``(field, stored in attrs, required)`` per field, once per class (the golden model asks per node)."""
     if cls not in _SCHEMAS:
         _SCHEMAS[cls] = [(f.name, f.metadata.get(_STORE) == "attrs", f.default is MISSING) for f in fields(cls)]
     return _SCHEMAS[cls]
@@ -118,6 +119,9 @@ def register(cls: type[OpT]) -> type[OpT]:
     """Class decorator: file an op class under its ``kind`` (a new op is one module)."""
     if not cls.kind:
         raise ValueError(f"op class {cls.__name__} has no kind")
+    known = _REGISTRY.get(cls.kind)
+    if known is not None and known is not cls:  # the kind names the class in saved files: one owner
+        raise ValueError(f"op kind {cls.kind!r} is already registered by {known.__name__}")
     _REGISTRY[cls.kind] = cls
     return cls
 
