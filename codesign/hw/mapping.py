@@ -30,7 +30,7 @@ from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
 from codesign.hw.packing import pack64, unpack64
 from codesign.hw.regmap import pack_fields
-from codesign.quant.ops.gemm import GemmOp, act_params
+from codesign.quant.ops.gemm import Conv, GemmOp
 from codesign.quant.qir import QNode, QTensor
 
 PP_DEPTH = MAX_CHANNELS  # channels of the post-process parameter memory (one definition: the postproc core)
@@ -82,17 +82,16 @@ class LayerShape:
 
 def layer_shape(node: QNode, x_shape: tuple[int, ...]) -> LayerShape:
     """GEMM dimensions of ``node`` for an NHWC (or NC) input of shape ``x_shape``."""
-    w = node.params["weight"]
-    if node.kind == "dense":
+    op = _gemm_op(node)
+    w = op.weight
+    if not isinstance(op, Conv):
         batch = int(np.prod(x_shape[:-1]))
         return LayerShape(batch, w.shape[1], w.shape[0], 1, 1, 1, x_shape[-1], 1, 1, 1, 0)
-    if node.kind != "conv":
-        raise UnsupportedLayerError(f"layer {node.name!r} of kind {node.kind} does not run on the overlay.")
     kh, kw, cin_g, cout = w.shape
-    groups = int(node.attrs.get("groups", 1))
+    groups = int(op.groups)
     n_img, h, wd, _c = x_shape
-    t, b, lft, r = node.attrs["padding"]
-    sh, sw = node.attrs["strides"]
+    t, b, lft, r = op.padding
+    sh, sw = op.strides
     oh = (h + t + b - kh) // sh + 1
     ow = (wd + lft + r - kw) // sw + 1
     return LayerShape(n_img * oh * ow, cout // groups, kh * kw * cin_g, groups, h, wd, _c, kh, kw, sh, max(t, lft))
@@ -149,9 +148,9 @@ def _gemm_op(node: QNode) -> GemmOp:
     return op
 
 
-def _out_hw(node: QNode, shp: LayerShape) -> tuple[int, int]:
-    t, b, lft, r = node.attrs["padding"]
-    return (shp.in_h + t + b - shp.kh) // shp.stride + 1, (shp.in_w + lft + r - shp.kw) // node.attrs["strides"][1] + 1
+def _out_hw(op: Conv, shp: LayerShape) -> tuple[int, int]:
+    t, b, lft, r = op.padding
+    return (shp.in_h + t + b - shp.kh) // shp.stride + 1, (shp.in_w + lft + r - shp.kw) // op.strides[1] + 1
 
 
 def img2col_ok(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: OverlaySpec) -> bool:
@@ -162,11 +161,12 @@ def img2col_ok(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: 
     descriptor's 4-bit fields, and ``KH + stride - 1`` image rows inside the IFM buffer (the
     rows one output row's windows span, plus the rows the last one skips).
     """
-    if node.kind != "conv" or len(x_shape) != 4 or x_shape[0] != 1:
+    op = node.op
+    if not isinstance(op, Conv) or len(x_shape) != 4 or x_shape[0] != 1:
         return False
     shp = layer_shape(node, x_shape)
-    t, _b, lft, _r = node.attrs["padding"]
-    sh, sw = node.attrs["strides"]
+    t, _b, lft, _r = op.padding
+    sh, sw = op.strides
     cw = shp.in_c // engine.tree
     return not (shp.groups != 1 or shp.in_c % engine.tree or max(shp.kh, shp.kw) > K_MAX or sh != sw
                 or max(sh, t, lft) > NIB_MAX or shp.kh * shp.kw * cw > spec.row_depth
@@ -203,12 +203,12 @@ def _blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[tup
     """
     op = _gemm_op(node)
     w = op.weight.astype(np.int64)
-    if node.kind == "dense":
+    if not isinstance(op, Conv):
         return [(x.reshape(-1, x.shape[-1]), w, 0)]
     blocks = op.gemm_blocks(x.shape, lanes)
     kh, kw, cin_g, cout = w.shape
-    xp = ops.pad_nhwc(x, node.attrs["padding"], 0)
-    strides = node.attrs["strides"]
+    xp = ops.pad_nhwc(x, op.padding, 0)
+    strides = op.strides
     if shp.groups == 1:
         cols = ops.im2col(xp, (kh, kw), strides)
         return [(cols.reshape(-1, cols.shape[-1]), w.reshape(kh * kw * cin_g, cout), 0)]
@@ -241,7 +241,7 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
     shp = layer_shape(node, x.shape)
     path = choose_path(node, x.shape, engine, spec, img2col)
     ifm = np.ascontiguousarray(x[0]) if path == HW_IMG2COL else None
-    p = node.params
+    op = _gemm_op(node)
     jobs: list[GemmJob] = []
     for g, (a, wb, first) in enumerate(_blocks(node, x, shp, engine.lanes)):
         k, n = wb.shape
@@ -249,7 +249,7 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
         for c0 in range(0, n, width):
             c1 = min(n, c0 + width)
             lo, hi = first + c0, first + c1
-            jobs.append(GemmJob(a, wb[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi], p["shift"][lo:hi], lo, g, ifm))
+            jobs.append(GemmJob(a, wb[:, c0:c1], op.bias[lo:hi], op.mult[lo:hi], op.shift[lo:hi], lo, g, ifm))
     return shp, jobs
 
 
@@ -292,17 +292,18 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     steps) is computed here, on the host, so the hardware has no run-time divider or chained
     multiplier (docs/hw.md, "Timing closure by construction").
     """
-    ap = act_params(node)
+    op = _gemm_op(node)
+    ap = op.act_params
     nib = lambda v: min(int(v), NIB_MAX)  # noqa: E731 - 4-bit descriptor fields (informational on the host path)
     m = job.a.shape[0]
     k, n = job.w.shape
     kb = -(-k // engine.tree)
     g = -(-n // engine.lanes)
     kernel = pack_fields("DESC_KERNEL", KH=nib(shp.kh), KW=nib(shp.kw), STRIDE=nib(shp.stride), PAD=nib(shp.pad))
-    ow = _out_hw(node, shp)[1] if node.kind == "conv" else 1
+    ow = _out_hw(op, shp)[1] if isinstance(op, Conv) else 1
     cw = ifm_words = row_pitch = x_step = y_step = addr0 = floor0 = 0
-    if job.ifm is not None:  # hardware img2col: exact left and top padding, mode bit
-        t, _b, lft, _r = node.attrs["padding"]
+    if job.ifm is not None and isinstance(op, Conv):  # hardware img2col: exact left and top padding, mode bit
+        t, _b, lft, _r = op.padding
         kernel = pack_fields("DESC_KERNEL", KH=shp.kh, KW=shp.kw, STRIDE=shp.stride, PAD=int(lft), IMG2COL=1,
                          PAD_TOP=int(t))
         cw = shp.in_c // engine.tree
