@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from codesign import ui
 from codesign.graph.ir import Graph
 from codesign.quant.bitconfig import BitConfig, LayerBits
 from codesign.quant.fakequant import FakeQuantModel
-from codesign.quant.golden import INT_OPS, GoldenModel, run_nodes, tensors_before
+from codesign.quant.golden import INT_OPS, GoldenModel, NodeOp, run_nodes, tensors_before
 from codesign.quant.qgraph import QGraph, quantize_model
 
 DEFAULT_ALPHA = 0.5
@@ -66,7 +66,7 @@ def layer_mask(shape: tuple[int, ...], alpha: float, seed: int, index: int) -> n
     return rng.random(shape) < alpha
 
 
-def _op_table(qg: QGraph, engine: str) -> dict:
+def _op_table(qg: QGraph, engine: str) -> Mapping[str, NodeOp]:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
     return FakeQuantModel(qg).table if engine == "fakequant" else INT_OPS

@@ -11,7 +11,7 @@ at the board clock, energy (power rails where the board has them, else activity 
 :mod:`codesign.board.energy`), useful MACs and utilization ``MACs / (cycles_total x lanes x
 tree)``. Ops the overlay does not run are timed on the CPU with the golden model and written
 to a second CSV (``<out>.ps.csv``); per-layer details (compute-only utilization, jobs, wall
-time) go to ``<out>.detail.csv``.
+time, and each op's analytic compute cycles beside the counter) go to ``<out>.detail.csv``.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ from codesign.board.timed import TimedBoard, bus_cycles
 from codesign.errors import CodesignError, run_cli
 from codesign.graph.bn_stats import recalibrate_bn
 from codesign.graph.ir import Graph
+from codesign.hw.mapping import expected_cycles
 from codesign.hwtable import HwRow, HwTable
 from codesign.quant.bitconfig import BitConfig
 from codesign.quant.dyadic import parse_bits_list
-from codesign.quant.golden import INT_OPS, GoldenModel
+from codesign.quant.golden import GoldenModel
+from codesign.quant.ops import PS, op_class
 from codesign.quant.qgraph import QGraph, quantize_model
 from codesign.sysinfo import cpu_name
 
@@ -65,6 +67,9 @@ class LayerDetail:
     issued_macs: int  # CNT_MACS (includes padding lanes/elements)
     beats_in: int
     beats_out: int
+    cycles_compute: int  # CYC_COMPUTE, measured
+    exp_cycles_compute: int  # the op's analytic count (GemmOp.exp_cycles): exact when the model holds
+    min_cycles_total: int  # analytic lower bound on cycles_total (weight load + beats per job)
     wall_s: float
     energy_source: str
     path: str = "host"  # activation path: host im2col rows or hardware img2col ("hw_img2col")
@@ -110,15 +115,11 @@ def quantize_uniform(graph: Graph, bits: int, seed: int) -> QGraph:
 def _time_ps(qg: QGraph, tr, repeats: int) -> list[PsOp]:
     ops = []
     bits = max(qg.bitconfig.layers[n.name].w_bits for n in qg.gemm_nodes()) if qg.gemm_nodes() else 0
-    for node in qg.nodes:
-        if node.is_gemm:
-            continue
-        ins = tr.inputs[node.name]
-        out_t = qg.tensors[node.output]
-        times = []
+    for node in (n for n in qg.nodes if op_class(n.kind).placement == PS):
+        ins, out_t, run, times = tr.inputs[node.name], qg.tensors[node.output], op_class(node.kind).run_node, []
         for _ in range(max(1, repeats)):
             t0 = time.perf_counter()
-            INT_OPS[node.kind](node, ins, out_t)
+            run(node, ins, out_t)
             times.append(time.perf_counter() - t0)
         ops.append(PsOp(node.name, node.kind, bits, statistics.median(times) * 1e3))
     return ops
@@ -157,7 +158,7 @@ def measure_full(
     """Run OQA and return the table, per-layer details and PS-side op timings.
 
     ``img2col`` is the driver's activation-path policy ("auto", "host" or "hw";
-    :func:`codesign.board.layer.choose_path`); the path each layer took is in the details.
+    :func:`codesign.hw.mapping.choose_path`); the path each layer took is in the details.
     """
     timed = TimedBoard(board)  # bus cycles: the layer's cost outside its jobs' counters
     driver = OverlayDriver(timed, spec, img2col=img2col)
@@ -200,6 +201,7 @@ def measure_full(
                 int(np.prod(w.shape[:-1])), groups, run.jobs,
                 round(run.macs / (cc * run.peak_macs_per_cycle), 6) if cc else 0.0,
                 run.counters["CNT_MACS"], run.counters["CNT_BEATS_IN"], run.counters["CNT_BEATS_OUT"],
+                cc, *expected_cycles(node, xin.shape, spec.engine(b), spec),
                 round(sum(r.wall_s for r in runs) / len(runs), 4), source, run.path,
             ))
             if progress:

@@ -55,12 +55,9 @@ MAX_LINES = 400
 # module -> its line count when this list was written (issue 19); shrink these, do not add to them.
 OVERSIZE = {
     "graph/grad.py": 401,
-    "export/hls4ml.py": 411,
     "solvers.py": 411,
     "distill.py": 438,
     "graph/ir.py": 501,
-    "quant/qgraph.py": 538,
-    "export/qkeras.py": 712,
     "graph/keras_import.py": 759,
 }
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
-from codesign.board.layer import HOST, GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
+from codesign.hw.mapping import HOST, GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
 from codesign.hw.overlay import OverlaySpec
 from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name, field_value, pack_fields
 from codesign.quant.qgraph import QNode, QTensor

@@ -53,11 +53,12 @@ Because every multiplier is dyadic and exactly representable, and ``AP_RND`` rou
 like the golden model's ``(x*M + 2^(s-1)) >> s``, the C-sim is expected to equal the golden
 model bit for bit on the supported ops; ``tests/export/test_hls4ml_export.py`` measures it.
 
-Supported QNode kinds: conv (groups=1 and depthwise), dense, add, mul, avgpool, gavgpool,
-maxpool, gmaxpool, pad, flatten, reshape, relu, relu6, hswish, hsigmoid, affine, requant, with
-fused ReLU, ReLU6 and h-swish. Not supported: ``lut`` (a sigmoid as an integer table; hls4ml's
-sigmoid is its own float table, not the golden one) and grouped convolutions other than
-depthwise; :func:`check_supported` raises ``UnsupportedLayerError`` naming every such node.
+Supported QNode kinds (one handler per op class in :mod:`codesign.export.hls4ml_ops`): conv
+(groups=1 and depthwise), dense, add, mul, avgpool, gavgpool, maxpool, gmaxpool, pad, flatten,
+reshape, relu, relu6, hswish, hsigmoid, affine, requant, with fused ReLU, ReLU6 and h-swish.
+Not supported: ``lut`` (a sigmoid as an integer table; hls4ml's sigmoid is its own float
+table, not the golden one) and grouped convolutions other than depthwise;
+:func:`check_supported` raises ``UnsupportedLayerError`` naming every such node.
 
 Known approximations
 --------------------
@@ -82,13 +83,10 @@ import numpy as np
 import yaml
 
 from codesign.errors import UnsupportedLayerError
+from codesign.export.hls4ml_ops import unsupported_reason
 from codesign.export.qkeras import INPUT_LAYER, ExportInfo, export_qkeras
 from codesign.quant.qgraph import QGraph, QNode, QTensor
 
-HLS4ML_KINDS = frozenset(
-    {"conv", "dense", "add", "mul", "avgpool", "gavgpool", "maxpool", "gmaxpool", "pad", "flatten", "reshape",
-     "relu", "relu6", "hswish", "hsigmoid", "affine", "requant"}
-)
 MAX_FRACTION_BITS = 64  # cap for constants that are not exactly dyadic
 GAP_EXTRA_FRACTION_BITS = 24
 CONFIG_FILE = "hls4ml_config.yaml"
@@ -161,18 +159,8 @@ def _accumulator(node: QNode, x: QTensor) -> Fixed:
 
 def unsupported_nodes(qg: QGraph, io_type: str = "io_parallel") -> dict[str, str]:
     """Node name -> why the hls4ml export cannot map it (empty when every node maps)."""
-    why: dict[str, str] = {}
-    for n in qg.nodes:
-        if n.kind not in HLS4ML_KINDS:
-            why[n.name] = f"kind {n.kind!r} has no hls4ml mapping (supported: {', '.join(sorted(HLS4ML_KINDS))})"
-        elif n.kind == "conv" and n.attrs["groups"] > 1 and n.params["weight"].shape[2] != 1:
-            why[n.name] = f"grouped convolution (groups={n.attrs['groups']}) has no hls4ml layer; only depthwise"
-        elif io_type == "io_stream" and n.kind == "maxpool" and tuple(n.attrs["pool"]) != tuple(n.attrs["strides"]):
-            why[n.name] = (f"hls4ml's io_stream pooling needs pool size == stride, got pool {tuple(n.attrs['pool'])} "
-                           f"stride {tuple(n.attrs['strides'])}; use io_type='io_parallel'")
-        elif io_type == "io_stream" and n.kind == "mul" and len({qg.tensors[i].shape for i in n.inputs}) > 1:
-            why[n.name] = "a broadcasting multiply (squeeze-excite) needs io_type='io_parallel' in hls4ml"
-    return why
+    why = {n.name: unsupported_reason(qg, n, io_type) for n in qg.nodes}
+    return {k: v for k, v in why.items() if v is not None}
 
 
 def check_supported(qg: QGraph, io_type: str = "io_parallel") -> None:
@@ -407,5 +395,5 @@ def _plain(obj: Any) -> Any:
     return str(obj)
 
 
-__all__ = ["HLS4ML_KINDS", "Fixed", "check_supported", "exact_fixed", "hls4ml_config", "hls4ml_precision_table",
+__all__ = ["Fixed", "check_supported", "exact_fixed", "hls4ml_config", "hls4ml_precision_table",
            "precision_plan", "register_handlers", "to_hls4ml", "unsupported_nodes"]

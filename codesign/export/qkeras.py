@@ -11,6 +11,8 @@ divide ``x`` by ``alpha`` before rounding), so it cannot round activations onto 
 non-power-of-two grid ``k * s``; an integer grid with the scale folded into the neighbouring
 multipliers can, and it is also what hls4ml represents exactly (``ap_fixed<b, b>``).
 
+Each row is one handler in :mod:`codesign.export.qkeras_ops`, registered for its op class.
+
 =================  ===========================================================================
 QNode kind         Keras layers (``t`` = tensor in code units, ``M`` = dyadic ``mult*2^-shift``)
 =================  ===========================================================================
@@ -85,256 +87,37 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu
-from qkeras.utils import _add_supported_quantized_objects
+from qkeras import QActivation
 
 from codesign.errors import UnsupportedLayerError
-from codesign.quant.dyadic import HSWISH_CLAMP, Act
-from codesign.quant.qgraph import QGraph, QNode, QTensor
+from codesign.export.qkeras_layers import (
+    CodeAffine,
+    CodeLUT,
+    DyadicRequant,
+    InputCodes,
+    custom_objects,
+    load_qkeras,
+)
+from codesign.export.qkeras_numeric import (
+    constant_error,
+    dyadic_value,
+    gemm_multiplier,
+    grid_quantizer,
+    stored_kernel,
+    tie_nudge,
+)
+from codesign.export.qkeras_ops import handler_for
+from codesign.quant.ops import op_class
+from codesign.quant.qir import QGraph, QNode, QTensor
 
 BN_EPSILON = 2.0**-10  # var = 1 - eps is exact in float32, so sqrt(var + eps) == 1 exactly
 IO_MODES = ("real", "codes")
 INPUT_LAYER = "model_input"
 K = tf.keras
-
-
-# ------------------------------------------------------------------------------------------
-# custom layers for what Keras/QKeras cannot express
-# ------------------------------------------------------------------------------------------
-
-
-@K.utils.register_keras_serializable(package="codesign")
-class CodeAffine(tf.keras.layers.Layer):
-    """``y = x * factor + offset`` with constant arrays broadcast on the non-batch axes."""
-
-    def __init__(self, factor: Any, offset: Any = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.factor = np.asarray(factor, np.float64).tolist()
-        self.offset = np.asarray(offset, np.float64).tolist()
-
-    def call(self, x: tf.Tensor) -> tf.Tensor:
-        """Apply the constant scale and offset."""
-        return x * tf.constant(self.factor, tf.float32) + tf.constant(self.offset, tf.float32)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config (the constants as nested lists)."""
-        return {**super().get_config(), "factor": self.factor, "offset": self.offset}
-
-
-@K.utils.register_keras_serializable(package="codesign")
-class CodeLUT(tf.keras.layers.Layer):
-    """Integer table lookup ``y = table[x - offset]`` on code-valued inputs (exact)."""
-
-    def __init__(self, table: Any, offset: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.table = [int(v) for v in np.ravel(table)]
-        self.offset = int(offset)
-
-    def call(self, x: tf.Tensor) -> tf.Tensor:
-        """Look the codes up (out-of-table codes clamp to the table ends)."""
-        idx = tf.cast(tf.round(x), tf.int32) - self.offset
-        idx = tf.clip_by_value(idx, 0, len(self.table) - 1)
-        return tf.gather(tf.constant(self.table, tf.float32), idx)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config."""
-        return {**super().get_config(), "table": self.table, "offset": self.offset}
-
-
-@K.utils.register_keras_serializable(package="codesign")
-class InputCodes(tf.keras.layers.Layer):
-    """Real input -> input codes ``floor(x / scale + 1/2)`` in float64, as the golden model rounds.
-
-    A float32 ``Rescaling(1/scale)`` + ``tf.round`` differs at ties: 8-bit pixels over scales
-    such as 0.064 give exact halves (0.8 / 0.064 = 12.5 in float32, rounded to even: 12; the
-    golden model's float64 quotient of the float32 pixel is 12.5000002: 13). Uniform INT4
-    resnet_s had 0.3 % of its input codes one lower, up to 13 LSB at the logits.
-    """
-
-    def __init__(self, scale: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, x: tf.Tensor) -> tf.Tensor:
-        """Round half up onto the input grid (no gradient is needed at the input)."""
-        return tf.cast(tf.floor(tf.cast(x, tf.float64) / self.scale + 0.5), tf.float32)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config."""
-        return {**super().get_config(), "scale": self.scale}
-
-
-def _int_const(v: Any) -> tf.Tensor:
-    return tf.constant(np.asarray(v, np.int64))
-
-
-@K.utils.register_keras_serializable(package="codesign")
-class DyadicRequant(tf.keras.layers.Layer):
-    """Exact golden requant ``((round(x*pre) + bias) * mult + 2^(shift-1)) >> shift + offset`` in int64.
-
-    ``mult``/``shift``/``bias``/``offset`` broadcast on the non-batch axes (per channel or per
-    position); ``mult`` may be negative (a signed affine).
-    """
-
-    def __init__(self, mult: Any, shift: Any, bias: Any = 0, offset: Any = 0, pre: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mult = np.asarray(mult, np.int64).tolist()
-        self.shift = np.asarray(shift, np.int64).tolist()
-        self.bias = np.asarray(bias, np.int64).tolist()
-        self.offset = np.asarray(offset, np.int64).tolist()
-        self.pre = float(pre)
-
-    def call(self, x: tf.Tensor) -> tf.Tensor:
-        """Integer requantization of code-valued inputs."""
-        xi = tf.cast(tf.round(x * self.pre), tf.int64) + _int_const(self.bias)
-        shift = np.asarray(self.shift, np.int64)
-        rnd = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
-        y = tf.bitwise.right_shift(xi * _int_const(self.mult) + _int_const(rnd), _int_const(shift))
-        return tf.cast(y + _int_const(self.offset), tf.float32)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config."""
-        return {**super().get_config(), "mult": self.mult, "shift": self.shift, "bias": self.bias,
-                "offset": self.offset, "pre": self.pre}
-
-
-@K.utils.register_keras_serializable(package="codesign")
-class DyadicAdd(tf.keras.layers.Layer):
-    """Exact golden residual add ``(a*mult_a + b*mult_b + 2^(shift-1)) >> shift`` in int64."""
-
-    def __init__(self, mult_a: int, mult_b: int, shift: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mult_a, self.mult_b, self.shift = int(mult_a), int(mult_b), int(shift)
-
-    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
-        """Integer sum of two code-valued inputs."""
-        a, b = (tf.cast(tf.round(t), tf.int64) for t in inputs)
-        rnd = (1 << (self.shift - 1)) if self.shift > 0 else 0
-        s = a * self.mult_a + b * self.mult_b + rnd
-        return tf.cast(tf.bitwise.right_shift(s, tf.constant(self.shift, tf.int64)), tf.float32)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config."""
-        return {**super().get_config(), "mult_a": self.mult_a, "mult_b": self.mult_b, "shift": self.shift}
-
-
-def custom_objects() -> dict[str, Any]:
-    """QKeras quantizers/layers plus codesign's custom layers, for ``load_model``."""
-    objs: dict[str, Any] = {}
-    _add_supported_quantized_objects(objs)
-    objs.update(CodeAffine=CodeAffine, CodeLUT=CodeLUT, DyadicRequant=DyadicRequant, DyadicAdd=DyadicAdd,
-                InputCodes=InputCodes)
-    return objs
-
-
-def load_qkeras(path: str | Path) -> tf.keras.Model:
-    """Load a model saved from :func:`to_qkeras` (``.h5``)."""
-    return K.models.load_model(str(path), custom_objects=custom_objects(), compile=False)
-
-
-# ------------------------------------------------------------------------------------------
-# helpers
-# ------------------------------------------------------------------------------------------
-
-
-def constant_error(beta: Any, bias: Any, mult: Any, shift: Any, offset: Any) -> float:
-    """Largest ``|beta - (bias*M + offset + tie_nudge)|`` of a float64 requant offset, computed exactly.
-
-    ``bias * M`` carries the mantissa bits of both factors; past 53 bits float64 (and the C++
-    double literal hls4ml writes) rounds it, which a rounding boundary can turn into 1 LSB.
-    """
-    from fractions import Fraction
-
-    arrays = np.broadcast_arrays(np.asarray(beta, np.float64), np.asarray(bias, np.int64), np.asarray(mult, np.int64),
-                                 np.asarray(shift, np.int64), np.asarray(offset, np.int64))
-    worst = Fraction(0)
-    for b, bi, mu, sh, off in zip(*(a.ravel() for a in arrays)):
-        f = int(lattice_bits(int(mu), int(sh)))
-        want = Fraction(int(bi) * int(mu), 1 << int(sh)) + int(off) + (Fraction(1, 1 << (f + 1)) if f else 0)
-        worst = max(worst, abs(Fraction(float(b)) - want))
-    return float(worst)
-
-
-def dyadic_value(mult: Any, shift: Any) -> np.ndarray:
-    """The real number(s) ``mult * 2^-shift`` in float64."""
-    return np.asarray(mult, np.float64) * np.exp2(-np.asarray(shift, np.float64))
-
-
-def lattice_bits(mult: Any, shift: Any) -> np.ndarray:
-    """Fractional bits ``F`` of ``mult * 2^-shift`` in lowest terms (0 for a zero multiplier)."""
-    m = np.atleast_1d(np.asarray(mult, np.int64))
-    s = np.broadcast_to(np.asarray(shift, np.int64), m.shape)
-    out = np.zeros(m.shape, np.int64)
-    for i, (mi, si) in enumerate(zip(m.ravel(), s.ravel())):
-        mi = int(mi)
-        tz = (mi & -mi).bit_length() - 1 if mi else 0
-        out.flat[i] = max(int(si) - tz, 0) if mi else 0
-    return out.reshape(np.shape(mult)) if np.ndim(mult) else out[0]
-
-
-def tie_nudge(mult: Any, shift: Any) -> np.ndarray:
-    """``2^-(F+1)``: added before a QKeras rounding so that ties round half up, as the golden model.
-
-    An integer times ``M = mult * 2^-shift`` lies on the lattice ``2^-F``. Half a lattice step
-    moves exact ``.5`` ties above the boundary (``tf.round`` rounds ties to even) and moves
-    no other lattice point across one; for small ``F`` (where ties actually occur, e.g.
-    ``M = 1/128``) float32 holds the value and the nudge exactly. An integer multiplier
-    (``F = 0``) makes no ties, and half a step would create them: its nudge is 0.
-    """
-    f = np.asarray(lattice_bits(mult, shift), np.float64)
-    return np.where(f > 0, np.exp2(-(f + 1.0)), 0.0)
-
-
-def grid_quantizer(t: QTensor, relu: bool = False) -> Any:
-    """QKeras quantizer rounding code-valued inputs onto the integer range of ``t``.
-
-    ``quantized_bits(b, b-1)`` computes ``clip(round(x), -2^(b-1), 2^(b-1)-1)``;
-    ``quantized_bits(b, b, keep_negative=False)`` and ``quantized_relu(b, b)`` compute
-    ``clip(round(x), 0, 2^b-1)``.
-    """
-    if t.signed:
-        return quantized_bits(t.bits, t.bits - 1, keep_negative=True)
-    if relu:
-        return quantized_relu(t.bits, t.bits)
-    return quantized_bits(t.bits, t.bits, keep_negative=False)
-
-
-def weight_quantizer(w_bits: int, alpha: np.ndarray) -> Any:
-    """Narrow-range ``quantized_bits`` whose output is ``alpha * code / 2^(w_bits-1)``."""
-    # a (nested) list rather than an array: it survives the .h5 JSON config round trip
-    return quantized_bits(w_bits, 0, symmetric=1, keep_negative=True, alpha=np.asarray(alpha, np.float64).tolist())
-
-
-def gemm_multiplier(node: QNode) -> np.ndarray:
-    """Per-output-channel requant multiplier ``M_c = s_x * w_scale_c / s_y`` (dyadic value)."""
-    return dyadic_value(node.params["mult"], node.params["shift"])
-
-
-def stored_kernel(node: QNode) -> tuple[np.ndarray, np.ndarray]:
-    """``(kernel, alpha)`` as the Keras layer stores them, in Keras kernel layout.
-
-    Depthwise kernels go from IR ``[kh, kw, 1, cin*m]`` to Keras ``[kh, kw, cin, m]`` with
-    the same channel order (IR output channel ``c*m + j`` is Keras ``(c, j)``).
-    """
-    codes = np.asarray(node.params["weight"], np.float64)
-    m = 2.0 ** (node.attrs["w_bits"] - 1)
-    alpha = gemm_multiplier(node) * m
-    if node.kind == "conv" and _is_depthwise(node):
-        kh, kw, _one, cout = codes.shape
-        cin = node.attrs["groups"]
-        mult = cout // cin
-        codes = codes.reshape(kh, kw, cin, mult)
-        alpha = alpha.reshape(cin, mult)
-    return codes / m, alpha
-
-
-def _is_depthwise(node: QNode) -> bool:
-    return node.attrs.get("groups", 1) > 1 and node.params["weight"].shape[2] == 1
 
 
 class _Exporter:
@@ -448,148 +231,13 @@ class _Exporter:
         p = self.rq(p, f"{name}_rq", *md)
         return self.quantize(p, out, f"{name}_q")
 
-    # ---- per node kind --------------------------------------------------------------
-    def gemm(self, n: QNode, x: tf.Tensor, out: QTensor) -> tf.Tensor:
-        """Conv/dense (requant folded into alpha, or a separate multiplier), then the activation."""
-        kernel, alpha = stored_kernel(n)
-        m_c = gemm_multiplier(n)
-        bias = np.asarray(n.params["bias"], np.float64) * m_c + tie_nudge(n.params["mult"], n.params["shift"])
-        w_bits = n.attrs["w_bits"]
-        if self.fold_requant:
-            wq = weight_quantizer(w_bits, alpha)
-            weights = [kernel.astype(np.float32), bias.astype(np.float32)]
-        else:  # integer kernel codes; bias and multiplier go to a '<name>_rq' layer
-            kernel = kernel * 2.0 ** (w_bits - 1)
-            wq = quantized_bits(w_bits, w_bits - 1, symmetric=1, keep_negative=True)
-            weights = [kernel.astype(np.float32)]
-        # hls form: the integer bias codes join the exact integer accumulator, so the multiplier
-        # layer only holds dyadic constants (a bias * M constant can need more than 53 bits)
-        int_bias = self.hls and not self.fold_requant
-        if int_bias:
-            weights.append(np.asarray(n.params["bias"], np.float32))
-            self.info.int_bias[n.name] = np.asarray(n.params["bias"], np.int64)
-        kw: dict[str, Any] = {"name": n.name, "use_bias": self.fold_requant or int_bias}
-        if n.kind == "dense":
-            layer = QDense(kernel.shape[-1], kernel_quantizer=wq, **kw)
-        else:
-            x = self.pad(x, n.attrs["padding"], f"{n.name}_zpad")
-            kw.update(strides=tuple(n.attrs["strides"]), padding="valid")
-            if n.attrs["groups"] == 1:
-                layer = QConv2D(kernel.shape[-1], tuple(kernel.shape[:2]), kernel_quantizer=wq, **kw)
-            elif _is_depthwise(n):
-                layer = QDepthwiseConv2D(tuple(kernel.shape[:2]), depth_multiplier=kernel.shape[-1],
-                                         depthwise_quantizer=wq, **kw)
-            else:
-                raise UnsupportedLayerError(
-                    f"layer {n.name!r}: grouped convolution with groups={n.attrs['groups']} and "
-                    f"{n.params['weight'].shape[2]} input channels per group has no QKeras layer "
-                    "(only groups=1 and depthwise export)."
-                )
-        y = self.layer(layer, x, weights=weights)
-        if not self.fold_requant:
-            y = self.rq(y, f"{n.name}_rq", n.params["mult"], n.params["shift"], bias=0 if int_bias else n.params["bias"])
-        return self.activation(n, y, out)
-
-    def activation(self, n: QNode, y: tf.Tensor, out: QTensor) -> tf.Tensor:
-        """The fused activation of a conv/dense/add node, then the output quantizer."""
-        act = Act(n.attrs.get("act", 0))
-        if act == Act.HSWISH:
-            # the golden h-swish clamps its input to [-HSWISH_CLAMP, HSWISH_CLAMP - 1] first
-            clamp_bits = HSWISH_CLAMP.bit_length()
-            q = self.layer(QActivation(quantized_bits(clamp_bits, clamp_bits - 1, keep_negative=True),
-                                       name=f"{n.name}_q16"), y)
-            md = (n.attrs["hs_mult"], n.attrs["hs_shift"])
-            return self.hswish_block(q, n.attrs["three"], n.attrs["six"], md, out, f"{n.name}_hswish")
-        if act == Act.RELU6 and n.attrs["six"] < out.qmax:
-            y = self.clip(y, n.attrs["six"], f"{n.name}_relu6")
-        return self.quantize(y, out, f"{n.name}_q", relu=act in (Act.RELU, Act.RELU6))
-
+    # ---- per node: the handler registered for its op class ---------------------------
     def node(self, n: QNode) -> tf.Tensor:
         """Keras layers for one QNode; returns the code-valued output tensor."""
-        ins = [self.t[i] for i in n.inputs]
-        out = self.qg.tensors[n.output]
-        x = ins[0]
-        k, p, a = n.kind, n.params, n.attrs
-        if k in ("conv", "dense"):
-            return self.gemm(n, x, out)
-        if k == "add":
-            if self.exact:
-                y = self.layer(DyadicAdd(int(p["mult_a"]), int(p["mult_b"]), int(p["shift"]), name=n.name), ins[0], ins[1])
-                return self.activation(n, y, out)
-            m = dyadic_value(p["mult_a"], p["shift"]), dyadic_value(p["mult_b"], p["shift"])
-            nudge = np.minimum(tie_nudge(p["mult_a"], p["shift"]), tie_nudge(p["mult_b"], p["shift"]))
-            xa = self.affine(ins[0], f"{n.name}_rqa", gamma=m[0], beta=nudge)
-            xb = self.affine(ins[1], f"{n.name}_rqb", gamma=m[1])
-            return self.activation(n, self.layer(K.layers.Add(name=n.name), xa, xb), out)
-        if k == "mul":
-            a, b = ins
-            if self.hls and int(np.prod(a.shape[1:])) < int(np.prod(b.shape[1:])):
-                a, b = b, a  # hls4ml's io_parallel Multiply broadcasts its second input (index mod size)
-            y = self.layer(K.layers.Multiply(name=n.name), a, b)
-            return self.quantize(self.rq(y, f"{n.name}_rq", p["mult"], p["shift"]), out, f"{n.name}_q")
-        if k == "avgpool":
-            xp = self.pad(x, a["padding"], f"{n.name}_zpad")
-            # window sums with a ones depthwise kernel: exact integers (an average would not be)
-            c = int(xp.shape[-1])
-            pool = K.layers.DepthwiseConv2D(tuple(a["pool"]), tuple(a["strides"]), "valid", use_bias=False, name=n.name)
-            y = self.layer(pool, xp, weights=[np.ones((*a["pool"], c, 1), np.float32)])
-            mult, shift = np.asarray(p["mult"]), np.asarray(p["shift"])
-            if np.all(mult == mult.flat[0]) and np.all(shift == shift.flat[0]):  # no padded window: one multiplier
-                mult, shift = mult.flat[0], shift.flat[0]
-            else:  # per output position [OH, OW, 1]
-                mult, shift = mult.reshape(mult.shape[1:]), shift.reshape(shift.shape[1:])
-            y = self.rq(y, f"{n.name}_rq", mult, shift)
-            return self.quantize(y, out, f"{n.name}_q")
-        if k == "gavgpool":
-            h, w = self.qg.tensors[n.inputs[0]].shape[:2]
-            if self.hls:  # exact integer sums: hls4ml's average divides with truncation
-                c = int(x.shape[-1])
-                pool = K.layers.DepthwiseConv2D((h, w), 1, "valid", use_bias=False, name=n.name)
-                y = self.layer(pool, x, weights=[np.ones((h, w, c, 1), np.float32)])
-                if not a["keepdims"]:
-                    y = self.layer(K.layers.Reshape((c,), name=f"{n.name}_flat"), y)
-                y = self.rq(y, f"{n.name}_rq", p["mult"], p["shift"])
-                return self.quantize(y, out, f"{n.name}_q")
-            y = self.layer(K.layers.GlobalAveragePooling2D(keepdims=a["keepdims"], name=n.name), x)
-            y = self.rq(y, f"{n.name}_rq", p["mult"], p["shift"], pre=float(h * w))
-            return self.quantize(y, out, f"{n.name}_q")
-        if k == "maxpool":
-            src = self.qg.tensors[n.inputs[0]]
-            offset = -src.qmin if (src.signed and any(a["padding"])) else 0
-            if offset:
-                x = self.affine(x, f"{n.name}_shift_up", beta=offset)
-            x = self.pad(x, a["padding"], f"{n.name}_zpad")
-            y = self.layer(K.layers.MaxPooling2D(a["pool"], a["strides"], "valid", name=n.name), x)
-            return self.affine(y, f"{n.name}_shift_down", beta=-offset) if offset else y
-        if k == "gmaxpool":
-            return self.layer(K.layers.GlobalMaxPooling2D(keepdims=a["keepdims"], name=n.name), x)
-        if k == "pad":
-            t, b, lft, r = a["padding"]
-            return self.layer(K.layers.ZeroPadding2D(((t, b), (lft, r)), name=n.name), x)
-        if k == "flatten":
-            return self.layer(K.layers.Flatten(name=n.name), x)
-        if k == "reshape":
-            return self.layer(K.layers.Reshape(tuple(a["target"]), name=n.name), x)
-        if k == "relu":
-            return self.layer(K.layers.ReLU(name=n.name), x)
-        if k == "relu6":
-            return self.clip(x, a["six"], n.name)
-        if k == "hswish":
-            return self.hswish_block(x, a["three"], a["six"], (p["mult"], p["shift"]), out, n.name)
-        if k == "hsigmoid":
-            r = self.affine(x, f"{n.name}_plus3", beta=a["three"])
-            r = self.clip(r, a["six"], f"{n.name}_relu6")
-            r = self.rq(r, f"{n.name}_rq", p["mult"], p["shift"])
-            return self.quantize(r, out, f"{n.name}_q")
-        if k == "lut":
-            return self.layer(CodeLUT(p["lut"], a["offset"], name=n.name), x)
-        if k == "affine":
-            signed_mult = np.asarray(p["mult"], np.int64) * np.asarray(p["sign"], np.int64)
-            y = self.rq(x, n.name, signed_mult, p["shift"], offset=p["offset"])
-            return self.quantize(y, out, f"{n.name}_q")
-        if k == "requant":
-            return self.quantize(self.rq(x, n.name, p["mult"], p["shift"]), out, f"{n.name}_q")
-        raise UnsupportedLayerError(f"node {n.name!r} of kind {k!r} has no QKeras export.")
+        handler = handler_for(op_class(n.kind))
+        if handler is None:
+            raise UnsupportedLayerError(f"node {n.name!r} of kind {n.kind!r} has no QKeras export.")
+        return handler(self, n, n.op, [self.t[i] for i in n.inputs], self.qg.tensors[n.output])
 
     # ---- whole model ----------------------------------------------------------------
     def build(self, name: str) -> ExportInfo:
@@ -696,14 +344,18 @@ def quantized_kernel(model: tf.keras.Model, layer_name: str) -> np.ndarray:
 __all__ = [
     "CodeAffine",
     "CodeLUT",
+    "DyadicRequant",
     "ExportInfo",
+    "InputCodes",
     "custom_objects",
     "dyadic_value",
     "export_qkeras",
+    "gemm_multiplier",
     "grid_quantizer",
     "load_qkeras",
     "logits_model",
     "quantized_kernel",
     "stored_kernel",
+    "tie_nudge",
     "to_qkeras",
 ]

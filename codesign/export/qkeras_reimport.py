@@ -76,7 +76,7 @@ def weight_codes(node: QNode, layer: Any) -> np.ndarray:
 
 def bias_lattice(node: QNode) -> tuple[np.ndarray, np.ndarray]:
     """``(M_c, nudge_c)``: the export's ``beta`` of ``node`` is ``bias_code * M_c + nudge_c``."""
-    from codesign.export.qkeras import gemm_multiplier, tie_nudge
+    from codesign.export.qkeras_numeric import gemm_multiplier, tie_nudge
 
     m_c = gemm_multiplier(node)
     return m_c, np.broadcast_to(tie_nudge(node.params["mult"], node.params["shift"]), m_c.shape)

@@ -19,22 +19,24 @@ import numpy as np
 
 from codesign.graph import ops
 from codesign.quant.dyadic import apply_activation, round_half_up, saturate
-from codesign.quant.golden import INT_OPS, NodeOp, act_params, run_nodes
-from codesign.quant.qgraph import QGraph, QNode, QTensor
+from codesign.quant.golden import INT_OPS, NodeOp, run_nodes
+from codesign.quant.ops import OVERLAY, op_classes
+from codesign.quant.ops.gemm import Conv, GemmOp
+from codesign.quant.qir import QGraph, QNode, QTensor
 
 
 def _fq_gemm_factory(qg: QGraph) -> NodeOp:
     def _fq_gemm(node: QNode, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
+        op = node.op
+        if not isinstance(op, GemmOp) or op.w_scale is None:
+            raise TypeError(f"node {node.name!r} is not a quantized conv/dense with weight scales")
         x = ins[0].astype(np.float32)
-        w = node.params["weight"].astype(np.float32)
-        if node.kind == "conv":
-            acc = ops.conv2d(x, w, node.attrs["strides"], node.attrs["padding"], node.attrs["groups"])
-        else:
-            acc = x @ w
+        w = op.weight.astype(np.float32)
+        acc = ops.conv2d(x, w, op.strides, op.padding, op.groups) if isinstance(op, Conv) else x @ w
         s_x = qg.tensors[node.inputs[0]].scale
-        m = (s_x * node.params["w_scale"] / out.scale).astype(np.float64)
-        q = round_half_up((acc.astype(np.float64) + node.params["bias"]) * m).astype(np.int64)
-        return saturate(apply_activation(q, act_params(node)), out.qmin, out.qmax)
+        m = (s_x * op.w_scale / out.scale).astype(np.float64)
+        q = round_half_up((acc.astype(np.float64) + op.bias) * m).astype(np.int64)
+        return saturate(apply_activation(q, op.act_params), out.qmin, out.qmax)
 
     return _fq_gemm
 
@@ -45,7 +47,8 @@ class FakeQuantModel:
     def __init__(self, qg: QGraph) -> None:
         self.qg = qg
         gemm = _fq_gemm_factory(qg)
-        self.table = {**INT_OPS, "conv": gemm, "dense": gemm}
+        # the GEMMs (the ops the overlay runs) in float32, every other op as the golden model
+        self.table = {**INT_OPS, **{k: gemm for k, c in op_classes().items() if c.placement == OVERLAY}}
 
     def run(self, x_q: np.ndarray) -> np.ndarray:
         """Integer input codes -> integer output codes (via float32 GEMMs)."""

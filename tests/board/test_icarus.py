@@ -15,7 +15,7 @@ import pytest
 
 from board.util import random_layer
 from codesign.board.driver import REG, OverlayDriver
-from codesign.board.layer import unpack_output
+from codesign.hw.mapping import unpack_output
 from codesign.hw.overlay import generate_overlay
 from codesign.hw.paths import SIM_DIR
 from codesign.quant.dyadic import Act

@@ -11,7 +11,7 @@ import pytest
 
 from board.util import random_layer
 from codesign.board.driver import OverlayDriver
-from codesign.board.layer import HOST, HW_IMG2COL, choose_path, img2col_ok, lower, pack_job_input
+from codesign.hw.mapping import HOST, HW_IMG2COL, choose_path, img2col_ok, lower, pack_job_input
 from codesign.quant.dyadic import Act
 from codesign.quant.golden import INT_OPS
 

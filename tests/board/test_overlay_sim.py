@@ -11,7 +11,7 @@ from board.util import random_layer
 from codesign.board import driver as driver_mod
 from codesign.board.base import BoardError, BoardTimeout, ConfigHashMismatch
 from codesign.board.driver import OverlayDriver
-from codesign.board.layer import layer_shape, lower, output_words, pack_job_input
+from codesign.hw.mapping import layer_shape, lower, output_words, pack_job_input
 from codesign.quant.dyadic import Act
 from codesign.quant.golden import INT_OPS
 

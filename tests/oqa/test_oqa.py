@@ -184,3 +184,12 @@ def test_img2col_path_per_layer_and_cli_flag(sim_board, overlay, tmp_path) -> No
     assert code == 0
     detail = (tmp_path / "hw.detail.csv").read_text()
     assert detail.splitlines()[1].endswith(",path") and detail.rstrip().endswith(",host")
+
+
+def test_detail_puts_the_analytic_cycles_beside_the_counters(sim_board, overlay) -> None:
+    """Each op's exp_cycles equals CYC_COMPUTE; its bound stays below CYC_TOTAL (tests/board/test_exp_cycles.py)."""
+    res = oqa.measure_full(tiny_mobilenet(), [4], sim_board, overlay, warmup=0, progress=False, layers=["ex", "dw", "fc"])
+    assert {d.layer for d in res.details} == {"ex", "dw", "fc"}
+    for d in res.details:
+        assert d.cycles_compute == d.exp_cycles_compute == res.table.get(d.layer, 4).cycles_compute
+        assert 0 < d.min_cycles_total <= res.table.get(d.layer, 4).cycles_total

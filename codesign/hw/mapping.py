@@ -1,6 +1,7 @@
-"""Host side of a layer on the overlay: lowering a conv/dense node to GEMM jobs and packing.
+"""The layer -> GEMM mapping: lowering a conv/dense node to overlay jobs, and their packing.
 
-A QGraph conv/dense node becomes one or more GEMMs (:func:`_blocks`) and each GEMM, per
+A QGraph conv/dense node becomes one or more GEMMs (:func:`_blocks`, whose geometry is the
+op's own :meth:`codesign.quant.ops.gemm.GemmOp.gemm_blocks`) and each GEMM, per
 N-tile, one :class:`GemmJob`: the im2col activation matrix ``A`` [M, K], the weight tile
 ``W`` [K, NT] and the per-channel post-process parameters. Packing follows
 :mod:`codesign.hw.packing` (64-bit words, element 0 in the LSBs): rows of ``A`` are padded to
@@ -29,8 +30,8 @@ from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
 from codesign.hw.packing import pack64, unpack64
 from codesign.hw.regmap import pack_fields
-from codesign.quant.golden import act_params
-from codesign.quant.qgraph import QNode, QTensor
+from codesign.quant.ops.gemm import Conv, GemmOp
+from codesign.quant.qir import QNode, QTensor
 
 PP_DEPTH = MAX_CHANNELS  # channels of the post-process parameter memory (one definition: the postproc core)
 
@@ -81,17 +82,16 @@ class LayerShape:
 
 def layer_shape(node: QNode, x_shape: tuple[int, ...]) -> LayerShape:
     """GEMM dimensions of ``node`` for an NHWC (or NC) input of shape ``x_shape``."""
-    w = node.params["weight"]
-    if node.kind == "dense":
+    op = _gemm_op(node)
+    w = op.weight
+    if not isinstance(op, Conv):
         batch = int(np.prod(x_shape[:-1]))
         return LayerShape(batch, w.shape[1], w.shape[0], 1, 1, 1, x_shape[-1], 1, 1, 1, 0)
-    if node.kind != "conv":
-        raise UnsupportedLayerError(f"layer {node.name!r} of kind {node.kind} does not run on the overlay.")
     kh, kw, cin_g, cout = w.shape
-    groups = int(node.attrs.get("groups", 1))
+    groups = int(op.groups)
     n_img, h, wd, _c = x_shape
-    t, b, lft, r = node.attrs["padding"]
-    sh, sw = node.attrs["strides"]
+    t, b, lft, r = op.padding
+    sh, sw = op.strides
     oh = (h + t + b - kh) // sh + 1
     ow = (wd + lft + r - kw) // sw + 1
     return LayerShape(n_img * oh * ow, cout // groups, kh * kw * cin_g, groups, h, wd, _c, kh, kw, sh, max(t, lft))
@@ -112,9 +112,45 @@ def tile_width(engine: EngineSpec, spec: OverlaySpec, k: int, n: int) -> int:
     return width
 
 
-def _out_hw(node: QNode, shp: LayerShape) -> tuple[int, int]:
-    t, b, lft, r = node.attrs["padding"]
-    return (shp.in_h + t + b - shp.kh) // shp.stride + 1, (shp.in_w + lft + r - shp.kw) // node.attrs["strides"][1] + 1
+@dataclass(frozen=True)
+class EngineTiles:
+    """An engine as the op cycle model sees it (:class:`codesign.quant.ops.gemm.EngineGeometry`)."""
+
+    engine: EngineSpec
+    spec: OverlaySpec
+
+    @property
+    def lanes(self) -> int:
+        """Output channels per beat."""
+        return self.engine.lanes
+
+    @property
+    def tree(self) -> int:
+        """Products summed per lane and beat."""
+        return self.engine.tree
+
+    def tile_n(self, k: int, n: int) -> int:
+        """Widest N-tile (:func:`tile_width`)."""
+        return tile_width(self.engine, self.spec, k, n)
+
+
+def expected_cycles(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: OverlaySpec) -> tuple[int, int]:
+    """``(expected CYC_COMPUTE, lower bound on CYC_TOTAL)`` of a conv/dense node on ``engine``."""
+    op = _gemm_op(node)
+    tiles = EngineTiles(engine, spec)
+    return op.exp_cycles(tiles, x_shape), op.min_total_cycles(tiles, x_shape)
+
+
+def _gemm_op(node: QNode) -> GemmOp:
+    op = node.op
+    if not isinstance(op, GemmOp):
+        raise UnsupportedLayerError(f"layer {node.name!r} of kind {node.kind} does not run on the overlay.")
+    return op
+
+
+def _out_hw(op: Conv, shp: LayerShape) -> tuple[int, int]:
+    t, b, lft, r = op.padding
+    return (shp.in_h + t + b - shp.kh) // shp.stride + 1, (shp.in_w + lft + r - shp.kw) // op.strides[1] + 1
 
 
 def img2col_ok(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: OverlaySpec) -> bool:
@@ -125,11 +161,12 @@ def img2col_ok(node: QNode, x_shape: tuple[int, ...], engine: EngineSpec, spec: 
     descriptor's 4-bit fields, and ``KH + stride - 1`` image rows inside the IFM buffer (the
     rows one output row's windows span, plus the rows the last one skips).
     """
-    if node.kind != "conv" or len(x_shape) != 4 or x_shape[0] != 1:
+    op = node.op
+    if not isinstance(op, Conv) or len(x_shape) != 4 or x_shape[0] != 1:
         return False
     shp = layer_shape(node, x_shape)
-    t, _b, lft, _r = node.attrs["padding"]
-    sh, sw = node.attrs["strides"]
+    t, _b, lft, _r = op.padding
+    sh, sw = op.strides
     cw = shp.in_c // engine.tree
     return not (shp.groups != 1 or shp.in_c % engine.tree or max(shp.kh, shp.kw) > K_MAX or sh != sw
                 or max(sh, t, lft) > NIB_MAX or shp.kh * shp.kw * cw > spec.row_depth
@@ -164,33 +201,32 @@ def _blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[tup
     blocks. That issues ``lanes`` times more multiplies than useful, but fewer beats and jobs
     than one channel per job. Other grouped convs run one GEMM per group.
     """
-    w = node.params["weight"].astype(np.int64)
-    if node.kind == "dense":
+    op = _gemm_op(node)
+    w = op.weight.astype(np.int64)
+    if not isinstance(op, Conv):
         return [(x.reshape(-1, x.shape[-1]), w, 0)]
+    blocks = op.gemm_blocks(x.shape, lanes)
     kh, kw, cin_g, cout = w.shape
-    xp = ops.pad_nhwc(x, node.attrs["padding"], 0)
-    strides = node.attrs["strides"]
+    xp = ops.pad_nhwc(x, op.padding, 0)
+    strides = op.strides
     if shp.groups == 1:
         cols = ops.im2col(xp, (kh, kw), strides)
         return [(cols.reshape(-1, cols.shape[-1]), w.reshape(kh * kw * cin_g, cout), 0)]
-    if cin_g == 1 and shp.n == 1:  # depthwise, multiplier 1
+    out = []
+    if cin_g == 1 and shp.n == 1:  # depthwise, multiplier 1: block-diagonal over lanes channels
         taps = kh * kw
         cols = ops.im2col(xp, (kh, kw), strides).reshape(-1, taps, cout)
-        out = []
-        for c0 in range(0, cout, lanes):
-            c1 = min(cout, c0 + lanes)
-            b = c1 - c0
+        for blk in blocks:
+            c0, b = blk.col0, blk.n
             wb = np.zeros((taps, b, b), np.int64)
             idx = np.arange(b)
-            wb[:, idx, idx] = w[:, :, 0, c0:c1].reshape(taps, b)
-            out.append((np.ascontiguousarray(cols[:, :, c0:c1]).reshape(-1, taps * b), wb.reshape(taps * b, b), c0))
+            wb[:, idx, idx] = w[:, :, 0, c0:c0 + b].reshape(taps, b)
+            out.append((np.ascontiguousarray(cols[:, :, c0:c0 + b]).reshape(-1, taps * b), wb.reshape(taps * b, b), c0))
         return out
-    cout_g = cout // shp.groups
-    out = []
-    for g in range(shp.groups):
+    for g, blk in enumerate(blocks):
         cols = ops.im2col(xp[..., g * cin_g:(g + 1) * cin_g], (kh, kw), strides)
-        wg = w[..., g * cout_g:(g + 1) * cout_g].reshape(kh * kw * cin_g, cout_g)
-        out.append((cols.reshape(-1, cols.shape[-1]), wg, g * cout_g))
+        wg = w[..., blk.col0:blk.col0 + blk.n].reshape(kh * kw * cin_g, blk.n)
+        out.append((cols.reshape(-1, cols.shape[-1]), wg, blk.col0))
     return out
 
 
@@ -205,7 +241,7 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
     shp = layer_shape(node, x.shape)
     path = choose_path(node, x.shape, engine, spec, img2col)
     ifm = np.ascontiguousarray(x[0]) if path == HW_IMG2COL else None
-    p = node.params
+    op = _gemm_op(node)
     jobs: list[GemmJob] = []
     for g, (a, wb, first) in enumerate(_blocks(node, x, shp, engine.lanes)):
         k, n = wb.shape
@@ -213,7 +249,7 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
         for c0 in range(0, n, width):
             c1 = min(n, c0 + width)
             lo, hi = first + c0, first + c1
-            jobs.append(GemmJob(a, wb[:, c0:c1], p["bias"][lo:hi], p["mult"][lo:hi], p["shift"][lo:hi], lo, g, ifm))
+            jobs.append(GemmJob(a, wb[:, c0:c1], op.bias[lo:hi], op.mult[lo:hi], op.shift[lo:hi], lo, g, ifm))
     return shp, jobs
 
 
@@ -256,17 +292,18 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     steps) is computed here, on the host, so the hardware has no run-time divider or chained
     multiplier (docs/hw.md, "Timing closure by construction").
     """
-    ap = act_params(node)
+    op = _gemm_op(node)
+    ap = op.act_params
     nib = lambda v: min(int(v), NIB_MAX)  # noqa: E731 - 4-bit descriptor fields (informational on the host path)
     m = job.a.shape[0]
     k, n = job.w.shape
     kb = -(-k // engine.tree)
     g = -(-n // engine.lanes)
     kernel = pack_fields("DESC_KERNEL", KH=nib(shp.kh), KW=nib(shp.kw), STRIDE=nib(shp.stride), PAD=nib(shp.pad))
-    ow = _out_hw(node, shp)[1] if node.kind == "conv" else 1
+    ow = _out_hw(op, shp)[1] if isinstance(op, Conv) else 1
     cw = ifm_words = row_pitch = x_step = y_step = addr0 = floor0 = 0
-    if job.ifm is not None:  # hardware img2col: exact left and top padding, mode bit
-        t, _b, lft, _r = node.attrs["padding"]
+    if job.ifm is not None and isinstance(op, Conv):  # hardware img2col: exact left and top padding, mode bit
+        t, _b, lft, _r = op.padding
         kernel = pack_fields("DESC_KERNEL", KH=shp.kh, KW=shp.kw, STRIDE=shp.stride, PAD=int(lft), IMG2COL=1,
                          PAD_TOP=int(t))
         cw = shp.in_c // engine.tree
@@ -302,5 +339,5 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     }
 
 
-__all__ = ["HOST", "HW_IMG2COL", "GemmJob", "LayerShape", "choose_path", "descriptor", "img2col_ok", "layer_shape", "lower", "output_words", "pack_job_input",
-           "tile_width", "unpack_output"]
+__all__ = ["HOST", "HW_IMG2COL", "EngineTiles", "GemmJob", "LayerShape", "choose_path", "descriptor", "expected_cycles",
+           "img2col_ok", "layer_shape", "lower", "output_words", "pack_job_input", "tile_width", "unpack_output"]

@@ -1,0 +1,85 @@
+"""One hls4ml handler per quantized op class: whether (and why not) a node maps to hls4ml.
+
+The layers themselves come from the QKeras export (:mod:`codesign.export.qkeras_ops`); a
+handler here states the limits hls4ml adds on top of it, returning the reason a node
+cannot be converted, or None. ``@hls4ml_handler(OpClass)`` files it (lookup follows the
+op class's MRO); an op class with no handler has no hls4ml mapping (``lut``: hls4ml's
+sigmoid is its own float table, not the golden one; ``crop`` and ``concat``: no QKeras export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from codesign.quant.ops import activation, add, affine, gemm, mul, op_classes, pool, requant, shape
+from codesign.quant.ops.base import QOp
+from codesign.quant.qir import QGraph, QNode
+
+Support = Callable[[QGraph, QNode, Any, str], "str | None"]
+S = TypeVar("S", bound=Support)
+HLS4ML_HANDLERS: dict[type[QOp], Support] = {}
+
+
+def hls4ml_handler(*classes: type[QOp]) -> Callable[[S], S]:
+    """Decorator: the hls4ml support check of nodes whose op is one of ``classes``."""
+
+    def deco(fn: S) -> S:
+        for cls in classes:
+            HLS4ML_HANDLERS[cls] = fn
+        return fn
+
+    return deco
+
+
+def handler_for(op_cls: type[QOp]) -> Support | None:
+    """The check registered for ``op_cls`` or its nearest base class (None: no hls4ml mapping)."""
+    for cls in op_cls.__mro__:
+        if cls in HLS4ML_HANDLERS:
+            return HLS4ML_HANDLERS[cls]
+    return None
+
+
+def supported_kinds() -> list[str]:
+    """Kinds of the registered op classes that have an hls4ml mapping, sorted."""
+    return sorted(k for k, cls in op_classes().items() if handler_for(cls) is not None)
+
+
+def unsupported_reason(qg: QGraph, node: QNode, io_type: str) -> str | None:
+    """Why ``node`` cannot be converted by hls4ml with ``io_type`` (None when it can)."""
+    check = handler_for(type(node.op))
+    if check is None:
+        return f"kind {node.kind!r} has no hls4ml mapping (supported: {', '.join(supported_kinds())})"
+    return check(qg, node, node.op, io_type)
+
+
+@hls4ml_handler(add.Add, pool.AvgPool, pool.GlobalAvgPool, pool.GlobalMaxPool, shape.Pad, shape.FlattenOp,
+                shape.ReshapeOp, activation.Relu, activation.Relu6, activation.HSwish, activation.HSigmoid,
+                affine.Affine, requant.Requant)
+def _always(qg: QGraph, node: QNode, op: QOp, io_type: str) -> str | None:
+    return None
+
+
+@hls4ml_handler(gemm.GemmOp)
+def _gemm(qg: QGraph, node: QNode, op: gemm.GemmOp, io_type: str) -> str | None:
+    if isinstance(op, gemm.Conv) and op.groups > 1 and op.weight.shape[2] != 1:
+        return f"grouped convolution (groups={op.groups}) has no hls4ml layer; only depthwise"
+    return None
+
+
+@hls4ml_handler(pool.MaxPool)
+def _maxpool(qg: QGraph, node: QNode, op: pool.MaxPool, io_type: str) -> str | None:
+    if io_type == "io_stream" and tuple(op.pool) != tuple(op.strides):
+        return (f"hls4ml's io_stream pooling needs pool size == stride, got pool {tuple(op.pool)} "
+                f"stride {tuple(op.strides)}; use io_type='io_parallel'")
+    return None
+
+
+@hls4ml_handler(mul.Mul)
+def _mul(qg: QGraph, node: QNode, op: mul.Mul, io_type: str) -> str | None:
+    if io_type == "io_stream" and len({qg.tensors[i].shape for i in node.inputs}) > 1:
+        return "a broadcasting multiply (squeeze-excite) needs io_type='io_parallel' in hls4ml"
+    return None
+
+
+__all__ = ["HLS4ML_HANDLERS", "Support", "handler_for", "hls4ml_handler", "supported_kinds", "unsupported_reason"]
