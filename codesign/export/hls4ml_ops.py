@@ -10,34 +10,17 @@ sigmoid is its own float table, not the golden one; ``crop`` and ``concat``: no 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from codesign.quant.ops import activation, add, affine, gemm, mul, op_classes, pool, requant, shape
-from codesign.quant.ops.base import QOp
+from codesign.quant.ops.base import HandlerTable, QOp
 from codesign.quant.qir import QGraph, QNode
 
 Support = Callable[[QGraph, QNode, Any, str], "str | None"]
-S = TypeVar("S", bound=Support)
-HLS4ML_HANDLERS: dict[type[QOp], Support] = {}
-
-
-def hls4ml_handler(*classes: type[QOp]) -> Callable[[S], S]:
-    """Decorator: the hls4ml support check of nodes whose op is one of ``classes``."""
-
-    def deco(fn: S) -> S:
-        for cls in classes:
-            HLS4ML_HANDLERS[cls] = fn
-        return fn
-
-    return deco
-
-
-def handler_for(op_cls: type[QOp]) -> Support | None:
-    """The check registered for ``op_cls`` or its nearest base class (None: no hls4ml mapping)."""
-    for cls in op_cls.__mro__:
-        if cls in HLS4ML_HANDLERS:
-            return HLS4ML_HANDLERS[cls]
-    return None
+HLS4ML: HandlerTable[Support] = HandlerTable()
+HLS4ML_HANDLERS = HLS4ML.handlers
+hls4ml_handler = HLS4ML.register  # decorator: the handler of nodes whose op is one of the given classes
+handler_for = HLS4ML.lookup
 
 
 def supported_kinds() -> list[str]:

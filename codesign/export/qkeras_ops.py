@@ -10,7 +10,7 @@ for :class:`~codesign.quant.ops.gemm.GemmOp` serves conv and dense. Ops without 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +27,7 @@ from codesign.export.qkeras_numeric import (
 )
 from codesign.quant.dyadic import HSWISH_CLAMP, Act, ActParams
 from codesign.quant.ops import activation, add, affine, gemm, mul, pool, requant, shape
-from codesign.quant.ops.base import QOp
+from codesign.quant.ops.base import HandlerTable
 from codesign.quant.qir import QNode, QTensor
 
 if TYPE_CHECKING:
@@ -35,27 +35,10 @@ if TYPE_CHECKING:
 
 K = tf.keras
 Handler = Callable[["_Exporter", QNode, Any, list[tf.Tensor], QTensor], tf.Tensor]
-H = TypeVar("H", bound=Handler)
-QKERAS_HANDLERS: dict[type[QOp], Handler] = {}
-
-
-def qkeras_handler(*classes: type[QOp]) -> Callable[[H], H]:
-    """Decorator: the QKeras handler of nodes whose op is one of ``classes``."""
-
-    def deco(fn: H) -> H:
-        for cls in classes:
-            QKERAS_HANDLERS[cls] = fn
-        return fn
-
-    return deco
-
-
-def handler_for(op_cls: type[QOp]) -> Handler | None:
-    """The handler registered for ``op_cls`` or its nearest base class (None: no QKeras export)."""
-    for cls in op_cls.__mro__:
-        if cls in QKERAS_HANDLERS:
-            return QKERAS_HANDLERS[cls]
-    return None
+QKERAS: HandlerTable[Handler] = HandlerTable()
+QKERAS_HANDLERS = QKERAS.handlers
+qkeras_handler = QKERAS.register  # decorator: the handler of nodes whose op is one of the given classes
+handler_for = QKERAS.lookup
 
 
 def fused_activation(ex: _Exporter, name: str, ap: ActParams, y: tf.Tensor, out: QTensor) -> tf.Tensor:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -234,5 +234,33 @@ class LowerCtx:
         return node
 
 
-__all__ = ["ATTR", "OVERLAY", "PARAM", "PS", "LowerCtx", "QOp", "clamp", "dyadic", "op_class", "op_classes",
+F = TypeVar("F")
+
+
+class HandlerTable(Generic[F]):
+    """Per-op-class handlers of one consumer (an exporter): registered by decorator, looked up
+    along the class hierarchy, so a subclass of an op inherits its base's handler."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[type[QOp], F] = {}
+
+    def register(self, *classes: type[QOp]) -> Any:
+        """Decorator: ``fn`` handles nodes whose op is one of ``classes``."""
+
+        def deco(fn: F) -> F:
+            for cls in classes:
+                self.handlers[cls] = fn
+            return fn
+
+        return deco
+
+    def lookup(self, op_cls: type[QOp]) -> F | None:
+        """The handler of ``op_cls`` or of its nearest registered base class (None: no handler)."""
+        for cls in op_cls.__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        return None
+
+
+__all__ = ["ATTR", "OVERLAY", "PARAM", "PS", "HandlerTable", "LowerCtx", "QOp", "clamp", "dyadic", "op_class", "op_classes",
            "op_for_layer", "pair", "quad", "register", "unregister"]
