@@ -56,8 +56,8 @@ def layer_table(d: Mapping[str, Any]) -> list[str]:
         lines.append(f"| {r['layer']} | {r['w_bits']}/{r['a_bits']} | {r['out_bits']} | {r['engine']} | {r['path']} | "
                      f"{r['jobs']} | {_f(r['predicted_cycles'], ',.0f')} | {m['total']:,.0f} | "
                      f"{_f(r['error_pct'], '+.2f')} | " + " | ".join(f"{m[s]:,.0f}" for s in STAGES)
-                     + f" | {_f(r.get('predicted_bus_cycles'), ',.0f')} | {_f(r['bus_cycles'], ',.0f')} | "
-                     f"{_f(r.get('error_with_bus_pct'), '+.2f')} |")
+                     + f" | {_f(r['predicted_bus_cycles'], ',.0f')} | {_f(r['bus_cycles'], ',.0f')} | "
+                     f"{_f(r['error_with_bus_pct'], '+.2f')} |")
     pred = [r["predicted_cycles"] for r in d["layers"]]
     meas = sum(r["measured_cycles"]["total"] for r in d["layers"])
     if pred and None not in pred:
@@ -94,7 +94,7 @@ def deploy_markdown(d: Mapping[str, Any]) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {_f(lat['measured_total'])} ms | {_f(lat['measured_overlay'])} ms | {_f(lat['measured_ps'])} ms | "
         f"{_f(lat['measured_bus'])} ms | {_f(lat['measured_driver'])} ms | {_f(lat['predicted_sum'])} ms | "
-        f"{_f(lat['prediction_error_pct'], '+.2f')} % | {_f(lat.get('prediction_error_overlay_pct'), '+.2f')} % | "
+        f"{_f(lat['prediction_error_pct'], '+.2f')} % | {_f(lat['prediction_error_overlay_pct'], '+.2f')} % | "
         f"{_f(lat['a9_estimate_total'])} ms |",
         "",
         *notes(d),

@@ -139,7 +139,7 @@ def requantized(w: np.ndarray, bits: int, clip: str = "mse", base_bits: int = 8)
     nearest) applied to the codes as if they were the float weights: what layer i looks like at
     width ``bits`` without re-running the calibration (GPTQ's error compensation is left out).
     """
-    from codesign.quant.qgraph import _weights
+    from codesign.quant.weights import quantize_weights as _weights
 
     codes, scale = _weights(np.asarray(w, np.float64), bits, clip)
     return codes * scale

@@ -125,7 +125,7 @@ def _time_ps(qg: QGraph, tr, repeats: int) -> list[PsOp]:
     return ops
 
 
-def _row(run: LayerRun, name: str, bits: int, board: Board, device: str) -> tuple[HwRow, str]:
+def _row(run: LayerRun, bus: int, name: str, bits: int, board: Board, device: str) -> tuple[HwRow, str]:
     c = run.counters
     if run.energy_uj_rails is not None:
         energy, source = run.energy_uj_rails, "pmbus rails"
@@ -138,7 +138,7 @@ def _row(run: LayerRun, name: str, bits: int, board: Board, device: str) -> tupl
         latency_ms=total / (board.clock_mhz * 1e3), energy_uj=round(energy, 4), macs=run.macs,
         utilization=round(run.macs / (total * run.peak_macs_per_cycle), 6) if total else 0.0,
         bram_reads=c["CNT_BRAM_READS"], bram_writes=c["CNT_BRAM_WRITES"],
-        stream_beats=c["CNT_BEATS_IN"] + c["CNT_BEATS_OUT"], cycles_bus=run.bus_cycles,
+        stream_beats=c["CNT_BEATS_IN"] + c["CNT_BEATS_OUT"], cycles_bus=bus,
     )
     return row, source
 
@@ -176,11 +176,11 @@ def measure_full(
         for i, node in enumerate(nodes):
             xin = tr.inputs[node.name][0]
             in_t, out_t = qg.tensors[node.inputs[0]], qg.tensors[node.output]
-            runs = []
+            runs: list[tuple[LayerRun, int]] = []
             for rep in range(warmup + max(1, repeats)):
                 cyc0, sec0 = timed.cycles(), timed.seconds
                 run = driver.run_layer(node, xin, in_t, out_t)
-                run.bus_cycles = bus_cycles(timed, cyc0, sec0, run.counters.cycles_total)
+                bus = bus_cycles(timed, cyc0, sec0, run.counters.cycles_total)
                 if not np.array_equal(run.output, tr.outputs[node.name]):
                     bad = int(np.count_nonzero(run.output != tr.outputs[node.name]))
                     raise BitExactError(
@@ -188,9 +188,9 @@ def measure_full(
                         f"{bad} of {run.output.size} codes (run {rep}). The overlay or driver is broken."
                     )
                 if rep >= warmup:
-                    runs.append(run)
-            run = sorted(runs, key=lambda r: r.counters.cycles_total)[len(runs) // 2]
-            row, source = _row(run, node.name, b, board, spec.device)
+                    runs.append((run, bus))
+            run, bus = sorted(runs, key=lambda rb: rb[0].counters.cycles_total)[len(runs) // 2]
+            row, source = _row(run, bus, node.name, b, board, spec.device)
             rows.append(row)
             w = node.params["weight"]
             groups = int(node.attrs.get("groups", 1))
@@ -202,7 +202,7 @@ def measure_full(
                 round(run.macs / (cc * run.peak_macs_per_cycle), 6) if cc else 0.0,
                 run.counters["CNT_MACS"], run.counters["CNT_BEATS_IN"], run.counters["CNT_BEATS_OUT"],
                 cc, *expected_cycles(node, xin.shape, spec.engine(b), spec),
-                round(sum(r.wall_s for r in runs) / len(runs), 4), source, run.path,
+                round(sum(r.wall_s for r, _b in runs) / len(runs), 4), source, run.path,
             ))
             if progress:
                 print(f"[oqa] {b}-bit {i + 1}/{len(nodes)} {node.name}: {row.cycles_total} cycles, "

@@ -57,7 +57,6 @@ class LayerRun:
     wall_s: float
     energy_uj_rails: float | None = None
     path: str = HOST  # activation path: "host" (im2col rows streamed) or "hw_img2col"
-    bus_cycles: int = 0  # cycles outside the jobs' counters, when the caller measured them (TimedBoard)
 
 
 class OverlayDriver:

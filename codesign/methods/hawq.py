@@ -26,7 +26,7 @@ of a few hundred images as in PyHessian; every HVP runs over all of them (in bat
 ``batch_size``), so the cost is ``samples x max_images`` image-HVPs (about 3x a gradient).
 
 **Which weights.** The deployment quantizes the BN-*folded* kernels (per output channel,
-``codesign.quant.qgraph._weights``, same clip rule as the problem), so both the trace and the
+``codesign.quant.weights.quantize_weights``, same clip rule as the problem), so both the trace and the
 perturbation are taken with respect to the folded kernel of each Conv2D/Dense: the folded
 model is the same function, and the pair (Hessian, perturbation) then lives in one
 coordinate system (a raw-kernel trace with a folded-kernel perturbation would mix scales by
@@ -165,7 +165,7 @@ def quant_perturbation(kernel: np.ndarray, bits: int, clip: str = "max", gram: L
     ``gram`` (the layer's input Gram matrix) selects GPTQ rounding below 8 bit, as
     ``quantize_model(..., weight_round="gptq")``; ``groups``: the conv's groups.
     """
-    from codesign.quant.qgraph import _weights
+    from codesign.quant.weights import quantize_weights as _weights
 
     codes, scale = _weights(kernel, bits, clip, gram, groups)
     w = np.asarray(kernel, np.float64)

@@ -66,7 +66,7 @@ def substitute_width(qg: QGraph, folded: Graph, name: str, bits: int, weight_cli
     ``codesign.quant.gptq.input_gram``) selects GPTQ rounding, used below 8 bit as
     ``quantize_model(..., weight_round="gptq")`` does; ``None``: round to nearest.
     """
-    from codesign.quant.qgraph import _gemm_node
+    from codesign.quant.ops.gemm import gemm_node as _gemm_node
 
     layer = folded[name]
     if not isinstance(layer, (Conv2D, Dense)):

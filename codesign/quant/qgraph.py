@@ -41,9 +41,7 @@ from codesign.quant.fold import fold_batchnorm
 from codesign.quant.fusion import FusionPlan, plan_fusion
 from codesign.quant.gptq import WEIGHT_ROUNDINGS, LayerGram, input_gram
 from codesign.quant.ops.base import OVERLAY, LowerCtx, op_for_layer
-from codesign.quant.ops.gemm import gemm_node as _gemm_node  # noqa: F401 - baselines/zeroq re-lowers one GEMM
 from codesign.quant.qir import QGraph, QNode, QTensor
-from codesign.quant.weights import quantize_weights as _weights  # noqa: F401 - baselines/hawq, mqe quantize kernels
 
 
 # The PTQ the search (and every baseline it is compared with) uses on distilled data: MSE

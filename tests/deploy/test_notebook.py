@@ -37,15 +37,10 @@ def test_notebook_runs_headless_on_the_sim_board(overlay, tmp_path) -> None:
     pytest.importorskip("ipykernel", reason="ipykernel is in the dev extras")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
-    old = dict(os.environ)
-    os.environ.update(env)  # the kernel inherits the environment of the process that starts it
     try:
-        client.execute()
+        client.execute(env=env)  # passed on to the kernel manager: the kernel's environment
     except nbclient.exceptions.CellExecutionError as err:
         pytest.fail(f"a notebook cell failed: {str(err)[-4000:]}")
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     d = json.loads((out / "deploy" / "deploy.json").read_text())

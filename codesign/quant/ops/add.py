@@ -31,9 +31,7 @@ class Add(QOp):
         q = requantize(s, 1, np.asarray(self.shift))
         return clamp(apply_activation(q, ActParams(Act(self.act), self.six)), out)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, AddLayer)
+    layer_type = AddLayer
 
     @classmethod
     def lower(cls, layer: Layer, ins: list[QTensor], ctx: LowerCtx) -> None:

@@ -27,9 +27,7 @@ class Affine(QOp):
     def run(self, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
         return clamp(requantize(ins[0] * self.sign, self.mult, self.shift) + self.offset, out)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, AffineLayer)
+    layer_type = AffineLayer
 
     @classmethod
     def lower(cls, layer: Layer, ins: list[QTensor], ctx: LowerCtx) -> None:

@@ -55,6 +55,7 @@ class QOp:
     kind: ClassVar[str] = ""
     placement: ClassVar[Literal["overlay", "ps"]] = PS
     transparent: ClassVar[bool] = False
+    layer_type: ClassVar[type[Layer] | None] = None  # the IR layer class that lowers to this op (see accepts)
 
     @classmethod
     def from_node(cls: type[OpT], node: QNode) -> OpT:
@@ -82,8 +83,8 @@ class QOp:
 
     @classmethod
     def accepts(cls, layer: Layer) -> bool:
-        """True when an IR layer lowers to this op."""
-        return False
+        """True when an IR layer lowers to this op: by default, when it is a ``layer_type``."""
+        return cls.layer_type is not None and isinstance(layer, cls.layer_type)
 
     @classmethod
     def lower(cls, layer: Layer, ins: list[QTensor], ctx: LowerCtx) -> None:

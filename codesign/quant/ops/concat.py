@@ -26,9 +26,7 @@ class Concat(QOp):
         x = np.concatenate([np.asarray(i, np.int64) for i in ins], axis=-1)
         return clamp(requantize(x, self.mult, self.shift), out)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, ConcatLayer)
+    layer_type = ConcatLayer
 
     @classmethod
     def lower(cls, layer: Layer, ins: list[QTensor], ctx: LowerCtx) -> None:

@@ -175,9 +175,7 @@ class Conv(GemmOp):
     padding: tuple[int, int, int, int] = field(default=(0, 0, 0, 0), metadata=ATTR)
     groups: int = field(default=1, metadata=ATTR)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, Conv2D)
+    layer_type = Conv2D
 
     def accumulate(self, x: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         w = self.weight if weight is None else weight
@@ -204,9 +202,7 @@ class Dense(GemmOp):
 
     kind = "dense"
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, DenseLayer)
+    layer_type = DenseLayer
 
     def accumulate(self, x: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         w = self.weight if weight is None else weight

@@ -24,9 +24,7 @@ class Mul(QOp):
     def run(self, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
         return clamp(requantize(ins[0] * ins[1], self.mult, self.shift), out)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, Multiply)
+    layer_type = Multiply
 
     @classmethod
     def lower(cls, layer: Layer, ins: list[QTensor], ctx: LowerCtx) -> None:

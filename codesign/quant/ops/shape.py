@@ -41,9 +41,7 @@ class Pad(ShapeOp):
     def run(self, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
         return ops.pad_nhwc(ins[0], self.padding, 0)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, ZeroPad2D)
+    layer_type = ZeroPad2D
 
     @classmethod
     def from_layer(cls, layer: Layer) -> ShapeOp:
@@ -61,9 +59,7 @@ class Crop(ShapeOp):
     def run(self, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
         return ops.crop_nhwc(ins[0], self.cropping)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, Crop2D)
+    layer_type = Crop2D
 
     @classmethod
     def from_layer(cls, layer: Layer) -> ShapeOp:
@@ -80,9 +76,7 @@ class FlattenOp(ShapeOp):
     def run(self, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
         return ins[0].reshape(ins[0].shape[0], -1)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, Flatten)
+    layer_type = Flatten
 
 
 @register
@@ -96,9 +90,7 @@ class ReshapeOp(ShapeOp):
     def run(self, ins: list[np.ndarray], out: QTensor) -> np.ndarray:
         return ins[0].reshape(ins[0].shape[0], *self.target)
 
-    @classmethod
-    def accepts(cls, layer: Layer) -> bool:
-        return isinstance(layer, Reshape)
+    layer_type = Reshape
 
     @classmethod
     def from_layer(cls, layer: Layer) -> ShapeOp:
