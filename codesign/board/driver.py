@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
-from codesign.hw.mapping import HOST, GemmJob, descriptor, lower, output_words, pack_job_input, unpack_output
+from codesign.board.program import JobProgram, LayerProgram, compile_layer
+from codesign.hw.mapping import HOST, unpack_output
 from codesign.hw.overlay import OverlaySpec
-from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name, field_value, pack_fields
+from codesign.hw.regmap import ACTIVITY, REGMAP, STAGES, by_name, pack_fields
 from codesign.quant.qgraph import QNode, QTensor
 
 REG = by_name()
@@ -66,6 +67,8 @@ class OverlayDriver:
         self.board = board
         self.spec = spec
         self.img2col = img2col  # "auto" | "host" | "hw": activation path policy (layer.choose_path)
+        self._programs: dict[tuple[object, ...], LayerProgram] = {}
+        self._buffers: dict[str, np.ndarray] = {}
         if check_hash:
             self.check_config_hash()
 
@@ -130,32 +133,25 @@ class OverlayDriver:
         cycles = 4 * (in_words + out_words + beats + post_beats) + 200_000
         return cycles / (self.board.clock_mhz * 1e6)
 
-    def run_job(self, node: QNode, job: GemmJob, desc: dict[str, int], in_t: QTensor, out_t: QTensor) -> np.ndarray:
-        """Run one GEMM job and return its [M, NT] output codes."""
-        engine = self.spec.engine(field_value("DESC_BITS", "W_BITS", desc["DESC_BITS"]))
-        for name, value in desc.items():
-            self.write_reg(name, value)
-        nt = job.w.shape[1]
-        self.write_reg("PP_ADDR", 0)
-        for c in range(nt):
-            self.write_reg("PP_BIAS", int(job.bias[c]))
-            self.write_reg("PP_MULT", int(job.mult[c]))
-            self.write_reg("PP_SHIFT", int(job.shift[c]))
-        words = pack_job_input(job, engine, in_t.signed)
-        inbuf = self.board.allocate(words.size, np.uint64)
-        inbuf[:] = words
-        m = job.a.shape[0]
-        n_out = output_words(m, nt, out_t.bits)
-        outbuf = self.board.allocate(n_out, np.uint64)
-        self.board.dma_recv(outbuf, n_out)
-        self.board.dma_send(inbuf, words.size)
+    def run_job(self, node: QNode, job: JobProgram, a_words: np.ndarray, out_t: QTensor) -> np.ndarray:
+        """Run one GEMM job (its registers, weight words, then ``a_words``) and return its [M, NT] output codes."""
+        engine = self.spec.engine(job.bits)
+        for offset, value in job.regs:
+            self.board.write(offset, value)
+        n_w, n_in = job.w_words.size, job.w_words.size + a_words.size
+        inbuf = self._buffer("in", n_in)
+        inbuf[:n_w] = job.w_words
+        inbuf[n_w:n_in] = a_words
+        outbuf = self._buffer("out", job.n_out)
+        self.board.dma_recv(outbuf, job.n_out)
+        self.board.dma_send(inbuf, n_in)
         self.write_reg("AP_CTRL", AP_START)
-        kb = -(-job.w.shape[0] // engine.tree)
-        beats = m * kb * -(-nt // engine.lanes)
-        timeout = self._timeout_s(words.size, n_out, beats, m * -(-nt // self.spec.post_lanes))
+        kb = -(-job.k // engine.tree)
+        beats = job.m * kb * -(-job.nt // engine.lanes)
+        timeout = self._timeout_s(n_in, job.n_out, beats, job.m * -(-job.nt // self.spec.post_lanes))
         if not self.board.dma_wait_recv(timeout):
             raise BoardTimeout(
-                f"layer {node.name!r}: the overlay did not finish a {m}x{nt}x{job.w.shape[0]} job within "
+                f"layer {node.name!r}: the overlay did not finish a {job.m}x{job.nt}x{job.k} job within "
                 f"{timeout * 1e3:.1f} ms. Register dump: {self.register_dump()}"
             )
         for _ in range(DONE_POLLS):
@@ -167,11 +163,35 @@ class OverlayDriver:
         if not self.board.dma_wait_send(timeout):
             raise BoardTimeout(f"layer {node.name!r}: the input transfer did not complete. "
                                f"Register dump: {self.register_dump()}")
-        return unpack_output(np.asarray(outbuf), m, nt, out_t)
+        return unpack_output(np.asarray(outbuf[:job.n_out]), job.m, job.nt, out_t)
+
+    def _buffer(self, kind: str, words: int) -> np.ndarray:
+        """The driver's DMA buffer ``kind`` ("in" or "out"), reallocated only when a job needs more words.
+
+        One buffer per direction is reused by every job (jobs run one after another), as PYNQ
+        drivers do: contiguous allocation is slow on the board and CMA memory is scarce.
+        """
+        buf = self._buffers.get(kind)
+        if buf is None or buf.size < words:
+            if buf is not None and hasattr(buf, "freebuffer"):
+                buf.freebuffer()  # pynq: return the contiguous memory
+            buf = self.board.allocate(max(words, 1), np.uint64)
+            self._buffers[kind] = buf
+        return buf
+
+    def program(self, node: QNode, x: np.ndarray, in_t: QTensor, out_t: QTensor) -> LayerProgram:
+        """The layer compiled for inputs shaped like ``x`` (built at the first call, then reused)."""
+        key = (node.name, tuple(x.shape), in_t.bits, in_t.signed, out_t.bits, out_t.signed, self.img2col)
+        prog = self._programs.get(key)
+        if prog is None or prog.node is not node:
+            engine = self.spec.engine(node_bits(node, in_t.bits))
+            prog = compile_layer(node, x, engine, self.spec, in_t, out_t, self.img2col)
+            self._programs[key] = prog
+        return prog
 
     def run_layer(self, node: QNode, x: np.ndarray, in_t: QTensor, out_t: QTensor) -> LayerRun:
         """Run a whole conv/dense layer (host tile loop over groups and N-tiles)."""
-        engine = self.spec.engine(int(node.attrs.get("w_bits", in_t.bits)))
+        engine = self.spec.engine(node_bits(node, in_t.bits))
         if in_t.bits != engine.bits:
             raise BoardError(
                 f"layer {node.name!r} reads {in_t.bits}-bit activations but its weights are {engine.bits}-bit; "
@@ -179,30 +199,26 @@ class OverlayDriver:
             )
         t0 = time.perf_counter()
         rails0 = self.board.energy_uj()
-        shp, jobs = lower(node, x, engine, self.spec, self.img2col)
+        prog = self.program(node, x, in_t, out_t)
+        words = prog.activation_words(x)
         self.clear_counters()
-        out = np.zeros((shp.m, shp.n * shp.groups), np.int64)
-        for job in jobs:
-            desc = descriptor(node, shp, job, engine, in_t, out_t)
-            y = self.run_job(node, job, desc, in_t, out_t)
+        out = np.zeros((prog.shp.m, prog.shp.n * prog.shp.groups), np.int64)
+        for job in prog.jobs:
+            y = self.run_job(node, job, words[job.block], out_t)
             out[:, job.col0:job.col0 + y.shape[1]] = y
         counters = self.counters()
         rails1 = self.board.energy_uj()
         energy = None if rails0 is None or rails1 is None else rails1 - rails0
-        if node.kind == "dense":
-            out_shape: tuple[int, ...] = (*x.shape[:-1], shp.n * shp.groups)
-        else:
-            ow = self._out_w(node, x.shape)
-            out_shape = (x.shape[0], shp.m // x.shape[0] // ow, ow, shp.n * shp.groups)
-        return LayerRun(out.reshape(out_shape), counters, len(jobs), shp.macs * shp.groups,
-                        engine.peak_macs_per_cycle, time.perf_counter() - t0, energy,
-                        jobs[0].path if jobs else HOST)
-
-    @staticmethod
-    def _out_w(node: QNode, x_shape: tuple[int, ...]) -> int:
-        kw = node.params["weight"].shape[1]
-        _t, _b, lft, r = node.attrs["padding"]
-        return (x_shape[2] + lft + r - kw) // node.attrs["strides"][1] + 1
+        return LayerRun(out.reshape(prog.out_shape), counters, len(prog.jobs), prog.shp.macs * prog.shp.groups,
+                        engine.peak_macs_per_cycle, time.perf_counter() - t0, energy, prog.path)
 
 
-__all__ = ["Counters", "LayerRun", "OverlayDriver"]
+def node_bits(node: QNode, default: int | None = None) -> int:
+    """The weight width of a conv/dense node (its engine)."""
+    bits = node.attrs.get("w_bits", default)
+    if bits is None:
+        raise BoardError(f"layer {node.name!r} has no weight width.")
+    return int(bits)
+
+
+__all__ = ["Counters", "LayerRun", "OverlayDriver", "node_bits"]

@@ -201,32 +201,57 @@ def _blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[tup
     blocks. That issues ``lanes`` times more multiplies than useful, but fewer beats and jobs
     than one channel per job. Other grouped convs run one GEMM per group.
     """
+    weights = weight_blocks(node, x.shape, shp, lanes)
+    acts = activation_blocks(node, x, shp, lanes)
+    return [(a, w, first) for a, (w, first) in zip(acts, weights, strict=True)]
+
+
+def _depthwise(op: GemmOp, shp: LayerShape) -> bool:
+    return isinstance(op, Conv) and shp.groups > 1 and op.weight.shape[2] == 1 and shp.n == 1
+
+
+def weight_blocks(node: QNode, x_shape: tuple[int, ...], shp: LayerShape, lanes: int) -> list[tuple[np.ndarray, int]]:
+    """The weight side of :func:`_blocks`: ``(W [K, N], first output channel)`` per GEMM (image-independent)."""
     op = _gemm_op(node)
     w = op.weight.astype(np.int64)
     if not isinstance(op, Conv):
-        return [(x.reshape(-1, x.shape[-1]), w, 0)]
-    blocks = op.gemm_blocks(x.shape, lanes)
+        return [(w, 0)]
     kh, kw, cin_g, cout = w.shape
-    xp = ops.pad_nhwc(x, op.padding, 0)
-    strides = op.strides
     if shp.groups == 1:
-        cols = ops.im2col(xp, (kh, kw), strides)
-        return [(cols.reshape(-1, cols.shape[-1]), w.reshape(kh * kw * cin_g, cout), 0)]
+        return [(w.reshape(kh * kw * cin_g, cout), 0)]
     out = []
-    if cin_g == 1 and shp.n == 1:  # depthwise, multiplier 1: block-diagonal over lanes channels
-        taps = kh * kw
-        cols = ops.im2col(xp, (kh, kw), strides).reshape(-1, taps, cout)
-        for blk in blocks:
-            c0, b = blk.col0, blk.n
+    taps = kh * kw
+    for blk in op.gemm_blocks(x_shape, lanes):
+        c0, b = blk.col0, blk.n
+        if _depthwise(op, shp):  # block-diagonal over the block's channels
             wb = np.zeros((taps, b, b), np.int64)
             idx = np.arange(b)
             wb[:, idx, idx] = w[:, :, 0, c0:c0 + b].reshape(taps, b)
-            out.append((np.ascontiguousarray(cols[:, :, c0:c0 + b]).reshape(-1, taps * b), wb.reshape(taps * b, b), c0))
-        return out
-    for g, blk in enumerate(blocks):
-        cols = ops.im2col(xp[..., g * cin_g:(g + 1) * cin_g], (kh, kw), strides)
-        wg = w[..., blk.col0:blk.col0 + blk.n].reshape(kh * kw * cin_g, blk.n)
-        out.append((cols.reshape(-1, cols.shape[-1]), wg, blk.col0))
+            out.append((wb.reshape(taps * b, b), c0))
+        else:
+            out.append((w[..., c0:c0 + b].reshape(taps * cin_g, b), c0))
+    return out
+
+
+def activation_blocks(node: QNode, x: np.ndarray, shp: LayerShape, lanes: int) -> list[np.ndarray]:
+    """The activation side of :func:`_blocks`: the im2col rows ``A [M, K]`` of each GEMM for input ``x``."""
+    op = _gemm_op(node)
+    if not isinstance(op, Conv):
+        return [x.reshape(-1, x.shape[-1])]
+    kh, kw, cin_g, cout = op.weight.shape
+    xp = ops.pad_nhwc(x, op.padding, 0)
+    if shp.groups == 1:
+        cols = ops.im2col(xp, (kh, kw), op.strides)
+        return [cols.reshape(-1, cols.shape[-1])]
+    blocks = op.gemm_blocks(x.shape, lanes)
+    if _depthwise(op, shp):
+        taps = kh * kw
+        cols = ops.im2col(xp, (kh, kw), op.strides).reshape(-1, taps, cout)
+        return [np.ascontiguousarray(cols[:, :, b.col0:b.col0 + b.n]).reshape(-1, taps * b.n) for b in blocks]
+    out = []
+    for g, _blk in enumerate(blocks):
+        cols = ops.im2col(xp[..., g * cin_g:(g + 1) * cin_g], (kh, kw), op.strides)
+        out.append(cols.reshape(-1, cols.shape[-1]))
     return out
 
 
@@ -254,23 +279,34 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
 
 
 def pack_job_input(job: GemmJob, engine: EngineSpec, a_signed: bool) -> np.ndarray:
-    """The job's input stream: weight words (g, kb, lane) then activation rows, as uint64."""
-    k, nt = job.w.shape
+    """The job's input stream: weight words (g, kb, lane) then activation words, as uint64."""
+    acts = job.a if job.ifm is None else job.ifm
+    return np.concatenate([pack_weights(job.w, engine), pack_activations(acts, job.ifm is not None, job.w.shape[0],
+                                                                         engine, a_signed)]).astype(np.uint64)
+
+
+def pack_weights(w: np.ndarray, engine: EngineSpec) -> np.ndarray:
+    """A weight tile ``W [K, NT]`` as the job's weight words, ordered (lane group, k-beat, lane)."""
+    k, nt = w.shape
     tree, lanes = engine.tree, engine.lanes
     kb = -(-k // tree)
     g = -(-nt // lanes)
     wp = np.zeros((kb * tree, g * lanes), np.int64)
-    wp[:k, :nt] = job.w
+    wp[:k, :nt] = w
     # [kb, t, g, l] -> [g, kb, l, t]
     wt = wp.reshape(kb, tree, g, lanes).transpose(2, 0, 3, 1)
-    w_words = pack64(wt.ravel(), engine.bits, signed=True)
-    if job.ifm is not None:  # hardware img2col: the feature map's channel words in (y, x, cw) order
-        return np.concatenate([w_words, pack64(job.ifm.ravel(), engine.bits, signed=a_signed)]).astype(np.uint64)
-    m = job.a.shape[0]
-    ap = np.zeros((m, kb * tree), np.int64)
-    ap[:, :k] = job.a
-    a_words = pack64(ap.ravel(), engine.bits, signed=a_signed)
-    return np.concatenate([w_words, a_words]).astype(np.uint64)
+    return pack64(wt.ravel(), engine.bits, signed=True)
+
+
+def pack_activations(acts: np.ndarray, feature_map: bool, k: int, engine: EngineSpec, signed: bool) -> np.ndarray:
+    """A job's activation words: the feature map's channel words in (y, x, cw) order (hardware
+    img2col, ``feature_map``), or the im2col rows ``A [M, K]`` each padded to whole k-words."""
+    if feature_map:
+        return pack64(acts.ravel(), engine.bits, signed=signed)
+    kb = -(-k // engine.tree)
+    ap = np.zeros((acts.shape[0], kb * engine.tree), np.int64)
+    ap[:, :k] = acts
+    return pack64(ap.ravel(), engine.bits, signed=signed)
 
 
 def output_words(m: int, nt: int, out_bits: int) -> int:
@@ -339,5 +375,6 @@ def descriptor(node: QNode, shp: LayerShape, job: GemmJob, engine: EngineSpec, i
     }
 
 
-__all__ = ["HOST", "HW_IMG2COL", "EngineTiles", "GemmJob", "LayerShape", "choose_path", "descriptor", "expected_cycles",
-           "img2col_ok", "layer_shape", "lower", "output_words", "pack_job_input", "tile_width", "unpack_output"]
+__all__ = ["HOST", "HW_IMG2COL", "EngineTiles", "GemmJob", "LayerShape", "activation_blocks", "choose_path", "descriptor",
+           "expected_cycles", "img2col_ok", "layer_shape", "lower", "output_words", "pack_activations", "pack_job_input",
+           "pack_weights", "tile_width", "unpack_output", "weight_blocks"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from board.util import random_layer
-from codesign.board import driver as driver_mod
 from codesign.board.base import BoardError, BoardTimeout, ConfigHashMismatch
 from codesign.board.driver import OverlayDriver
+from codesign.board.program import LayerProgram
 from codesign.hw.mapping import layer_shape, lower, output_words, pack_job_input
 from codesign.quant.dyadic import Act
 from codesign.quant.golden import INT_OPS
@@ -113,8 +113,8 @@ def test_timeout_raises_with_register_dump(overlay, monkeypatch) -> None:
 
     board = SimBoard(overlay)
     node, x, in_t, out_t = random_layer(np.random.default_rng(7), "conv", 4)
-    real = driver_mod.pack_job_input
-    monkeypatch.setattr(driver_mod, "pack_job_input", lambda *a: real(*a)[:-3])  # the DMA sends too little
+    real = LayerProgram.activation_words
+    monkeypatch.setattr(LayerProgram, "activation_words", lambda *a: [w[:-3] for w in real(*a)])  # the DMA sends too little
     with pytest.raises(BoardTimeout) as err:
         OverlayDriver(board, overlay).run_layer(node, x, in_t, out_t)
     msg = str(err.value)
