@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from codesign.graph import ops
+from codesign.graph.conv_grad import conv2d_input_grad, crop, padded_shape, taps
 from codesign.graph.execute import check_input, float_layer
 from codesign.graph.ir import (
     Activation,
@@ -161,14 +162,6 @@ def _add_fwd(ly: Add, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
     return ins[0] + ins[1], (ins[0].shape, ins[1].shape)
 
 
-def _taps(kernel: tuple[int, int], strides: tuple[int, int], out_hw: tuple[int, ...]):
-    """``(tap index, slice of the padded input)`` for every kernel tap (a strided view)."""
-    (kh, kw), (sh, sw), (oh, ow) = kernel, strides, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            yield i * kw + j, (slice(None), slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
-
-
 def _pool_fwd(ly: Pool2D, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
     x = ins[0]
     if ly.kind != "max":
@@ -177,7 +170,7 @@ def _pool_fwd(ly: Pool2D, ins: list[np.ndarray]) -> tuple[np.ndarray, Ctx]:
     xp = ops.pad_nhwc(x, ly.padding, -np.inf)
     y = ops.pool2d(x, "max", ly.pool, ly.strides, ly.padding).astype(x.dtype)
     winner = np.full(y.shape, -1, dtype=np.int16)
-    for t, sl in _taps(ly.pool, ly.strides, y.shape[1:3]):
+    for t, sl in taps(ly.pool, ly.strides, y.shape[1:3]):
         hit = (xp[sl] == y) & (winner < 0)
         winner[hit] = t
     return y, (x.shape, winner)
@@ -250,61 +243,6 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def _crop(gp: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
-    """Inverse of zero padding for gradients: drop the padded border."""
-    t, b, lft, r = padding
-    return gp[:, t : gp.shape[1] - b, lft : gp.shape[2] - r, :]
-
-
-def _padded_shape(shape: tuple[int, ...], padding: tuple[int, int, int, int]) -> tuple[int, ...]:
-    n, h, w, c = shape
-    t, b, lft, r = padding
-    return (n, h + t + b, w + lft + r, c)
-
-
-def conv2d_input_grad(
-    dy: np.ndarray, kernel: np.ndarray, in_shape: tuple[int, ...],
-    strides: tuple[int, int], padding: tuple[int, int, int, int], groups: int = 1,
-) -> np.ndarray:
-    """dL/dx of a grouped conv (HWIO kernel) given dL/dy: col2im by one strided add per tap."""
-    kernel = kernel.astype(dy.dtype, copy=False)
-    kh, kw, cin_g, cout = kernel.shape
-    n, oh, ow, _ = dy.shape
-    if groups > 1 and cin_g == 1:
-        return _depthwise_input_grad(dy, kernel, in_shape, strides, padding, groups)
-    if (kh, kw, groups) == (1, 1, 1) and tuple(strides) == (1, 1) and not any(padding):
-        return (dy.reshape(-1, cout) @ kernel[0, 0].T).reshape(in_shape)  # pointwise: one GEMM, no scatter
-    gp = np.zeros(_padded_shape(in_shape, padding), dtype=dy.dtype)
-    cout_g = cout // groups
-    for g in range(groups):
-        # Each tap's contribution is one GEMM; the strided add is col2im without a big buffer.
-        dyg = dy[..., g * cout_g : (g + 1) * cout_g].reshape(-1, cout_g)
-        kg = kernel[..., g * cout_g : (g + 1) * cout_g]
-        cs = slice(g * cin_g, (g + 1) * cin_g) if groups > 1 else slice(None)
-        for t, sl in _taps((kh, kw), strides, (oh, ow)):
-            wt = kg[t // kw, t % kw]  # [cin_g, cout_g]
-            idx = (*sl, cs)  # a named tuple index: mypy misreads `gp[(*sl, cs)]` as 3.11-only syntax
-            gp[idx] += (dyg @ wt.T).reshape(n, oh, ow, cin_g)
-    return _crop(gp, padding)
-
-
-def _depthwise_input_grad(
-    dy: np.ndarray, kernel: np.ndarray, in_shape: tuple[int, ...],
-    strides: tuple[int, int], padding: tuple[int, int, int, int], groups: int,
-) -> np.ndarray:
-    """Depthwise backward: per-channel scaled strided adds; channel multipliers summed back."""
-    kh, kw, _, cout = kernel.shape
-    mult = cout // groups
-    _, oh, ow, _ = dy.shape
-    ph = _padded_shape(in_shape, padding)
-    gp = np.zeros((*ph[:3], cout), dtype=dy.dtype)  # gradient of the channel-repeated input
-    for t, sl in _taps((kh, kw), strides, (oh, ow)):
-        gp[sl] += dy * kernel[t // kw, t % kw, 0]
-    if mult > 1:  # output channel c*m + j read input channel c
-        gp = gp.reshape(*ph[:3], groups, mult).sum(axis=-1)
-    return _crop(gp, padding)
-
-
 def _conv_bwd(ly: Conv2D, in_shape: tuple[int, ...], dy: np.ndarray) -> list[np.ndarray]:
     return [conv2d_input_grad(dy, ly.params["kernel"], in_shape, ly.strides, ly.padding, ly.groups)]
 
@@ -351,17 +289,17 @@ def _mul_bwd(ly: Multiply, ins: list[np.ndarray], dy: np.ndarray) -> list[np.nda
 def _pool_bwd(ly: Pool2D, saved: Any, dy: np.ndarray) -> list[np.ndarray]:
     if ly.kind == "max":
         in_shape, winner = saved
-        gp = np.zeros(_padded_shape(in_shape, ly.padding), dtype=dy.dtype)
-        for t, sl in _taps(ly.pool, ly.strides, dy.shape[1:3]):
+        gp = np.zeros(padded_shape(in_shape, ly.padding), dtype=dy.dtype)
+        for t, sl in taps(ly.pool, ly.strides, dy.shape[1:3]):
             gp[sl] += np.where(winner == t, dy, 0)
-        return [_crop(gp, ly.padding)]
+        return [crop(gp, ly.padding)]
     in_shape = saved
     # Average pool excludes padded pixels, so each window divides by its own real count.
     share = dy / ops.pool_counts(in_shape[1:3], ly.pool, ly.strides, ly.padding).astype(dy.dtype)
-    gp = np.zeros(_padded_shape(in_shape, ly.padding), dtype=dy.dtype)
-    for _t, sl in _taps(ly.pool, ly.strides, dy.shape[1:3]):
+    gp = np.zeros(padded_shape(in_shape, ly.padding), dtype=dy.dtype)
+    for _t, sl in taps(ly.pool, ly.strides, dy.shape[1:3]):
         gp[sl] += share
-    return [_crop(gp, ly.padding)]
+    return [crop(gp, ly.padding)]
 
 
 def _gpool_bwd(ly: GlobalPool, saved: Any, dy: np.ndarray) -> list[np.ndarray]:
@@ -391,7 +329,7 @@ _BACKWARD: dict[type, Callable[..., Sequence[np.ndarray | None]]] = {
     GlobalPool: _gpool_bwd,
     Flatten: lambda ly, shape, dy: [dy.reshape(shape)],
     Reshape: lambda ly, shape, dy: [dy.reshape(shape)],
-    ZeroPad2D: lambda ly, shape, dy: [_crop(dy, ly.padding)],
+    ZeroPad2D: lambda ly, shape, dy: [crop(dy, ly.padding)],
     Crop2D: lambda ly, shape, dy: [ops.pad_nhwc(dy, ly.cropping)],
     Concat: lambda ly, widths, dy: np.split(dy, np.cumsum(widths)[:-1], axis=-1),
     Softmax: _softmax_bwd,
