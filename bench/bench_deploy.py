@@ -6,11 +6,13 @@ of 0.75 x INT8's summed rows (no size budget), then four configs are deployed on
 ``--n`` Fashion-MNIST test images with :func:`codesign.deploy.deploy`: the two OHQ choices,
 uniform INT8 and uniform INT4, each quantized exactly as the search quantizes (its
 distilled calibration images, the search PTQ). Every image's every layer is checked bit-exact
-against the golden model; top-1 comes from the accelerator's outputs. Writes
-``docs/results/deploy.md``.
+against the golden model; top-1 comes from the accelerator's outputs. Then OHQ-lat, OHQ and
+INT8 run again in throughput mode: ``--batch`` images per layer job on the first ``--n-batch``
+images (descriptor, post-process and weight transfers paid once per batch; also bit-exact).
+Writes ``docs/results/deploy.md``.
 
     .venv/bin/python bench/bench_deploy.py [--models resnet_s,mobilenetv2_s,mobilenetv3_s] [--n 200]
-        [--runs runs/bench_deploy] [--no-write]
+        [--batch 32] [--n-batch 512] [--runs runs/bench_deploy] [--no-write]
 """
 
 from __future__ import annotations
@@ -56,8 +58,14 @@ def search_latency(model: str, run: Path) -> Path:
     return out
 
 
-def deploy_model(model: str, run: Path, lat_run: Path, n: int, board, spec) -> dict[str, dict]:
-    """OHQ (ratio 0.5 and latency-budgeted), INT8 and INT4 of one searched model deployed on ``n`` test images."""
+BATCHED = ("OHQ-lat", "OHQ", "INT8")  # the configs run again in throughput mode
+
+
+def deploy_model(model: str, run: Path, lat_run: Path, n: int, board, spec, batch: int = 1,
+                 n_batch: int = 0) -> dict[str, dict]:
+    """OHQ (ratio 0.5 and latency-budgeted), INT8 and INT4 of one searched model deployed on ``n`` test images,
+    image by image; then BATCHED again with ``batch`` images per layer job on ``n_batch`` images
+    (keys "<config> xB")."""
     from codesign.datasets import load_dataset
     from codesign.deploy import deploy, quantize_for_deploy
     from codesign.hwtable import HwTable
@@ -82,6 +90,15 @@ def deploy_model(model: str, run: Path, lat_run: Path, n: int, board, spec) -> d
               f"{res.latency_ms['measured_overlay']:.4f} ms, predicted {res.latency_ms['predicted_sum']:.4f} ms",
               file=sys.stderr, flush=True)
         out[name] = res.data
+    if batch > 1 and n_batch:
+        for name in BATCHED:
+            t0 = time.perf_counter()
+            res = deploy(qgs[name], board, spec, x[:n_batch], y[:n_batch],
+                         run / "deployed" / f"{name.lower()}_b{batch}", None,
+                         f"Fashion-MNIST test images 0..{n_batch - 1}", batch=batch)
+            print(f"  {model} {name} x{batch}: {time.perf_counter() - t0:.0f} s, end to end "
+                  f"{res.latency_ms['measured_total']:.4f} ms per image", file=sys.stderr, flush=True)
+            out[f"{name} x{batch}"] = res.data
     full_test_top1(out, qgs, x, y)
     return out
 
@@ -125,6 +142,41 @@ def _full(cfgs: dict[str, dict], name: str) -> str:
     return f"{g['top1'] - ref['top1']:+.2f} ({g['top1']:.2f} vs {ref['top1']:.2f}; p = {g['vs_int8_p']:.2g})"
 
 
+def _single(cfgs: dict[str, dict]) -> dict[str, dict]:
+    """The image-by-image deployments (not the batched ones)."""
+    return {k: v for k, v in cfgs.items() if v.get("batch", 1) == 1}
+
+
+def _batched_table(rows: dict[str, dict[str, dict]]) -> list[str]:
+    """Throughput mode: per-image figures of the batched deployments, OHQ vs INT8 at the same batch."""
+    lines = ["", "### Throughput mode: a batch of images per layer job", "",
+             "The same quantized networks with `batch` images per layer job (`codesign.deploy --batch B`): every "
+             "layer runs once per batch over B x the GEMM rows (host im2col path), so the descriptor and post-process "
+             "register writes, the weight words and the DMA set-up are paid once per batch. Every image's every layer "
+             "is still checked bit-exact against the golden model. Figures per image = the batch's / B, including "
+             "the layers' compilation at the first batch.",
+             "",
+             "| model | config | batch | images | bit-exact | top-1 (%) | end-to-end (ms/image) | overlay (ms) | "
+             "bus (ms) | driver (ms, host) | PS (ms, host) | images/s end to end | vs INT8 end to end | "
+             "vs INT8 overlay + bus |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for model, cfgs in rows.items():
+        batched = {k: v for k, v in cfgs.items() if v.get("batch", 1) > 1}
+        ref = next((v for k, v in batched.items() if k.startswith("INT8")), None)
+        for name, d in batched.items():
+            lat = d["latency_ms"]
+            vs = vs_fab = "-"
+            if ref is not None and d is not ref:
+                r = ref["latency_ms"]
+                vs = _pct(lat["measured_total"], r["measured_total"])
+                vs_fab = _pct(lat["measured_overlay"] + lat["measured_bus"], r["measured_overlay"] + r["measured_bus"])
+            lines.append(f"| {model} | {name} | {d['batch']} | {d['n_images']} | {'yes' if d['bit_exact'] else 'NO'} | "
+                         f"{d['top1']:.2f} | {lat['measured_total']:.3f} | {lat['measured_overlay']:.4f} | "
+                         f"{lat['measured_bus']:.4f} | {lat['measured_driver']:.3f} | {lat['measured_ps']:.3f} | "
+                         f"{1e3 / lat['measured_total']:.0f} | {vs} | {vs_fab} |")
+    return lines
+
+
 def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, wall: float) -> str:
     """The results page."""
     lines = [
@@ -149,7 +201,7 @@ def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, 
     from codesign.deploy_report import wa_text
 
     for model, cfgs in rows.items():
-        for name, d in cfgs.items():
+        for name, d in _single(cfgs).items():
             lat = d["latency_ms"]
             lines.append(
                 f"| {model} | {name} | {wa_text(d)} | {'yes' if d['bit_exact'] else 'NO'} | {d['top1']:.2f} | "
@@ -162,7 +214,7 @@ def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, 
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for model, cfgs in rows.items():
         b = cfgs["INT8"]["latency_ms"]
-        for name in (k for k in cfgs if k.startswith("OHQ")):
+        for name in (k for k in _single(cfgs) if k.startswith("OHQ")):
             a = cfgs[name]["latency_ms"]
             worst = max(abs(r["error_with_bus_pct"]) for r in cfgs[name]["layers"])
             lines.append(f"| {model} | {name} | {_pct(a['measured_overlay'], b['measured_overlay'])} | "
@@ -170,6 +222,7 @@ def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, 
                          f"{_pct(a['measured_total'], b['measured_total'])} | "
                          f"{cfgs[name]['top1'] - cfgs['INT8']['top1']:+.2f} | {_full(cfgs, name)} | {worst:.2f} | "
                          f"{_fabric_error(cfgs[name]):+.2f} |")
+    lines += _batched_table(rows)
     first = next(iter(next(iter(rows.values())).values()))
     lines += ["", "How each figure was obtained:", "",
               *[f"- **{k}**: {v}" for k, v in first["latency_notes"].items() if v], ""]
@@ -187,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=200,
                     help="Fashion-MNIST test images per config (default 200: about 10 min for all nine deployments on 2 "
                          "loaded cores; the full 10,000 take ~50x that)")
+    ap.add_argument("--batch", type=int, default=32, help="images per layer job in throughput mode (default 32; 1: off)")
+    ap.add_argument("--n-batch", type=int, default=512, help="images per config in throughput mode (default 512)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_deploy")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
@@ -203,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {model}", file=sys.stderr, flush=True)
             run = args.runs / model
             search(model, run)
-            rows[model] = deploy_model(model, run, search_latency(model, run), args.n, board, spec)
+            rows[model] = deploy_model(model, run, search_latency(model, run), args.n, board, spec, args.batch,
+                                       args.n_batch)
     finally:
         board.close()
     given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--no-write"]

@@ -84,8 +84,13 @@ class DeployResult:
 
 def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.ndarray | None, out: str | Path,
            table: HwTable | None = None, source: str = "", img2col: str = "auto", progress: bool = False,
-           command: str = "") -> DeployResult:
-    """Run ``x`` (float images) image by image on ``board``; write ``out``/deploy.json and report.md.
+           command: str = "", batch: int = 1) -> DeployResult:
+    """Run ``x`` (float images) on ``board``, image by image or ``batch`` images per layer job;
+    write ``out``/deploy.json and report.md.
+
+    ``batch`` > 1 measures throughput: each layer runs once per batch (host im2col), and each
+    image is credited 1/batch of the batch's cycles and times. The hardware table's rows are
+    one-image jobs, so the prediction is compared only at ``batch`` 1.
 
     Raises :class:`codesign.netrun.DeployMismatchError` at the first layer whose output differs from
     the golden model, :class:`BoardTimeout` when the board stops answering (finished images stay in
@@ -94,26 +99,34 @@ def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.nda
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     check_bitconfig(qg.bitconfig, qg.name, spec)
+    if batch < 1:
+        raise DeployError(f"the batch must be at least 1 image, not {batch}.")
     pred = predicted_cycles(table, qg.bitconfig) if table is not None else None
-    key = json.dumps([qgraph_digest(qg), spec.config_hash, getattr(board, "name", "?"), img2col])
+    key_parts: list[object] = [qgraph_digest(qg), spec.config_hash, getattr(board, "name", "?"), img2col]
+    key = json.dumps(key_parts + ([batch] if batch > 1 else []))
     prog = Progress(out, key)
     runner = NetworkRunner(qg, board, spec, img2col)
     t0 = time.perf_counter()
     digests = [array_digest(np.asarray(x[i], np.float64)) for i in range(len(x))]
     todo = [i for i in range(len(x)) if prog.done.get(i, {}).get("x_digest") != digests[i]]
-    for k, i in enumerate(todo):
+    for k in range(0, len(todo), batch):
+        chunk = todo[k:k + batch]
         try:
-            run = runner.run_image(qg.quantize_input(x[i:i + 1]), i)
+            runs = runner.run_batch(qg.quantize_input(x[chunk]), chunk)
         except BoardTimeout as err:
             raise BoardTimeout(f"{err} -- {len(prog.done)} of {len(x)} images are done and kept in {out / PROGRESS}; "
                                "rerun the same command to resume.") from None
-        prog.add({**record(run, None if y is None else int(y[i])), "x_digest": digests[i]})
+        for i, run in zip(chunk, runs, strict=True):
+            prog.add({**record(run, None if y is None else int(y[i])), "x_digest": digests[i]})
         if progress:
-            print(f"[deploy] image {k + 1}/{len(todo)} (#{i}): class {prog.done[i]['pred']}, {run.wall_s:.2f} s",
-                  file=sys.stderr)
+            first, last = chunk[0], chunk[-1]
+            what = f"image {k + 1}/{len(todo)} (#{first})" if len(chunk) == 1 else \
+                f"images {k + 1}-{k + len(chunk)}/{len(todo)} (#{first}-#{last})"
+            print(f"[deploy] {what}: class {prog.done[first]['pred']}"
+                  f"{'...' if len(chunk) > 1 else ''}, {runs[0].wall_s * len(chunk):.2f} s", file=sys.stderr)
     wall = time.perf_counter() - t0
-    data = summarize(qg, board, spec, [prog.done[i] for i in range(len(x))], pred, table, source, img2col,
-                     len(todo), wall)
+    data = summarize(qg, board, spec, [prog.done[i] for i in range(len(x))], pred if batch == 1 else None, table,
+                     source, img2col, len(todo), wall, batch)
     data["command"] = command
     write_text(out / "deploy.json", json.dumps(data, indent=1))
     from codesign.deploy_report import deploy_markdown
@@ -168,6 +181,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dma-bw", type=float, default=8.0, help="sim DMA bandwidth, bytes/cycle (default 8)")
     p.add_argument("--dma-latency", type=int, default=32, help="sim DMA latency, cycles (default 32)")
     p.add_argument("--img2col", default="auto", choices=("auto", "host", "hw"), help="activation path (default auto)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="images per layer job (default 1: per-image latency, compared with the table's prediction); "
+                        "B > 1 measures throughput: descriptor, post-process and weight transfers are paid once per "
+                        "batch, the host im2col path is used, each image is credited 1/B of the batch")
     p.add_argument("--input-range", metavar="LO,HI",
                    help="pixel range the model takes (default: the zoo model's, or its Rescaling layer's); images "
                         "outside it are refused, PNG/JPEG 0..255 are mapped onto it")
@@ -217,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(raw)
     validate.positive(args.n, "--n")
+    validate.positive(args.batch, "--batch")
+    if args.batch > 1 and args.img2col == "hw":
+        raise DeployError(f"--batch {args.batch} runs every layer on the host im2col path (the hardware img2col core "
+                          "holds one image's feature map); leave --img2col at auto or host, or use --batch 1.")
     validate.positive(args.dma_bw, "--dma-bw")
     validate.positive(args.dma_latency, "--dma-latency", allow_zero=True)
     bits = parse_bits_list(args.bits)
@@ -261,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if table is None:
             table = _measure_table(graph, bc, board, spec, out)
         res = deploy(qg, board, spec, x, y, out, table, source, args.img2col, not args.quiet,
-                     "python -m codesign.deploy " + " ".join(raw))
+                     "python -m codesign.deploy " + " ".join(raw), args.batch)
     finally:
         board.close()
     lat = res.latency_ms

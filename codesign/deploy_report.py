@@ -81,7 +81,9 @@ def deploy_markdown(d: Mapping[str, Any]) -> str:
         "",
         f"Command: `{d.get('command') or 'codesign.deploy.deploy()'}`",
         f"Overlay {d['overlay']} (config hash {d['config_hash']}; engines {d['engines']}), device {d['device']}, "
-        f"clock {d['clock_mhz']:g} MHz; images: {d['images']}; img2col {d['img2col']}.",
+        f"clock {d['clock_mhz']:g} MHz; images: {d['images']}; img2col {d['img2col']}"
+        + (f"; **{d['batch']} images per layer job** (throughput; per-image figures are the batch's / {d['batch']})"
+           if d.get("batch", 1) > 1 else "") + ".",
         "",
         f"**{d['n_images']} images, every layer's output bit-exact against the golden model: "
         f"{'yes' if d['bit_exact'] else 'NO'}.** Top-1 from the accelerator's outputs: "

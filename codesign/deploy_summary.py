@@ -86,8 +86,9 @@ def _layers(recs: list[dict[str, Any]], pred: dict[str, tuple[int, int]] | None,
 
 
 def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, Any]], pred: dict[str, tuple[int, int]] | None,
-              table: HwTable | None, source: str, img2col: str, ran: int, wall_s: float) -> dict[str, Any]:
-    """deploy.json from the per-image records (means per image)."""
+              table: HwTable | None, source: str, img2col: str, ran: int, wall_s: float,
+              batch: int = 1) -> dict[str, Any]:
+    """deploy.json from the per-image records (means per image; a batch's figures are shared by its images)."""
     clock = float(board.clock_mhz)
     n = len(recs)
     layers = _layers(recs, pred, spec, clock) if n else []
@@ -108,7 +109,7 @@ def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, 
     return {
         "format": FORMAT, "version": FORMAT_VERSION, "model": qg.name, "board": getattr(board, "name", "?"),
         "device": spec.device, "clock_mhz": clock, "overlay": spec.name, "config_hash": f"0x{spec.config_hash:08x}",
-        "engines": engines_text(spec), "img2col": img2col,
+        "engines": engines_text(spec), "img2col": img2col if batch == 1 else "host (batched)", "batch": batch,
         "bitconfig": {k: {"w_bits": v.w_bits, "a_bits": v.a_bits} for k, v in qg.bitconfig.layers.items()},
         "default_act_bits": qg.bitconfig.default_act_bits,
         "images": source, "n_images": n, "bit_exact": n > 0,
@@ -140,6 +141,9 @@ def summarize(qg: QGraph, board: Board, spec: OverlaySpec, recs: list[dict[str, 
                                   "prediction_error_overlay_pct"),
             "a9_estimate": (A9_METHOD + f"; host matmul {gflops:.1f} GFLOP/s measured here; a9_estimate_total = "
                             "overlay + bus + A9 estimate of driver and PS") if sim else None,
+            "batch": (None if batch == 1 else
+                      f"{batch} images per layer job (throughput): every figure is the batch's divided by the images "
+                      "in it; the hardware table's rows are one-image jobs, so no prediction is compared"),
         },
         "layers": layers,
         "ps_ops": [{"node": k, "kind": recs[0]["ps_kind"][k], "host_ms": v} for k, v in ps_ms.items()],

@@ -32,6 +32,7 @@ from codesign.hw.mapping import (
     pack_weights,
 )
 from codesign.hw.overlay import EngineSpec, OverlaySpec
+from codesign.hw.packing import check_range, to_codes
 from codesign.hw.regmap import by_name
 from codesign.quant.qgraph import QNode, QTensor
 
@@ -76,12 +77,17 @@ class LayerProgram:
     jobs: tuple[JobProgram, ...]
 
     def activation_words(self, x: np.ndarray) -> list[np.ndarray]:
-        """One image's activation words per GEMM block (``jobs[i].block`` indexes it)."""
-        x = np.asarray(x, np.int64)
+        """The activation words of an image (or a batch) per GEMM block (``jobs[i].block`` indexes it).
+
+        The input's range is checked once, then im2col and packing work on its ``uint8`` codes
+        (a host im2col copies each value up to KH*KW times; at 8 bit per code rather than 64).
+        """
+        check_range(x, self.engine.bits, self.a_signed)
+        codes = to_codes(x, self.engine.bits)
         if self.path == HW_IMG2COL:  # the feature map once, for every N-tile job
-            return [pack_activations(x[0], True, 0, self.engine, self.a_signed)]
+            return [pack_activations(codes[0], True, 0, self.engine, self.a_signed)]
         return [pack_activations(a, False, a.shape[1], self.engine, self.a_signed)
-                for a in activation_blocks(self.node, x, self.shp, self.engine.lanes)]
+                for a in activation_blocks(self.node, codes, self.shp, self.engine.lanes)]
 
 
 def _out_shape(node: QNode, x_shape: tuple[int, ...], shp: LayerShape) -> tuple[int, ...]:

@@ -34,10 +34,21 @@ def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) ->
 
 
 def im2col(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
-    """Patches ``[N, OH, OW, kh*kw*C]`` with K ordered (kh, kw, c), c fastest (HWIO order)."""
-    v = windows(x, kernel, strides)  # N, OH, OW, C, kh, kw
-    n, oh, ow, c, kh, kw = v.shape
-    return np.ascontiguousarray(v.transpose(0, 1, 2, 4, 5, 3)).reshape(n, oh, ow, kh * kw * c)
+    """Patches ``[N, OH, OW, kh*kw*C]`` with K ordered (kh, kw, c), c fastest (HWIO order).
+
+    One strided slice copy per tap (C stays the contiguous axis), in the dtype of ``x``.
+    """
+    n, h, w, c = x.shape
+    kh, kw = kernel
+    sh, sw = strides
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if kh == kw == 1 and sh == sw == 1:
+        return x.reshape(n, oh, ow, c)
+    out = np.empty((n, oh, ow, kh, kw, c), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, :, i, j, :] = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+    return out.reshape(n, oh, ow, kh * kw * c)
 
 
 def conv2d(

@@ -28,7 +28,7 @@ from codesign.graph import ops
 from codesign.hw.cores.img2col import K_MAX, NIB_MAX, img2col_geometry
 from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
-from codesign.hw.packing import pack64, unpack64
+from codesign.hw.packing import pack64, pack_codes64, unpack64
 from codesign.hw.regmap import pack_fields
 from codesign.quant.ops.gemm import Conv, GemmOp
 from codesign.quant.qir import QNode, QTensor
@@ -300,13 +300,19 @@ def pack_weights(w: np.ndarray, engine: EngineSpec) -> np.ndarray:
 
 def pack_activations(acts: np.ndarray, feature_map: bool, k: int, engine: EngineSpec, signed: bool) -> np.ndarray:
     """A job's activation words: the feature map's channel words in (y, x, cw) order (hardware
-    img2col, ``feature_map``), or the im2col rows ``A [M, K]`` each padded to whole k-words."""
-    if feature_map:
-        return pack64(acts.ravel(), engine.bits, signed=signed)
-    kb = -(-k // engine.tree)
-    ap = np.zeros((acts.shape[0], kb * engine.tree), np.int64)
-    ap[:, :k] = acts
-    return pack64(ap.ravel(), engine.bits, signed=signed)
+    img2col, ``feature_map``), or the im2col rows ``A [M, K]`` each padded to whole k-words.
+
+    ``acts`` holds the activation values, or their codes as ``uint8`` (:func:`codesign.hw.packing.to_codes`,
+    range already checked), which pack without a range check or a 64-bit copy.
+    """
+    codes = acts.dtype == np.uint8
+    if not feature_map:
+        kb = -(-k // engine.tree)
+        if kb * engine.tree != k:  # pad every row to whole k-words
+            ap = np.zeros((acts.shape[0], kb * engine.tree), np.uint8 if codes else np.int64)
+            ap[:, :k] = acts
+            acts = ap
+    return pack_codes64(acts, engine.bits) if codes else pack64(acts.ravel(), engine.bits, signed=signed)
 
 
 def output_words(m: int, nt: int, out_bits: int) -> int:

@@ -54,27 +54,73 @@ def unpack_words(words: list[int] | np.ndarray, bits: int, signed: bool, count: 
     return out
 
 
+def check_range(values: np.ndarray, bits: int, signed: bool) -> None:
+    """Raise ValueError when a value does not fit ``bits`` (two's complement when ``signed``)."""
+    _check_range(np.asarray(values), bits, signed)
+
+
+def to_codes(values: np.ndarray, bits: int) -> np.ndarray:
+    """Values of at most 8 bits as their ``bits``-wide two's-complement codes in ``uint8`` (no range check)."""
+    return (np.asarray(values) & ((1 << check_bits(bits)) - 1)).astype(np.uint8)
+
+
+def pack_codes64(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack ``uint8`` codes (already masked to ``bits``, see :func:`to_codes`) into 64-bit words.
+
+    The layout of :func:`pack64`. Widths that divide 8 pack whole bytes and view them as
+    little-endian words; the others shift one element column of the words at a time.
+    """
+    u = np.ascontiguousarray(codes, dtype=np.uint8).ravel()
+    per = elems_per_word(bits)
+    n_words = -(-u.size // per)
+    if 8 % bits == 0:
+        if u.size != n_words * per:  # zero-pad the last word
+            u = np.concatenate([u, np.zeros(n_words * per - u.size, np.uint8)])
+        per_byte = 8 // bits
+        if per_byte > 1:
+            grid = u.reshape(-1, per_byte)
+            u = grid[:, 0].copy()
+            for i in range(1, per_byte):
+                u |= grid[:, i] << np.uint8(i * bits)
+        return u.view(np.dtype("<u8")).astype(np.uint64, copy=False)
+    padded = np.zeros(n_words * per, dtype=np.uint8)
+    padded[: u.size] = u
+    lanes = padded.reshape(n_words, per)
+    out = lanes[:, 0].astype(np.uint64)
+    for i in range(1, per):
+        out |= lanes[:, i].astype(np.uint64) << np.uint64(i * bits)
+    return out
+
+
 def pack64(values: np.ndarray, bits: int, signed: bool) -> np.ndarray:
     """Pack into a ``uint64`` array of 64-bit words (vectorised; the DMA buffer layout)."""
-    vals = np.asarray(values, dtype=np.int64).ravel()
+    vals = np.asarray(values).ravel()
     _check_range(vals, bits, signed)
-    per = elems_per_word(bits)
-    n_words = -(-len(vals) // per)
-    padded = np.zeros(n_words * per, dtype=np.uint64)
-    padded[: len(vals)] = (vals & ((1 << bits) - 1)).astype(np.uint64)
-    lanes = padded.reshape(n_words, per)
-    shifts = (np.arange(per, dtype=np.uint64) * np.uint64(bits))[None, :]
-    return np.bitwise_or.reduce(lanes << shifts, axis=1).astype(np.uint64)
+    return pack_codes64(to_codes(vals, bits), bits)
 
 
 def unpack64(words: np.ndarray, bits: int, signed: bool, count: int) -> np.ndarray:
     """Inverse of :func:`pack64` (vectorised)."""
+    check_bits(bits)
+    w = np.ascontiguousarray(np.asarray(words, dtype=np.uint64).ravel())
+    if 8 % bits == 0:  # the little-endian words' bytes, then the fields of each byte
+        u = w.astype(np.dtype("<u8"), copy=False).view(np.uint8)
+        per_byte = 8 // bits
+        if per_byte > 1:
+            fields = np.empty((u.size, per_byte), np.uint8)
+            for i in range(per_byte):
+                fields[:, i] = (u >> np.uint8(i * bits)) & np.uint8((1 << bits) - 1)
+            u = fields.ravel()
+        u = u[:count]
+        if signed:  # sign extension in 8 bits: the field's top bit to bit 7, then an arithmetic shift back
+            return ((u << np.uint8(8 - bits)).view(np.int8) >> np.int8(8 - bits)).astype(np.int64)
+        return u.astype(np.int64)
     per = elems_per_word(bits)
-    w = np.asarray(words, dtype=np.uint64).reshape(-1, 1)
     shifts = (np.arange(per, dtype=np.uint64) * np.uint64(bits))[None, :]
-    vals = ((w >> shifts) & np.uint64((1 << bits) - 1)).astype(np.int64).ravel()[:count]
+    vals = ((w.reshape(-1, 1) >> shifts) & np.uint64((1 << bits) - 1)).astype(np.int64).ravel()[:count]
     if signed:
-        vals = np.where(vals >= (1 << (bits - 1)), vals - (1 << bits), vals)
+        half = 1 << (bits - 1)
+        vals = (vals ^ half) - half  # sign extension of a bits-wide field
     return vals
 
 

@@ -156,3 +156,59 @@ def test_a_board_timeout_keeps_finished_images_and_resumes(sim_board, overlay, t
     res = deploy(qg, sim_board, overlay, x, None, out)
     assert res.data["run"]["images_run_now"] == 2 and res.data["n_images"] == 3
     np.testing.assert_array_equal(np.array(res.data["logits"]), GoldenModel(qg).run(qg.quantize_input(x)))
+
+
+def test_batched_deployment_is_bit_exact_and_shares_the_batch_counters(sim_board, overlay, tmp_path) -> None:
+    """Throughput mode: 5 images in batches of 2 (a partial last batch). Logits equal the golden
+    model's; each image is credited half of its batch's counters, which a driver run of the
+    layer on the same two images measures; no prediction is compared at batch > 1."""
+    from codesign import oqa
+
+    g, qg, _x = _mixed("tiny_resnet")
+    x = np.random.default_rng(11).uniform(0, 1, (5, *g.input_shape))
+    gm = GoldenModel(qg)
+    want = gm.run(qg.quantize_input(x))
+    table = oqa.measure_full(g, [4, 8], sim_board, overlay, progress=False).table
+    d = deploy(qg, sim_board, overlay, x, None, tmp_path / "dep", table, batch=2).data
+    assert d["bit_exact"] and d["batch"] == 2 and d["n_images"] == 5
+    np.testing.assert_array_equal(np.array(d["logits"]), want)
+    assert d["latency_ms"]["predicted_sum"] is None and d["latency_ms"]["prediction_error_pct"] is None
+    assert all(r["path"] == "host" for r in d["layers"])
+    drv = OverlayDriver(sim_board, overlay, img2col="host")
+    tr = gm.trace(qg.quantize_input(x[:2]))
+    progress = [json.loads(s) for s in (tmp_path / "dep" / "progress.jsonl").read_text().splitlines()[1:]]
+    first = {r["layer"]: r for r in progress[0]["layers"]}
+    for node in qg.gemm_nodes():
+        run = drv.run_layer(node, tr.inputs[node.name][0], qg.tensors[node.inputs[0]], qg.tensors[node.output])
+        assert first[node.name]["batch"] == 2
+        assert [first[node.name]["cycles"][k] * 2 for k in CYCLE_KEYS] == [run.counters[k] for k in CYCLE_KEYS]
+    # the same images one at a time: same predictions
+    single = deploy(qg, sim_board, overlay, x, None, tmp_path / "single").data
+    assert single["predictions"] == d["predictions"] and single["batch"] == 1
+
+
+class FlipLastOutputWord(_Wrapped):
+    """Flips the top bit of the last output word of the ``nth`` job (the batch's last image's codes)."""
+
+    def __init__(self, board, nth: int) -> None:
+        super().__init__(board)
+        self.waits, self.nth = 0, nth
+        self.buf, self.words = None, 0
+
+    def dma_recv(self, buf, nwords=None):
+        self.buf, self.words = buf, nwords
+        self._b.dma_recv(buf, nwords)
+
+    def dma_wait_recv(self, timeout):
+        ok = self._b.dma_wait_recv(timeout)
+        self.waits += 1
+        if self.waits == self.nth:
+            self.buf[self.words - 1] ^= np.uint64(1 << 60)
+        return ok
+
+
+def test_a_batch_mismatch_names_the_image_in_the_batch(sim_board, overlay, tmp_path) -> None:
+    _g, qg, x = _mixed("tiny_resnet")
+    board = FlipLastOutputWord(sim_board, 1)  # the stem's job of the batch of images 0..2
+    with pytest.raises(DeployMismatchError, match=r"image 2 \(in a batch of 3\): layer 'stem' \(conv"):
+        deploy(qg, board, overlay, x, None, tmp_path / "dep", batch=3)

@@ -89,3 +89,10 @@ def test_images_of_the_wrong_shape_or_range_are_refused(files, overlay, capsys) 
     pil.fromarray(np.zeros((10, 12, 3), np.uint8)).save(files / "pngs" / "a.png")
     _user_error(capsys, _args(files, overlay, images="pngs"), "a.png is 12x10 pixels", "[N, 16, 16, 3]")
     assert not (files / "out").exists()
+
+
+@pytest.mark.unit
+def test_bad_batch_arguments_are_refused(files, overlay, capsys) -> None:
+    _user_error(capsys, _args(files, overlay, "--batch", "0"), "--batch must be a finite number > 0")
+    _user_error(capsys, _args(files, overlay, "--batch", "4", "--img2col", "hw"), "--batch 4 runs every layer on the host im2col path")
+    assert not (files / "out").exists()
