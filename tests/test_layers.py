@@ -9,9 +9,9 @@ Layers, bottom to top (docs: README "Layout"; the design brief's table):
     hw       codesign/hw/: IP specs, register map, cores, generator, synthesis
     board    codesign/board/ (Board protocol, SimBoard, PynqBoard, driver) and validate (the
              CLIs' argument checks, which know the devices and the zoo)
-    methods  the on-board search steps and the methods that use them: distill, mqe, oqa,
-             netrun, hwtable, budgets, solvers, ilp, input_range, selfcheck, report_tables,
-             codesign/methods/
+    methods  the on-board search steps and the methods that use them: distill (its loss bn_loss),
+             mqe, oqa, netrun, hwtable, budgets, solvers (solver_model, solver_builtin), ilp,
+             input_range, selfcheck, report_tables, codesign/methods/
     export   codesign/export/: QKeras and hls4ml exporters, re-import, runner, fidelity
     apps     the CLIs and their helpers: search, deploy*, finetune, qat, inspect_model, ip,
              synth, __main__
@@ -43,8 +43,9 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("quant", {"quant/", "models/"}),
     ("hw", {"hw/"}),
     ("board", {"board/", "validate"}),
-    ("methods", {"distill", "mqe", "oqa", "netrun", "hwtable", "budgets", "solvers", "ilp/", "input_range",
-                 "selfcheck", "report_tables", "methods/", "runcache", "evaluate"}),
+    ("methods", {"distill", "bn_loss", "mqe", "oqa", "netrun", "hwtable", "budgets", "solvers", "solver_model",
+                 "solver_builtin", "ilp/", "input_range", "selfcheck", "report_tables", "methods/", "runcache",
+                 "evaluate"}),
     ("export", {"export/"}),
     ("apps", {"search", "search_stages", "report", "deploy", "deploy_search", "deploy_inputs", "deploy_report",
               "deploy_progress", "deploy_summary", "finetune", "qat",
@@ -53,12 +54,8 @@ LAYERS: list[tuple[str, set[str]]] = [
 
 MAX_LINES = 400
 # module -> its line count when this list was written (issue 19); shrink these, do not add to them.
-OVERSIZE = {
-    "solvers.py": 411,
-    "distill.py": 438,
-    "graph/ir.py": 501,
-    "graph/keras_import.py": 759,
-}
+# Empty since the issue-19 splits (graph/ir, graph/keras_import, distill, solvers): keep it so.
+OVERSIZE: dict[str, int] = {}
 
 
 def _unit(module: str) -> str:
