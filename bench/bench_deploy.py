@@ -59,6 +59,7 @@ def search_latency(model: str, run: Path) -> Path:
 
 
 BATCHED = ("OHQ-lat", "OHQ", "INT8")  # the configs run again in throughput mode
+ROUND = 20  # images per config per turn, image by image (two batches per turn in throughput mode)
 
 
 def deploy_model(model: str, run: Path, lat_run: Path, n: int, board, spec, batch: int = 1,
@@ -82,23 +83,34 @@ def deploy_model(model: str, run: Path, lat_run: Path, n: int, board, spec, batc
     out: dict[str, dict] = {}
     qgs = {}
     for name, bc in configs.items():
-        qg = qgs[name] = quantize_for_deploy(graph, bc, calib)
-        t0 = time.perf_counter()
-        res = deploy(qg, board, spec, x[:n], y[:n], run / "deployed" / name.lower(), table,
-                     f"Fashion-MNIST test images 0..{n - 1}")
-        print(f"  {model} {name}: {time.perf_counter() - t0:.0f} s, top-1 {res.data['top1']:.2f} %, overlay "
-              f"{res.latency_ms['measured_overlay']:.4f} ms, predicted {res.latency_ms['predicted_sum']:.4f} ms",
-              file=sys.stderr, flush=True)
-        out[name] = res.data
+        qgs[name] = quantize_for_deploy(graph, bc, calib)
+    # the configs take turns, ROUND images at a time (each deploy() resumes from its progress file),
+    # so a change of the machine's load over the run affects every config alike
+    jobs = [(name, name, n, 1) for name in configs]
     if batch > 1 and n_batch:
-        for name in BATCHED:
+        jobs += [(f"{name} x{batch}", name, n_batch, batch) for name in BATCHED]
+    from codesign.netrun import NetworkRunner
+
+    runners = {key: NetworkRunner(qgs[name], board, spec) for key, name, _t, _b in jobs}  # compiled layers kept
+    spent = dict.fromkeys((key for key, *_ in jobs), 0.0)
+    chunk = {key: ROUND if b == 1 else 2 * b for key, _n, _t, b in jobs}  # images per turn
+    turns = max(-(-total // chunk[key]) for key, _n, total, _b in jobs)
+    for turn in range(turns):
+        for key, name, total, b in jobs:
+            if turn * chunk[key] >= total:
+                continue
+            upto = min(total, (turn + 1) * chunk[key])
+            folder = run / "deployed" / (name.lower() if b == 1 else f"{name.lower()}_b{b}")
             t0 = time.perf_counter()
-            res = deploy(qgs[name], board, spec, x[:n_batch], y[:n_batch],
-                         run / "deployed" / f"{name.lower()}_b{batch}", None,
-                         f"Fashion-MNIST test images 0..{n_batch - 1}", batch=batch)
-            print(f"  {model} {name} x{batch}: {time.perf_counter() - t0:.0f} s, end to end "
-                  f"{res.latency_ms['measured_total']:.4f} ms per image", file=sys.stderr, flush=True)
-            out[f"{name} x{batch}"] = res.data
+            res = deploy(qgs[name], board, spec, x[:upto], y[:upto], folder, table if b == 1 else None,
+                         f"Fashion-MNIST test images 0..{upto - 1}", batch=b, runner=runners[key])
+            spent[key] += time.perf_counter() - t0
+            out[key] = res.data
+    for key, data in out.items():
+        lat = data["latency_ms"]
+        print(f"  {model} {key}: {spent[key]:.0f} s, {data['n_images']} images, top-1 {data['top1']:.2f} %, "
+              f"end to end {lat['measured_total']:.3f} ms, overlay {lat['measured_overlay']:.4f} ms", file=sys.stderr,
+              flush=True)
     full_test_top1(out, qgs, x, y)
     return out
 
@@ -185,7 +197,9 @@ def render(rows: dict[str, dict[str, dict]], n: int, command: str, load: float, 
         f"Command: `{command}` ({wall / 60:.0f} min on this shared 2-core VM, load average {load:.1f} at start)",
         "",
         f"Each config ran image by image on the first {n} Fashion-MNIST test images, every layer's output checked "
-        "bit-exact against the integer golden model (a mismatch stops the run). Latencies are means per image. "
+        "bit-exact against the integer golden model (a mismatch stops the run). The configs took turns (20 images, "
+        "or two batches in throughput mode, each), so load changes on the shared machine fall on all of them alike; "
+        "each config's layers are compiled at its first image (or batch) and kept. Latencies are means per image. "
         "overlay = the layers' CYC_TOTAL counters at 100 MHz; DMA/driver = simulated bus cycles outside the jobs + "
         "host CPU time of the Python driver (im2col, packing, register writes); PS = host CPU time of the ops the "
         "overlay does not run; predicted = the ILP's sum of hardware-table rows (jobs + bus cycles); prediction error = "

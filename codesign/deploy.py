@@ -84,13 +84,14 @@ class DeployResult:
 
 def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.ndarray | None, out: str | Path,
            table: HwTable | None = None, source: str = "", img2col: str = "auto", progress: bool = False,
-           command: str = "", batch: int = 1) -> DeployResult:
+           command: str = "", batch: int = 1, runner: NetworkRunner | None = None) -> DeployResult:
     """Run ``x`` (float images) on ``board``, image by image or ``batch`` images per layer job;
     write ``out``/deploy.json and report.md.
 
     ``batch`` > 1 measures throughput: each layer runs once per batch (host im2col), and each
     image is credited 1/batch of the batch's cycles and times. The hardware table's rows are
-    one-image jobs, so the prediction is compared only at ``batch`` 1.
+    one-image jobs, so the prediction is compared only at ``batch`` 1. A ``runner`` of ``qg`` on
+    ``board`` from an earlier call keeps its compiled layers (a caller that deploys in rounds).
 
     Raises :class:`codesign.netrun.DeployMismatchError` at the first layer whose output differs from
     the golden model, :class:`BoardTimeout` when the board stops answering (finished images stay in
@@ -105,7 +106,8 @@ def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.nda
     key_parts: list[object] = [qgraph_digest(qg), spec.config_hash, getattr(board, "name", "?"), img2col]
     key = json.dumps(key_parts + ([batch] if batch > 1 else []))
     prog = Progress(out, key)
-    runner = NetworkRunner(qg, board, spec, img2col)
+    if runner is None or runner.qg is not qg:
+        runner = NetworkRunner(qg, board, spec, img2col)
     t0 = time.perf_counter()
     digests = [array_digest(np.asarray(x[i], np.float64)) for i in range(len(x))]
     todo = [i for i in range(len(x)) if prog.done.get(i, {}).get("x_digest") != digests[i]]
