@@ -72,6 +72,12 @@ IMPLS = ("rtl", "hls")
 BOARD_DEVICE = {"pynq_z2": "xc7z020", "zcu104": "zcu104"}
 # The cores an overlay instantiates besides the engines and the post-process (one each, 64-bit words).
 PART_CORES = ("img2col", "bram_bank", "cycle_counter")
+# The RW registers the overlay logic reads (descriptor and post-process window): one flop bank
+# each in the register file (overlay/regs.v.j2), wired to the top as r_<name>.
+DESC_REGS = ("DESC_M", "DESC_N", "DESC_K", "DESC_IN_HW", "DESC_IN_C", "DESC_KERNEL", "DESC_BITS", "DESC_ACT",
+             "DESC_ACT_SIX", "DESC_ACT_THREE", "DESC_HS_MULT", "DESC_HS_SHIFT", "DESC_OUT_HW", "DESC_KB", "DESC_G",
+             "DESC_WWORDS", "DESC_CODES", "DESC_CW", "DESC_IFM_WORDS", "DESC_ROW_PITCH", "DESC_X_STEP",
+             "DESC_Y_STEP", "DESC_I2C_ADDR0", "DESC_I2C_FLOOR0", "PP_ADDR", "PP_BIAS", "PP_MULT")
 
 
 class MissingIPError(CodesignError):
@@ -275,6 +281,7 @@ def render_overlay(spec: OverlaySpec) -> str:
         OVERLAY_TEMPLATE, "v", None, s=spec, regs=regs, regmap=REGMAP, addr_width=ADDR_WIDTH,
         word_bits=WORD_BITS, config_hash=spec.config_hash, fifo_depth=FIFO_DEPTH,
         pp_ch_w=clog2(MAX_CHANNELS), inc_bits=INC_BITS, N_CNT=sum(1 for r in REGMAP if r.width == 64),
+        desc_regs=DESC_REGS,
     )
 
 
@@ -361,7 +368,7 @@ def copy_sources(gen: GeneratedOverlay, dst: Path) -> list[Path]:
 
 
 __all__ = [
-    "IMPLS", "PART_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "axil_range",
+    "DESC_REGS", "IMPLS", "PART_CORES", "EngineSpec", "GeneratedOverlay", "MissingIPError", "OverlaySpec", "axil_range",
     "core_modules", "core_verilog", "generate_overlay", "generate_overlay_cores", "manifest_dict", "overlay_spec", "render_overlay",
     "rtl_digest", "sim_cache_key",
 ]
