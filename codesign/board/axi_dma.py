@@ -14,6 +14,11 @@ from collections.abc import Callable
 CHANNEL_BASE = {"MM2S": 0x00, "S2MM": 0x30}
 REGISTERS = {"DMACR": 0x00, "DMASR": 0x04, "ADDR": 0x18, "ADDR_MSB": 0x1C, "LENGTH": 0x28}  # ADDR: SA / DA
 
+# The overlay's DMA is built with c_sg_length_width 26 (vivado_scripts/overlay/bd_common.tcl): LENGTH
+# counts bytes, so one transfer moves at most 2**26 - 1 bytes.
+LENGTH_WIDTH = 26
+MAX_TRANSFER_WORDS = ((1 << LENGTH_WIDTH) - 1) // 8  # 64-bit stream words
+
 # DMASR bits (PG021 "MM2S_DMASR"/"S2MM_DMASR") with what each error usually means.
 STATUS_BITS = {
     0: "Halted", 1: "Idle", 3: "SGIncld", 4: "DMAIntErr", 5: "DMASlvErr", 6: "DMADecErr",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codesign.board.axi_dma import LENGTH_WIDTH, MAX_TRANSFER_WORDS
 from codesign.board.base import Board, BoardError, BoardTimeout, ConfigHashMismatch
 from codesign.board.program import JobProgram, LayerProgram, compile_layer
 from codesign.hw.mapping import HOST, unpack_output
@@ -136,9 +137,14 @@ class OverlayDriver:
     def run_job(self, node: QNode, job: JobProgram, a_words: np.ndarray, out_t: QTensor) -> np.ndarray:
         """Run one GEMM job (its registers, weight words, then ``a_words``) and return its [M, NT] output codes."""
         engine = self.spec.engine(job.bits)
+        n_in = job.w_words.size + a_words.size
+        if max(n_in, job.n_out) > MAX_TRANSFER_WORDS:
+            raise BoardError(f"layer {node.name!r}: a job of {max(n_in, job.n_out):,} 64-bit words exceeds the DMA's "
+                             f"{LENGTH_WIDTH}-bit transfer length ({MAX_TRANSFER_WORDS:,} words); run fewer images per "
+                             "job (a smaller --batch).")
         for offset, value in job.regs:
             self.board.write(offset, value)
-        n_w, n_in = job.w_words.size, job.w_words.size + a_words.size
+        n_w = job.w_words.size
         inbuf = self._buffer("in", n_in)
         inbuf[:n_w] = job.w_words
         inbuf[n_w:n_in] = a_words

@@ -212,3 +212,20 @@ def test_a_batch_mismatch_names_the_image_in_the_batch(sim_board, overlay, tmp_p
     board = FlipLastOutputWord(sim_board, 1)  # the stem's job of the batch of images 0..2
     with pytest.raises(DeployMismatchError, match=r"image 2 \(in a batch of 3\): layer 'stem' \(conv"):
         deploy(qg, board, overlay, x, None, tmp_path / "dep", batch=3)
+
+
+def test_a_job_longer_than_the_dma_transfer_length_is_refused(sim_board, overlay, tmp_path, monkeypatch) -> None:
+    """The driver refuses a job stream the DMA's LENGTH register cannot express (here: a limit shrunk to 64
+    words), naming the layer and the remedy, before writing any register."""
+    import re
+    from pathlib import Path
+
+    from codesign.board import axi_dma, driver
+    from codesign.board.base import BoardError
+
+    tcl = (Path(__file__).resolve().parents[2] / "vivado_scripts" / "overlay" / "bd_common.tcl").read_text()
+    assert int(re.search(r"c_sg_length_width \{(\d+)\}", tcl).group(1)) == axi_dma.LENGTH_WIDTH
+    _g, qg, x = _mixed("tiny_resnet")
+    monkeypatch.setattr(driver, "MAX_TRANSFER_WORDS", 64)
+    with pytest.raises(BoardError, match=r"layer 'stem': a job of [\d,]+ 64-bit words exceeds the DMA's 26-bit transfer"):
+        deploy(qg, sim_board, overlay, x, None, tmp_path / "dep", batch=3)
