@@ -9,6 +9,8 @@ Python ints for wider words.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from codesign.quant.dyadic import check_bits, qrange
@@ -99,22 +101,25 @@ def pack64(values: np.ndarray, bits: int, signed: bool) -> np.ndarray:
     return pack_codes64(to_codes(vals, bits), bits)
 
 
+@functools.lru_cache(maxsize=None)
+def _byte_fields(bits: int, signed: bool) -> np.ndarray:
+    """``[256, 8 / bits]`` int64: the fields of every byte value, element 0 in the LSBs (sign-extended when ``signed``)."""
+    per_byte = 8 // bits
+    byte = np.arange(256, dtype=np.int16)[:, None]
+    fields = (byte >> (np.arange(per_byte, dtype=np.int16) * bits)[None, :]) & ((1 << bits) - 1)
+    if signed:
+        half = 1 << (bits - 1)
+        fields = (fields ^ half) - half
+    return fields.astype(np.int64)
+
+
 def unpack64(words: np.ndarray, bits: int, signed: bool, count: int) -> np.ndarray:
     """Inverse of :func:`pack64` (vectorised)."""
     check_bits(bits)
     w = np.ascontiguousarray(np.asarray(words, dtype=np.uint64).ravel())
-    if 8 % bits == 0:  # the little-endian words' bytes, then the fields of each byte
+    if 8 % bits == 0:  # the little-endian words' bytes, each looked up as its 8 / bits fields
         u = w.astype(np.dtype("<u8"), copy=False).view(np.uint8)
-        per_byte = 8 // bits
-        if per_byte > 1:
-            fields = np.empty((u.size, per_byte), np.uint8)
-            for i in range(per_byte):
-                fields[:, i] = (u >> np.uint8(i * bits)) & np.uint8((1 << bits) - 1)
-            u = fields.ravel()
-        u = u[:count]
-        if signed:  # sign extension in 8 bits: the field's top bit to bit 7, then an arithmetic shift back
-            return ((u << np.uint8(8 - bits)).view(np.int8) >> np.int8(8 - bits)).astype(np.int64)
-        return u.astype(np.int64)
+        return _byte_fields(bits, signed)[u].reshape(-1)[:count]
     per = elems_per_word(bits)
     shifts = (np.arange(per, dtype=np.uint64) * np.uint64(bits))[None, :]
     vals = ((w.reshape(-1, 1) >> shifts) & np.uint64((1 << bits) - 1)).astype(np.int64).ravel()[:count]
