@@ -101,7 +101,7 @@ def pack64(values: np.ndarray, bits: int, signed: bool) -> np.ndarray:
     return pack_codes64(to_codes(vals, bits), bits)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _byte_fields(bits: int, signed: bool) -> np.ndarray:
     """``[256, 8 / bits]`` int64: the fields of every byte value, element 0 in the LSBs (sign-extended when ``signed``)."""
     per_byte = 8 // bits
