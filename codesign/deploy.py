@@ -103,8 +103,8 @@ def deploy(qg: QGraph, board: Board, spec: OverlaySpec, x: np.ndarray, y: np.nda
     if batch < 1:
         raise DeployError(f"the batch must be at least 1 image, not {batch}.")
     pred = predicted_cycles(table, qg.bitconfig) if table is not None else None
-    key_parts: list[object] = [qgraph_digest(qg), spec.config_hash, getattr(board, "name", "?"), img2col]
-    key = json.dumps(key_parts + ([batch] if batch > 1 else []))
+    key = json.dumps([qgraph_digest(qg), spec.config_hash, getattr(board, "name", "?"), img2col,
+                      *([batch] if batch > 1 else [])])
     prog = Progress(out, key)
     if runner is None or runner.qg is not qg:
         runner = NetworkRunner(qg, board, spec, img2col)

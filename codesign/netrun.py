@@ -73,7 +73,6 @@ class ImageRun:
     ps_s: dict[str, float] = field(default_factory=dict)  # CPU node -> host seconds
     ps_kind: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
-    batch: int = 1
 
 
 def _mismatch(node: QNode, indices: list[int], got: np.ndarray, want: np.ndarray, where: str) -> DeployMismatchError:
@@ -148,7 +147,7 @@ class NetworkRunner:
             acts[node.output] = y
         logits = np.asarray(acts[qg.output]).reshape(b, -1)
         wall_s = (time.perf_counter() - t_img) / b
-        return [ImageRun(idx, [int(v) for v in logits[i]], list(layers), dict(ps_s), dict(ps_kind), wall_s, b)
+        return [ImageRun(idx, [int(v) for v in logits[i]], list(layers), dict(ps_s), dict(ps_kind), wall_s)
                 for i, idx in enumerate(indices)]
 
 

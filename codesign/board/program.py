@@ -85,8 +85,8 @@ class LayerProgram:
         check_range(x, self.engine.bits, self.a_signed)
         codes = to_codes(x, self.engine.bits)
         if self.path == HW_IMG2COL:  # the feature map once, for every N-tile job
-            return [pack_activations(codes[0], True, 0, self.engine, self.a_signed)]
-        return [pack_activations(a, False, a.shape[1], self.engine, self.a_signed)
+            return [pack_activations(codes[0], True, 0, self.engine)]
+        return [pack_activations(a, False, a.shape[1], self.engine)
                 for a in activation_blocks(self.node, codes, self.shp, self.engine.lanes)]
 
 

@@ -28,7 +28,7 @@ from codesign.graph import ops
 from codesign.hw.cores.img2col import K_MAX, NIB_MAX, img2col_geometry
 from codesign.hw.cores.postproc import MAX_CHANNELS
 from codesign.hw.overlay import EngineSpec, OverlaySpec
-from codesign.hw.packing import pack64, pack_codes64, unpack64
+from codesign.hw.packing import check_range, pack64, pack_codes64, to_codes, unpack64
 from codesign.hw.regmap import pack_fields
 from codesign.quant.ops.gemm import Conv, GemmOp
 from codesign.quant.qir import QNode, QTensor
@@ -281,8 +281,10 @@ def lower(node: QNode, x: np.ndarray, engine: EngineSpec, spec: OverlaySpec,
 def pack_job_input(job: GemmJob, engine: EngineSpec, a_signed: bool) -> np.ndarray:
     """The job's input stream: weight words (g, kb, lane) then activation words, as uint64."""
     acts = job.a if job.ifm is None else job.ifm
-    return np.concatenate([pack_weights(job.w, engine), pack_activations(acts, job.ifm is not None, job.w.shape[0],
-                                                                         engine, a_signed)]).astype(np.uint64)
+    check_range(acts, engine.bits, a_signed)
+    codes = to_codes(acts, engine.bits)
+    return np.concatenate([pack_weights(job.w, engine),
+                           pack_activations(codes, job.ifm is not None, job.w.shape[0], engine)]).astype(np.uint64)
 
 
 def pack_weights(w: np.ndarray, engine: EngineSpec) -> np.ndarray:
@@ -298,21 +300,17 @@ def pack_weights(w: np.ndarray, engine: EngineSpec) -> np.ndarray:
     return pack64(wt.ravel(), engine.bits, signed=True)
 
 
-def pack_activations(acts: np.ndarray, feature_map: bool, k: int, engine: EngineSpec, signed: bool) -> np.ndarray:
-    """A job's activation words: the feature map's channel words in (y, x, cw) order (hardware
-    img2col, ``feature_map``), or the im2col rows ``A [M, K]`` each padded to whole k-words.
-
-    ``acts`` holds the activation values, or their codes as ``uint8`` (:func:`codesign.hw.packing.to_codes`,
-    range already checked), which pack without a range check or a 64-bit copy.
-    """
-    codes = acts.dtype == np.uint8
+def pack_activations(codes: np.ndarray, feature_map: bool, k: int, engine: EngineSpec) -> np.ndarray:
+    """A job's activation words from the activations' ``uint8`` codes (:func:`codesign.hw.packing.to_codes`,
+    range already checked): the feature map's channel words in (y, x, cw) order (hardware img2col,
+    ``feature_map``), or the im2col rows ``A [M, K]`` each padded to whole k-words."""
     if not feature_map:
         kb = -(-k // engine.tree)
         if kb * engine.tree != k:  # pad every row to whole k-words
-            ap = np.zeros((acts.shape[0], kb * engine.tree), np.uint8 if codes else np.int64)
-            ap[:, :k] = acts
-            acts = ap
-    return pack_codes64(acts, engine.bits) if codes else pack64(acts.ravel(), engine.bits, signed=signed)
+            padded = np.zeros((codes.shape[0], kb * engine.tree), np.uint8)
+            padded[:, :k] = codes
+            codes = padded
+    return pack_codes64(codes, engine.bits)
 
 
 def output_words(m: int, nt: int, out_bits: int) -> int:

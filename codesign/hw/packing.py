@@ -21,7 +21,9 @@ def elems_per_word(bits: int, word_bits: int = 64) -> int:
     return word_bits // check_bits(bits)
 
 
-def _check_range(values: np.ndarray, bits: int, signed: bool) -> None:
+def check_range(values: np.ndarray, bits: int, signed: bool) -> None:
+    """Raise ValueError when a value does not fit ``bits`` (two's complement when ``signed``)."""
+    values = np.asarray(values)
     lo, hi = qrange(bits, signed)
     if values.size and (values.min() < lo or values.max() > hi):
         raise ValueError(f"values outside the {'signed' if signed else 'unsigned'} {bits}-bit range [{lo}, {hi}]")
@@ -30,7 +32,7 @@ def _check_range(values: np.ndarray, bits: int, signed: bool) -> None:
 def pack_words(values: np.ndarray, bits: int, signed: bool, word_bits: int = 64) -> list[int]:
     """Pack a 1-D integer array into words (Python ints, any ``word_bits``)."""
     vals = np.asarray(values, dtype=np.int64).ravel()
-    _check_range(vals, bits, signed)
+    check_range(vals, bits, signed)
     per = elems_per_word(bits, word_bits)
     mask = (1 << bits) - 1
     words = []
@@ -56,11 +58,6 @@ def unpack_words(words: list[int] | np.ndarray, bits: int, signed: bool, count: 
     return out
 
 
-def check_range(values: np.ndarray, bits: int, signed: bool) -> None:
-    """Raise ValueError when a value does not fit ``bits`` (two's complement when ``signed``)."""
-    _check_range(np.asarray(values), bits, signed)
-
-
 def to_codes(values: np.ndarray, bits: int) -> np.ndarray:
     """Values of at most 8 bits as their ``bits``-wide two's-complement codes in ``uint8`` (no range check)."""
     return (np.asarray(values) & ((1 << check_bits(bits)) - 1)).astype(np.uint8)
@@ -75,9 +72,9 @@ def pack_codes64(codes: np.ndarray, bits: int) -> np.ndarray:
     u = np.ascontiguousarray(codes, dtype=np.uint8).ravel()
     per = elems_per_word(bits)
     n_words = -(-u.size // per)
+    if u.size != n_words * per:  # zero-pad the last word
+        u = np.concatenate([u, np.zeros(n_words * per - u.size, np.uint8)])
     if 8 % bits == 0:
-        if u.size != n_words * per:  # zero-pad the last word
-            u = np.concatenate([u, np.zeros(n_words * per - u.size, np.uint8)])
         per_byte = 8 // bits
         if per_byte > 1:
             grid = u.reshape(-1, per_byte)
@@ -85,9 +82,7 @@ def pack_codes64(codes: np.ndarray, bits: int) -> np.ndarray:
             for i in range(1, per_byte):
                 u |= grid[:, i] << np.uint8(i * bits)
         return u.view(np.dtype("<u8")).astype(np.uint64, copy=False)
-    padded = np.zeros(n_words * per, dtype=np.uint8)
-    padded[: u.size] = u
-    lanes = padded.reshape(n_words, per)
+    lanes = u.reshape(n_words, per)
     out = lanes[:, 0].astype(np.uint64)
     for i in range(1, per):
         out |= lanes[:, i].astype(np.uint64) << np.uint64(i * bits)
@@ -97,7 +92,7 @@ def pack_codes64(codes: np.ndarray, bits: int) -> np.ndarray:
 def pack64(values: np.ndarray, bits: int, signed: bool) -> np.ndarray:
     """Pack into a ``uint64`` array of 64-bit words (vectorised; the DMA buffer layout)."""
     vals = np.asarray(values).ravel()
-    _check_range(vals, bits, signed)
+    check_range(vals, bits, signed)
     return pack_codes64(to_codes(vals, bits), bits)
 
 
