@@ -91,10 +91,10 @@ def deploy_model(model: str, run: Path, lat_run: Path, n: int, board, spec, batc
         jobs += [(f"{name} x{batch}", name, n_batch, batch) for name in BATCHED]
     from codesign.netrun import NetworkRunner
 
-    runners = {key: NetworkRunner(qgs[name], board, spec) for key, name, _t, _b in jobs}  # compiled layers kept
+    runners = {key: NetworkRunner(qgs[name], board, spec) for key, name, _total, _b in jobs}  # compiled layers kept
     spent = dict.fromkeys((key for key, *_ in jobs), 0.0)
-    chunk = {key: ROUND if b == 1 else 2 * b for key, _n, _t, b in jobs}  # images per turn
-    turns = max(-(-total // chunk[key]) for key, _n, total, _b in jobs)
+    chunk = {key: ROUND if b == 1 else 2 * b for key, _name, _total, b in jobs}  # images per turn
+    turns = max(-(-total // chunk[key]) for key, _name, total, _b in jobs)
     for turn in range(turns):
         for key, name, total, b in jobs:
             if turn * chunk[key] >= total:

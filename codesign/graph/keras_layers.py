@@ -233,12 +233,16 @@ def _reshape(b: Builder, call: Call) -> str:
     return b.add(ir.Reshape(name=call.name, inputs=list(call.inputs), target=target))
 
 
+def _margins(call: Call, attr: str) -> tuple[int, int, int, int]:
+    """A channels-last layer's ``((top, bottom), (left, right))`` attribute as (top, bottom, left, right)."""
+    require_channels_last(call)
+    (top, bottom), (left, right) = getattr(call.layer, attr)
+    return int(top), int(bottom), int(left), int(right)
+
+
 def _zero_padding(b: Builder, call: Call) -> str:
     """ZeroPadding2D as explicit (top, bottom, left, right)."""
-    require_channels_last(call)
-    (top, bottom), (left, right) = call.layer.padding
-    pad = (int(top), int(bottom), int(left), int(right))
-    return b.add(ir.ZeroPad2D(name=call.name, inputs=list(call.inputs), padding=pad))
+    return b.add(ir.ZeroPad2D(name=call.name, inputs=list(call.inputs), padding=_margins(call, "padding")))
 
 
 def _rescaling(b: Builder, call: Call) -> str:
@@ -272,10 +276,7 @@ def _normalization(b: Builder, call: Call) -> str:
 
 def _cropping(b: Builder, call: Call) -> str:
     """Cropping2D as explicit (top, bottom, left, right)."""
-    require_channels_last(call)
-    (top, bottom), (left, right) = call.layer.cropping
-    crop = (int(top), int(bottom), int(left), int(right))
-    return b.add(ir.Crop2D(name=call.name, inputs=list(call.inputs), cropping=crop))
+    return b.add(ir.Crop2D(name=call.name, inputs=list(call.inputs), cropping=_margins(call, "cropping")))
 
 
 def _concatenate(b: Builder, call: Call) -> str:
