@@ -45,20 +45,22 @@ RAW = ROOT / "build" / "bench" / "methods"
 DOC = ROOT / "docs" / "results" / "methods.md"
 PLOTS = ROOT / "docs" / "results"
 
-ABLATION = ("ohq-paper", "ohq-w-linear", "ohq-1draw", "ohq")
+ABLATION = ("ohq-paper", "ohq-w-linear", "ohq-1draw", "ohq-mqe", "ohq")
 ABLATION_LABEL = {"ohq-paper": "paper OHQ (MQE alpha 0.5, linear Omega ILP)",
                   "ohq-w-linear": "+ per-width noise-matched masks (4 draws), paper's linear ILP",
                   "ohq-1draw": "+ objective min sum omega_i(b_i) under the budgets, 1 draw",
-                  "ohq": "+ 4 draws averaged at equal cost (= ohq)"}
+                  "ohq-mqe": "+ 4 draws averaged at equal cost (session-5 ohq)",
+                  "ohq": "MQE replaced by the Fisher estimate of the PTQ's own b-bit weights, 4 probes (= ohq)"}
 BASELINES = ("ohq-paper", "direct", "zeroq", "hawq-v3", "haq")
-MIXED = ("ohq", "ohq-1draw", "ohq-w-linear", "ohq-paper", "direct", "zeroq", "hawq-v3", "haq")
+MIXED = ("ohq", "ohq-mqe", "ohq-1draw", "ohq-w-linear", "ohq-paper", "direct", "zeroq", "hawq-v3", "haq")
 OHQ_FRONT = ("ohq",)
 LABEL = {"int8": "uniform INT8", "ohq": "OHQ (ours, improved)", "ohq-paper": "OHQ as in the paper",
+         "ohq-mqe": "OHQ, per-width MQE (4 draws)",
          "ohq-1draw": "OHQ, 1 draw", "ohq-w-linear": "OHQ, per-width masks + linear ILP",
          "ohq-b0.75": "OHQ paper, beta 0.75", "ohq-mqe-only": "OHQ paper, MQE only", "ohq-oqa-only": "OHQ, OQA only",
          "direct": "Direct Eq.5 + OQA", "zeroq": "ZeroQ (KL + Pareto DP/ILP)",
          "hawq-v3": "HAWQ-v3 (Hessian trace + ILP)", "haq": "HAQ (DDPG, PTQ reward)"}
-USES_DISTILLED = {"ohq", "ohq-1draw", "ohq-w-linear", "ohq-paper", "ohq-b0.75", "ohq-mqe-only", "direct", "zeroq"}
+USES_DISTILLED = {"ohq", "ohq-mqe", "ohq-1draw", "ohq-w-linear", "ohq-paper", "ohq-b0.75", "ohq-mqe-only", "direct", "zeroq"}
 ALPHA = 0.05  # significance level of the paired comparisons
 
 
@@ -84,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, help="models evaluated in parallel (default 1: the cores are shared)")
     ap.add_argument("--tables", help="directory with <model>.csv OQA tables from `python -m codesign.oqa` to reuse "
                     "instead of measuring (they must cover the widths)")
+    ap.add_argument("--ip-dir", help="IP folder from `python -m codesign.ip --bits ...` the sim board measures with "
+                    "(default: build/ip; it must have every width of --bit-sets)")
     ap.add_argument("--no-match-budgets", dest="match_budgets", action="store_false",
                     help="do not re-run ohq at each uncovered baseline point's latency")
     ap.add_argument("--report-only", action="store_true")
@@ -129,13 +133,13 @@ class Evaluator:
                 "cycles": cyc, "latency_ms": cyc / (clock * 1e3), "energy_uj": en}
 
 
-def measure_table(graph: Any, bits: list[int]) -> tuple[Any, float]:
-    """The OQA table of ``graph`` at ``bits`` (plus 8) on the simulated board, and its wall time."""
+def measure_table(graph: Any, bits: list[int], ip_dir: str | None = None) -> tuple[Any, float]:
+    """The OQA table of ``graph`` at ``bits`` (plus 8) on the simulated board of ``ip_dir``, and its wall time."""
     from codesign import oqa
 
     t0 = time.perf_counter()
     widths = sorted(set(bits) | {8})
-    board = oqa.open_board("sim", widths, None, 8.0, 32)
+    board = oqa.open_board("sim", widths, None if ip_dir is None else Path(ip_dir), 8.0, 32)
     try:
         res = oqa.measure_full(graph, widths, board, board.spec, progress=False)
     finally:
@@ -186,12 +190,12 @@ def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
         from codesign.hw.overlay import MissingIPError
 
         try:
-            table, oqa_s = measure_table(graph, widths)
+            table, oqa_s = measure_table(graph, widths, args.ip_dir)
         except MissingIPError as err:  # e.g. no 2-bit IP generated: keep the sets the overlay has
             print(f"[{model}] {err} Dropping the sets that need it.", flush=True)
             sets = [s for s in sets if set(s) <= {4, 8}]
             widths = sorted({b for s in sets for b in s} | {8})
-            table, oqa_s = measure_table(graph, widths)
+            table, oqa_s = measure_table(graph, widths, args.ip_dir)
     xv, yv = load_dataset("fashion-mnist", "test")
     xt, yt = load_dataset("fashion-mnist", "train")
     val = (xv[: args.val_images], yv[: args.val_images])
@@ -481,7 +485,7 @@ def _sens_rows(srecs: list[dict[str, Any]]) -> dict[str, tuple[float | None, flo
 
     direct = next((r for r in srecs if r["method"] == "direct" and r.get("scores")), None)
     out: dict[str, tuple[float | None, float]] = {}
-    for m in ("direct", "ohq-paper", "ohq-1draw", "ohq", "zeroq"):
+    for m in ("direct", "ohq-paper", "ohq-1draw", "ohq-mqe", "ohq", "zeroq"):
         xs = [r for r in srecs if r["method"] == m and r.get("sens_s") is not None and r.get("scores")]
         if not xs:
             continue

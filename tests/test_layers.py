@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("quant", {"quant/", "models/"}),
     ("hw", {"hw/"}),
     ("board", {"board/", "validate"}),
-    ("methods", {"distill", "bn_loss", "mqe", "oqa", "netrun", "hwtable", "budgets", "solvers", "solver_model",
+    ("methods", {"distill", "bn_loss", "mqe", "fisher", "oqa", "netrun", "hwtable", "budgets", "solvers", "solver_model",
                  "solver_builtin", "ilp/", "input_range", "selfcheck", "report_tables", "methods/", "runcache",
                  "evaluate"}),
     ("export", {"export/"}),

@@ -209,6 +209,26 @@ _FORWARD: dict[type, Callable[[Any, list[np.ndarray]], tuple[np.ndarray, Ctx]]] 
 
 def backward(tape: Tape, grads: dict[str, np.ndarray]) -> np.ndarray:
     """dL/dx from ``grads`` = {layer name: dL/d(that layer's output)} of layers on the tape."""
+    pending = _sweep(tape, grads, {})
+    dx = pending.get(tape.input_name)
+    return np.zeros(tape.input_shape, dtype=tape.dtype) if dx is None else dx
+
+
+def output_grads(tape: Tape, grads: dict[str, np.ndarray], names: Iterable[str]) -> dict[str, np.ndarray]:
+    """dL/d(output) of each layer in ``names`` (zeros where no gradient reaches it), from ``grads`` as in :func:`backward`."""
+    wanted = list(dict.fromkeys(names))
+    missing = [n for n in wanted if n not in {ly.name for ly in tape.order}]
+    if missing:
+        raise KeyError(f"layers {missing} were not run by forward(); add them to targets")
+    record: dict[str, np.ndarray | None] = dict.fromkeys(wanted)
+    _sweep(tape, grads, record)
+    shapes = {ly.name: ly.output_shape for ly in tape.order}
+    n = tape.input_shape[0]
+    return {k: np.zeros((n, *shapes[k]), tape.dtype) if g is None else g for k, g in record.items()}
+
+
+def _sweep(tape: Tape, grads: dict[str, np.ndarray], record: dict[str, np.ndarray | None]) -> dict[str, np.ndarray]:
+    """The reverse pass: the gradients left pending at the end (the input's), filling ``record`` on the way."""
     on_tape = {ly.name for ly in tape.order}
     pending: dict[str, np.ndarray] = {}
     for name, g in grads.items():
@@ -221,12 +241,21 @@ def backward(tape: Tape, grads: dict[str, np.ndarray]) -> np.ndarray:
         dy = pending.pop(ly.name, None)
         if dy is None:
             continue
+        if ly.name in record:
+            record[ly.name] = dy
         dins = _BACKWARD[type(ly)](ly, tape.contexts[ly.name], dy)
         for name, dx in zip(ly.inputs, dins):
             if dx is not None:
                 _accumulate(pending, name, dx)
-    dx = pending.get(tape.input_name)
-    return np.zeros(tape.input_shape, dtype=tape.dtype) if dx is None else dx
+    return pending
+
+
+def activation_jvp(tape: Tape, name: str, dx: np.ndarray) -> np.ndarray:
+    """First-order change of activation layer ``name``'s output for an input change ``dx`` (diagonal Jacobian)."""
+    ly = tape.graph[name]
+    if not isinstance(ly, Activation):
+        raise TypeError(f"layer {name!r} ({ly.op}) is not an elementwise activation")
+    return _act_bwd(ly, tape.contexts[name], dx)[0]
 
 
 def _accumulate(pending: dict[str, np.ndarray], name: str, g: np.ndarray) -> None:
@@ -336,4 +365,4 @@ _BACKWARD: dict[type, Callable[..., Sequence[np.ndarray | None]]] = {
 }
 
 
-__all__ = ["Tape", "ancestors", "backward", "canonical_order", "conv2d_input_grad", "forward", "unbroadcast"]
+__all__ = ["Tape", "activation_jvp", "ancestors", "backward", "canonical_order", "conv2d_input_grad", "forward", "output_grads", "unbroadcast"]

@@ -12,11 +12,12 @@ needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
 ``zeroq``      KL sensitivity on distilled data, Pareto-frontier DP (:mod:`.zeroq`)
 ``direct``     direct Eq. 5 sensitivity + the OHQ ILP, "Direct+OQA" (:mod:`.direct`)
 ``haq``        DDPG agent with hardware feedback from the table, PTQ reward (:mod:`.haq`)
-``ohq``        OHQ, improved: per-width noise-matched MQE, min sum omega_i(b_i) under the budgets (:mod:`.ohq`)
+``ohq``        OHQ, improved: per-width Fisher sensitivity of the PTQ's own b-bit weights, min sum omega_i(b_i) under the budgets (:mod:`.ohq`)
+``ohq-mqe``    ablation: ``ohq`` with the measured per-width noise-matched MQE (4 draws) instead
 ``ohq-paper``  the paper's OHQ unchanged: MQE + OQA + linear ILP, beta = 0.5
 ``ohq-b0.75``  the paper's OHQ with beta = 0.75 (more weight on sensitivity)
-``ohq-w-linear``  ablation: per-width sensitivity through the paper's linear ILP
-``ohq-1draw``  ablation: ``ohq`` with one noise draw
+``ohq-w-linear``  ablation: per-width MQE through the paper's linear ILP
+``ohq-1draw``  ablation: ``ohq-mqe`` with one noise draw
 ``ohq-mqe-only``  ablation: MQE sensitivity only (beta = 1)
 ``ohq-oqa-only``  ablation: hardware cost only
 =============  =====================================================================
@@ -85,7 +86,7 @@ def _ohq_width(name: str, **defaults: Any) -> Callable[..., Method]:
 
         return OhqWidthMethod(**{**defaults, **kw, "name": name})
 
-    make.__doc__ = f"OHQ with per-width noise-matched MQE ({name})."
+    make.__doc__ = f"OHQ with a per-width sensitivity ({name})."
     return make
 
 
@@ -99,8 +100,9 @@ def _oqa_only(**kw: Any) -> Method:
 METHODS: dict[str, Callable[..., Method]] = {
     "ohq": _ohq_width("ohq"),
     "ohq-paper": _ohq(0.5, "ohq-paper"),
-    "ohq-w-linear": _ohq_width("ohq-w-linear", linear=True),
-    "ohq-1draw": _ohq_width("ohq-1draw", draws=1),
+    "ohq-mqe": _ohq_width("ohq-mqe", estimator="mqe"),
+    "ohq-w-linear": _ohq_width("ohq-w-linear", linear=True, estimator="mqe"),
+    "ohq-1draw": _ohq_width("ohq-1draw", draws=1, estimator="mqe"),
     "ohq-b0.75": _ohq(0.75, "ohq-b0.75"),
     "ohq-mqe-only": _ohq(1.0, "ohq-mqe-only"),
     "ohq-oqa-only": _oqa_only,
@@ -119,6 +121,7 @@ METHODS: dict[str, Callable[..., Method]] = {
 SEARCH_METHODS: dict[str, tuple[str, ...]] = {
     "ohq": (),
     "ohq-paper": ("beta", "alpha"),
+    "ohq-mqe": (),
     "ohq-w-linear": ("beta",),
     "ohq-1draw": (),
     "ohq-b0.75": ("alpha",),

@@ -4,13 +4,20 @@ Both OHQ classes are :class:`~codesign.methods.base.SensitivityMethod`: a sensit
 (cached by the search's run folder) and an allocation from it under the problem's budgets and
 ILP options (ties, pins, solver; ``Problem.ilp``).
 
-* ``ohq`` -- the improved default (:class:`OhqWidthMethod`): a per-width MQE sensitivity
-  ``omega_i(b)`` (:func:`codesign.mqe.width_sensitivity`: one 8-bit quantization, each layer's
-  codes perturbed by Gaussian noise whose per-channel power matches width ``b``'s
-  quantization error, several draws over disjoint image groups at the cost of one), and an
-  objective that spends the budget: minimise ``sum_i omega_i(b_i)`` subject to the size,
-  latency and energy budgets of the OQA table (:func:`codesign.ilp.solve_table`, as HAWQ-v3 and
-  ZeroQ allocate). The hardware table constrains; it does not shift the sensitivity.
+* ``ohq`` -- the improved default (:class:`OhqWidthMethod`): a per-width sensitivity
+  ``omega_i(b)``, the expected KL between the 8-bit model and the model with layer i's weights
+  at the PTQ's own ``b``-bit values, to second order from one forward and a few backward
+  passes (:func:`codesign.fisher.fisher_sensitivity`: the softmax Fisher back-propagated with
+  random probes, no suffix re-runs; plus the variance of the activation codes the change
+  flips, at the 8-bit model's quantization steps), and an objective that spends the budget: minimise
+  ``sum_i omega_i(b_i)`` subject to the size, latency and energy budgets of the OQA table
+  (:func:`codesign.ilp.solve_table`, as HAWQ-v3 and ZeroQ allocate). The hardware table
+  constrains; it does not shift the sensitivity.
+* ``ohq-mqe`` -- ablation: the same objective with the measured per-width MQE
+  (:func:`codesign.mqe.width_sensitivity`: one 8-bit quantization, each layer's codes
+  perturbed by Gaussian noise whose per-channel power matches width ``b``'s quantization
+  error, the suffix re-run, several draws over disjoint image groups at the cost of one);
+  the session-5 default.
 * ``ohq-paper`` -- the paper's OHQ exactly (:class:`OhqMethod`), MQE + OQA: the 8-bit model is quantized once on the distilled images, MQE gives
   ``w_i`` (a fraction ``alpha`` of layer i's 8-bit codes masked, mean KL over the distilled
   batch), OQA gives ``c_i``/``e_i`` from the board's hardware table, and the ILP maximises
@@ -18,7 +25,7 @@ ILP options (ties, pins, solver; ``Problem.ilp``).
   (:func:`codesign.ilp.solve`), ``python -m codesign.search --method ohq-paper``.
 * ``ohq-w-linear`` -- ablation: the per-width sensitivity at the lowest candidate width as the
   paper's ``w_i``, through the paper's linear objective (isolates the sensitivity change).
-* ``ohq-1draw`` -- ablation: ``ohq`` with one noise draw (isolates the averaging).
+* ``ohq-1draw`` -- ablation: ``ohq-mqe`` with one noise draw (isolates the averaging).
 * ``ohq-mqe-only`` -- the paper's "MQE" ablation: ``beta = 1`` (``Omega_i = w^_i``), the
   hardware table enters only through the budgets.
 * ``ohq-oqa-only`` -- the paper's "OQA" ablation: the hardware terms only. Taken literally
@@ -33,13 +40,14 @@ Data used: the distilled images only (no labels).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from codesign.ilp import from_hw_table, solve, solve_table
 from codesign.ilp import omega as ilp_omega
-from codesign.methods._common import as_float_dict, budget_report, ilp_options, to_bitconfig
+from codesign.methods._common import as_float_dict, budget_report, calibration, ilp_options, to_bitconfig
 from codesign.methods.base import LayerSensitivity, Method, MethodResult, Problem, SensitivityMethod
 from codesign.quant.bitconfig import BitConfig
 
@@ -79,30 +87,53 @@ class OhqMethod(SensitivityMethod):
 
 
 class OhqWidthMethod(SensitivityMethod):
-    """Per-width noise-matched MQE + ``min sum_i omega_i(b_i)`` under the budgets (``linear``: the paper's ILP)."""
+    """Per-width sensitivity + ``min sum_i omega_i(b_i)`` under the budgets (``linear``: the paper's ILP).
 
-    stochastic = True  # the noise draws come from the seed
+    ``estimator="fisher"``: :func:`codesign.fisher.fisher_sensitivity` with ``probes`` probes
+    per image; ``"mqe"``: :func:`codesign.mqe.width_sensitivity` with ``draws`` noise draws.
+    """
+
+    stochastic = True  # the probes / noise draws come from the seed
 
     def __init__(self, draws: int = 4, perturb: str = "noise", linear: bool = False, beta: float = 0.5,
-                 name: str = "ohq") -> None:
+                 name: str = "ohq", estimator: str = "fisher", probes: int = 4) -> None:
+        if estimator not in ("fisher", "mqe"):
+            raise ValueError(f"estimator must be 'fisher' or 'mqe', got {estimator!r}")
         self.draws, self.perturb, self.linear, self.beta, self.name = int(draws), perturb, bool(linear), float(beta), name
+        self.estimator, self.probes = estimator, int(probes)
 
     def sensitivity_key(self) -> dict[str, Any]:
-        """The noise draws and the perturbation (not the objective's form)."""
+        """The estimator and its draws/probes (not the objective's form)."""
+        if self.estimator == "fisher":
+            return {"estimator": "fisher", "probes": self.probes, "perturb": "ptq"}
         return {"draws": self.draws, "perturb": self.perturb}
 
     def sensitivity(self, problem: Problem) -> LayerSensitivity:
-        """``omega_i(b)`` for every candidate width (:func:`codesign.mqe.width_sensitivity`)."""
-        from codesign.mqe import width_sensitivity
+        """``omega_i(b)`` for every candidate width."""
+        clip = problem.quant.get("weight_clip", "max")
+        if self.estimator == "fisher":
+            from codesign.fisher import fisher_sensitivity
 
-        qg8 = problem.quantize(BitConfig.uniform(problem.graph, 8))
-        sens = width_sensitivity(qg8, problem.distilled, problem.candidates, draws=self.draws, seed=problem.seed,
-                                 perturb=self.perturb, clip=problem.quant.get("weight_clip", "max"),
-                                 progress=problem.progress)
+            t0 = time.perf_counter()
+            folded, grams = calibration(problem)
+            qg8 = problem.quantize(BitConfig.uniform(problem.graph, 8))  # the activation steps of the integer model
+            sens = fisher_sensitivity(folded, problem.distilled, problem.candidates, probes=self.probes,
+                                      seed=problem.seed, perturb="ptq", clip=clip, grams=grams,
+                                      steps={name: t.scale for name, t in qg8.tensors.items()})
+            info: dict[str, Any] = {"probes": self.probes}
+            seconds, kind = time.perf_counter() - t0, "fisher"
+        else:
+            from codesign.mqe import width_sensitivity
+
+            qg8 = problem.quantize(BitConfig.uniform(problem.graph, 8))
+            sens = width_sensitivity(qg8, problem.distilled, problem.candidates, draws=self.draws, seed=problem.seed,
+                                     perturb=self.perturb, clip=clip, progress=problem.progress)
+            info = {"draws": self.draws, "perturb": self.perturb}
+            seconds, kind = sens.seconds, "mqe-noise"
         low = min(problem.candidates)
         table = {n: {b: sens.omega[n].get(b, 0.0) for b in problem.candidates} for n in problem.layers}
-        return LayerSensitivity({n: sens.omega[n][low] for n in problem.layers}, sens.seconds, "mqe-noise",
-                                per_width=table, info={"draws": self.draws, "perturb": self.perturb})
+        return LayerSensitivity({n: sens.omega[n][low] for n in problem.layers}, seconds, kind, per_width=table,
+                                info=info)
 
     def allocate(self, problem: Problem, sens: LayerSensitivity) -> MethodResult:
         """``min sum_i omega_i(b_i)`` (or, ``linear``, the paper's ILP on the lowest width's scores)."""
@@ -115,7 +146,8 @@ class OhqWidthMethod(SensitivityMethod):
             costs = from_hw_table(problem.graph, problem.table, zeros, problem.candidates)
             res = solve_table(costs, problem.candidates, problem.budgets, table, sense="min",
                               **ilp_options(problem, costs))
-        info: dict[str, Any] = {"draws": self.draws, "perturb": self.perturb, "linear": self.linear,
+        info: dict[str, Any] = {"estimator": self.estimator, "draws": self.draws, "probes": self.probes,
+                                "perturb": self.perturb, "linear": self.linear,
                                 "sensitivity_seconds": sens.seconds, "omega_table": table,
                                 "ilp_seconds": res.build_seconds + res.solve_seconds, "objective": res.objective,
                                 **budget_report(problem, res.bits)}
