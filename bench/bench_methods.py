@@ -86,8 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, help="models evaluated in parallel (default 1: the cores are shared)")
     ap.add_argument("--tables", help="directory with <model>.csv OQA tables from `python -m codesign.oqa` to reuse "
                     "instead of measuring (they must cover the widths)")
-    ap.add_argument("--ip-dir", help="IP folder from `python -m codesign.ip --bits ...` the sim board measures with "
-                    "(default: build/ip; it must have every width of --bit-sets)")
+    ap.add_argument("--ip-dir", help="IP folder from `python -m codesign.ip --bits ...` the sim board measures with: "
+                    "DIR for every set, or 'SET=DIR;...' per set (e.g. '2,4,8=build/ip248'; other sets: build/ip)")
     ap.add_argument("--no-match-budgets", dest="match_budgets", action="store_false",
                     help="do not re-run ohq at each uncovered baseline point's latency")
     ap.add_argument("--report-only", action="store_true")
@@ -109,8 +109,8 @@ def ints(text: str) -> list[int]:
 class Evaluator:
     """Per-image correctness (integer golden model), size and table cost of a config; memoised by widths."""
 
-    def __init__(self, graph: Any, table: Any, calib: np.ndarray, val: tuple[np.ndarray, np.ndarray], quant: dict) -> None:
-        self.graph, self.table, self.calib, self.val, self.quant = graph, table, calib, val, quant
+    def __init__(self, graph: Any, calib: np.ndarray, val: tuple[np.ndarray, np.ndarray], quant: Any) -> None:
+        self.graph, self.calib, self.val, self.quant = graph, calib, val, quant
         self.correct: dict[str, np.ndarray] = {}  # config key -> bool per test image
         self.seconds = 0.0
 
@@ -118,7 +118,7 @@ class Evaluator:
         """A stable key of the widths (W/A per layer in model order)."""
         return ",".join(f"{bc[ly.name].w_bits}/{bc[ly.name].a_bits}" for ly in self.graph.quantizable())
 
-    def __call__(self, bc: Any, calib: np.ndarray | None = None) -> dict[str, Any]:
+    def __call__(self, bc: Any, table: Any, calib: np.ndarray | None = None) -> dict[str, Any]:
         from codesign.evaluate import hw_cost, predictions
 
         key = self.key(bc) + ("" if calib is None else "@alt-calib")
@@ -127,8 +127,8 @@ class Evaluator:
             x, y = self.val
             self.correct[key] = predictions(self.graph, bc, self.calib if calib is None else calib, x, self.quant) == y
             self.seconds += time.perf_counter() - t0
-        cyc, en = hw_cost(self.graph, self.table, bc)
-        clock = float(self.table.meta.get("clock_mhz", 100.0))
+        cyc, en = hw_cost(self.graph, table, bc)
+        clock = float(table.meta.get("clock_mhz", 100.0))
         return {"top1": float(self.correct[key].mean() * 100), "config": key, "size_mbit": bc.size_mbit(self.graph),
                 "cycles": cyc, "latency_ms": cyc / (clock * 1e3), "energy_uj": en}
 
@@ -164,56 +164,84 @@ def budget_for(graph: Any, table: Any, bits: list[int], kind: str, frac: float) 
     return Budgets(latency_cycles=lo + frac * (hi - lo))
 
 
+def _key(bits: list[int]) -> str:
+    return ",".join(map(str, bits))
+
+
+def ip_dirs(text: str | None, sets: list[list[int]]) -> dict[str, str | None]:
+    """Per set, the IP folder its table is measured on: ``DIR`` for every set, or ``SET=DIR;...`` (others: build/ip)."""
+    if not text:
+        return {_key(b): None for b in sets}
+    if "=" not in text:
+        return {_key(b): text for b in sets}
+    given = {_key(sorted(set(ints(k)))): v.strip() for k, v in (part.split("=", 1) for part in text.split(";") if part.strip())}
+    return {_key(b): given.get(_key(b)) for b in sets}
+
+
+def set_tables(model: str, graph: Any, sets: list[list[int]], args: argparse.Namespace) -> tuple[dict[str, Any], list[list[int]]]:
+    """``{set: (table, oqa seconds, ip dir)}`` and the sets kept: one OQA run per IP folder, covering its sets' widths.
+
+    A set whose IP lacks a width (no 2-bit IP generated, say) is dropped with a message.
+    """
+    from codesign.hw.overlay import MissingIPError
+    from codesign.hwtable import HwTable
+
+    if args.tables:
+        table = HwTable.load(Path(args.tables) / f"{model}.csv")
+        table.check_model(graph, sorted({b for s in sets for b in s} | {8}))
+        return {_key(b): (table, 0.0, None) for b in sets}, sets
+    dirs = ip_dirs(args.ip_dir, sets)
+    out: dict[str, Any] = {}
+    kept = []
+    for ip in dict.fromkeys(dirs.values()):
+        mine = [b for b in sets if dirs[_key(b)] == ip]
+        try:
+            table, secs = measure_table(graph, sorted({w for b in mine for w in b} | {8}), ip)
+        except MissingIPError as err:
+            print(f"[{model}] {err} Dropping the set(s) {[_key(b) for b in mine]}.", flush=True)
+            continue
+        out.update({_key(b): (table, secs, ip) for b in mine})
+        kept += mine
+    return out, [b for b in sets if b in kept]
+
+
 def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every bit set x method x budget x seed on one model; returns JSON-able records."""
     from codesign.datasets import load_dataset
     from codesign.distill import distill
-    from codesign.ilp import Budgets, InfeasibleBudgetError
+    from codesign.ilp import InfeasibleBudgetError
     from codesign.methods import get_method
     from codesign.methods.base import Problem
     from codesign.models import ZOO, resolve_model
     from codesign.quant.bitconfig import BitConfig
+    from codesign.quant.qgraph import SEARCH_PTQ
 
     sets, fracs, seeds = bit_sets(args.bit_sets), floats(args.fractions), ints(args.seeds)
-    widths = sorted({b for s in sets for b in s} | {8})
     graph = resolve_model(model)
     t0 = time.perf_counter()
     dkw = {} if args.distill_iterations is None else {"iterations": args.distill_iterations}
     dres = distill(graph, seed=0, progress=False, clip=ZOO[model].input_range, **dkw)
     images, distill_s, reduction = dres.images, time.perf_counter() - t0, dres.reduction
-    if args.tables:
-        from codesign.hwtable import HwTable
-
-        table, oqa_s = HwTable.load(Path(args.tables) / f"{model}.csv"), 0.0
-        table.check_model(graph, widths)
-    else:
-        from codesign.hw.overlay import MissingIPError
-
-        try:
-            table, oqa_s = measure_table(graph, widths, args.ip_dir)
-        except MissingIPError as err:  # e.g. no 2-bit IP generated: keep the sets the overlay has
-            print(f"[{model}] {err} Dropping the sets that need it.", flush=True)
-            sets = [s for s in sets if set(s) <= {4, 8}]
-            widths = sorted({b for s in sets for b in s} | {8})
-            table, oqa_s = measure_table(graph, widths, args.ip_dir)
+    tables, sets = set_tables(model, graph, sets, args)
     xv, yv = load_dataset("fashion-mnist", "test")
     xt, yt = load_dataset("fashion-mnist", "train")
     val = (xv[: args.val_images], yv[: args.val_images])
     train = (xt[: args.train_images], yt[: args.train_images])
-    quant = Problem(graph, table, widths, Budgets(), images).quant
-    ev = Evaluator(graph, table, images, val, quant)
+    quant = SEARCH_PTQ.copy()  # what every Problem quantizes with
+    ev = Evaluator(graph, images, val, quant)
     records: list[dict[str, Any]] = []
     old: dict[str, Any] = {}
     if args.old_distill:
         t0 = time.perf_counter()
         ores = distill(graph, iterations=args.old_distill, seed=0, progress=False, clip=ZOO[model].input_range)
         old = {"iterations": args.old_distill, "seconds": time.perf_counter() - t0, "reduction": ores.reduction,
-               "top1": {b: ev(BitConfig.uniform(graph, b), calib=ores.images)["top1"] for b in sorted({8, *(min(s) for s in sets)})}}
+               "top1": {b: ev(BitConfig.uniform(graph, b), tables[_key(sets[0])][0], calib=ores.images)["top1"] for b in sorted({8, *(min(s) for s in sets)})}}
     for bits in sets:
-        bset = ",".join(map(str, bits))
+        bset = _key(bits)
+        table = tables[bset][0]
         for b in sorted({8, min(bits)}):
             records.append({"method": f"int{b}", "set": bset, "frac": None, "seed": 0, "method_s": 0.0,
-                            "data": "distilled (calibration)", **ev(BitConfig.uniform(graph, b))})
+                            "data": "distilled (calibration)", **ev(BitConfig.uniform(graph, b), table)})
         for mname in [m for m in args.methods.split(",") if m]:
             method = get_method(mname, **({"episodes": args.haq_episodes, "val_images": args.haq_val} if mname == "haq" else {}))
             m_fracs = floats(args.haq_fractions) if mname == "haq" else fracs
@@ -228,7 +256,7 @@ def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
                         records.append({**rec, "error": str(err)})
                         continue
                     rec.update(method_s=_first_seconds(mname, res.info, res.search_seconds), data=res.data_used,
-                               scores=res.scores, sens_s=_sens_seconds(res.info), **ev(res.bitconfig))
+                               scores=res.scores, sens_s=_sens_seconds(res.info), **ev(res.bitconfig, table))
                     records.append(rec)
                     print(f"[{model} {{{bset}}}] {mname:13s} f={frac:.2f} seed={seed} top1={rec['top1']:.2f} "
                           f"lat={rec['latency_ms']:.3f} ms ({res.search_seconds:.1f} s)", flush=True)
@@ -236,8 +264,10 @@ def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
             _match_budgets(graph, table, bits, bset, records, images, train, seeds, ev, Problem)
     out = {"model": model, "sets": [",".join(map(str, s)) for s in sets], "budget": args.budget,
            "distill_s": distill_s, "distill_reduction": reduction, "distill_config": dres.config,
-           "old_distill": old, "command": " ".join(sys.argv[1:]), "oqa_s": oqa_s, "eval_s": ev.seconds,
-           "table_meta": table.meta, "records": records, "val_images": len(val[0]), "train_images": len(train[0])}
+           "old_distill": old, "command": " ".join(sys.argv[1:]), "eval_s": ev.seconds,
+           "oqa_s": sum(tables[k][1] for k in {_key(b) for b in sets}) if not args.tables else 0.0,
+           "tables": {k: {"ip_dir": tables[k][2], "oqa_s": tables[k][1], "meta": tables[k][0].meta} for k in map(_key, sets)},
+           "table_meta": tables[_key(sets[0])][0].meta, "records": records, "val_images": len(val[0]), "train_images": len(train[0])}
     RAW.mkdir(parents=True, exist_ok=True)
     (RAW / f"{model}.json").write_text(json.dumps(out, indent=1, default=float))
     np.savez_compressed(RAW / f"{model}_correct.npz", **{k: np.packbits(v) for k, v in ev.correct.items()})
@@ -273,7 +303,7 @@ def _match_budgets(graph: Any, table: Any, bits: list[int], bset: str, records: 
                 continue
             records.append({"method": method.name, "set": bset, "frac": "match", "seed": seed,
                             "method_s": res.search_seconds, "data": res.data_used, "scores": res.scores,
-                            "sens_s": _sens_seconds(res.info), **ev(res.bitconfig)})
+                            "sens_s": _sens_seconds(res.info), **ev(res.bitconfig, table)})
 
 
 def _sens_seconds(info: dict[str, Any]) -> float | None:
