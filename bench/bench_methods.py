@@ -269,9 +269,36 @@ def run_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
            "tables": {k: {"ip_dir": tables[k][2], "oqa_s": tables[k][1], "meta": tables[k][0].meta} for k in map(_key, sets)},
            "table_meta": tables[_key(sets[0])][0].meta, "records": records, "val_images": len(val[0]), "train_images": len(train[0])}
     RAW.mkdir(parents=True, exist_ok=True)
-    (RAW / f"{model}.json").write_text(json.dumps(out, indent=1, default=float))
-    np.savez_compressed(RAW / f"{model}_correct.npz", **{k: np.packbits(v) for k, v in ev.correct.items()})
+    stem = f"{model}@{'_'.join(''.join(map(str, b)) for b in sets)}"
+    (RAW / f"{stem}.json").write_text(json.dumps(out, indent=1, default=float))
+    np.savez_compressed(RAW / f"{stem}_correct.npz", **{k: np.packbits(v) for k, v in ev.correct.items()})
     return out
+
+
+def raw_runs(model: str) -> list[Path]:
+    """The raw JSON files of ``model``'s runs (``<model>@<sets>.json``, or the older ``<model>.json``), oldest first."""
+    paths = [p for p in RAW.glob(f"{model}@*.json")] + [p for p in [RAW / f"{model}.json"] if p.is_file()]
+    return sorted(paths, key=lambda p: p.stat().st_mtime)
+
+
+def load_results(model: str) -> dict[str, Any] | None:
+    """``model``'s runs merged: for each bit set the newest run that has it (runs over other test-set sizes dropped).
+
+    Each record keeps its own run's distillation time (``distill_s``), which its search time adds.
+    """
+    runs = [json.loads(p.read_text()) for p in raw_runs(model)]
+    if not runs:
+        return None
+    newest = runs[-1]
+    merged = dict(newest, sets=[], records=[])
+    for run in reversed(runs):
+        if run["val_images"] != newest["val_images"]:
+            continue
+        for bset in run["sets"]:
+            if bset not in merged["sets"]:
+                merged["sets"].append(bset)
+                merged["records"] += [dict(r, distill_s=run["distill_s"]) for r in run["records"] if r.get("set") == bset]
+    return merged
 
 
 def _match_budgets(graph: Any, table: Any, bits: list[int], bset: str, records: list[dict[str, Any]],
@@ -338,11 +365,11 @@ def _with_search_time(res: dict[str, Any]) -> dict[str, Any]:
     """``search_s`` = the method's own time (``method_s``) + the model's distillation time (data-free methods).
 
     One distillation per model serves every data-free method; adding it at report time keeps
-    runs merged with ``--append`` consistent, so only ``method_s`` is stored.
+    merged runs (:func:`load_results`) consistent, so only ``method_s`` is stored.
     """
     for r in res["records"]:
         if "method_s" in r:
-            r["search_s"] = r["method_s"] + (res["distill_s"] if r["method"] in USES_DISTILLED else 0.0)
+            r["search_s"] = r["method_s"] + (r.get("distill_s", res["distill_s"]) if r["method"] in USES_DISTILLED else 0.0)
     return res
 
 
@@ -396,12 +423,14 @@ def _plot_name(model: str, bset: str) -> str:
 
 
 def load_correct(model: str) -> dict[str, np.ndarray]:
-    """Per-config correctness vectors saved by ``run_model`` (bool per test image)."""
-    path = RAW / f"{model}_correct.npz"
-    if not path.is_file():
-        return {}
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    """Per-config correctness vectors saved by ``run_model`` (packed bools per test image), over all of its runs."""
+    out: dict[str, np.ndarray] = {}
+    for path in raw_runs(model):
+        npz = path.with_name(path.stem + "_correct.npz")
+        if npz.is_file():
+            with np.load(npz) as z:
+                out.update({k: z[k] for k in z.files})
+    return out
 
 
 def _vec(correct: dict[str, np.ndarray], rec: dict[str, Any], n: int) -> np.ndarray:
@@ -569,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [m for m in args.models.split(",") if m]
     t0 = time.perf_counter()
     if args.report_only:
-        results = [json.loads((RAW / f"{m}.json").read_text()) for m in models if (RAW / f"{m}.json").is_file()]
+        results = [r for r in map(load_results, models) if r is not None]
         wall = None
     elif args.jobs > 1 and len(models) > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as ex:

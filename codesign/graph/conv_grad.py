@@ -47,14 +47,15 @@ def conv2d_input_grad(
     gp = np.zeros(padded_shape(in_shape, padding), dtype=dy.dtype)
     cout_g = cout // groups
     for g in range(groups):
-        # Each tap's contribution is one GEMM; the strided add is col2im without a big buffer.
         dyg = dy[..., g * cout_g : (g + 1) * cout_g].reshape(-1, cout_g)
         kg = kernel[..., g * cout_g : (g + 1) * cout_g]
         cs = slice(g * cin_g, (g + 1) * cin_g) if groups > 1 else slice(None)
+        # One GEMM gives every tap's patch gradient (kh*kw small GEMMs are slower, a stem's
+        # single input channel makes them matrix-vector products); col2im adds them per tap.
+        cols = (dyg @ kg.reshape(-1, cout_g).T).reshape(n, oh, ow, kh * kw, cin_g)
         for t, sl in taps((kh, kw), strides, (oh, ow)):
-            wt = kg[t // kw, t % kw]  # [cin_g, cout_g]
             idx = (*sl, cs)  # a named tuple index: mypy misreads `gp[(*sl, cs)]` as 3.11-only syntax
-            gp[idx] += (dyg @ wt.T).reshape(n, oh, ow, cin_g)
+            gp[idx] += cols[:, :, :, t, :]
     return crop(gp, padding)
 
 

@@ -221,14 +221,20 @@ def output_grads(tape: Tape, grads: dict[str, np.ndarray], names: Iterable[str])
     if missing:
         raise KeyError(f"layers {missing} were not run by forward(); add them to targets")
     record: dict[str, np.ndarray | None] = dict.fromkeys(wanted)
-    _sweep(tape, grads, record)
+    _sweep(tape, grads, record, stop_when_recorded=True)
     shapes = {ly.name: ly.output_shape for ly in tape.order}
     n = tape.input_shape[0]
     return {k: np.zeros((n, *shapes[k]), tape.dtype) if g is None else g for k, g in record.items()}
 
 
-def _sweep(tape: Tape, grads: dict[str, np.ndarray], record: dict[str, np.ndarray | None]) -> dict[str, np.ndarray]:
-    """The reverse pass: the gradients left pending at the end (the input's), filling ``record`` on the way."""
+def _sweep(tape: Tape, grads: dict[str, np.ndarray], record: dict[str, np.ndarray | None],
+           stop_when_recorded: bool = False) -> dict[str, np.ndarray]:
+    """The reverse pass: the gradients left pending at the end (the input's), filling ``record`` on the way.
+
+    ``stop_when_recorded``: return as soon as every layer of ``record`` is past (the layers
+    before them, down to the input, are not differentiated).
+    """
+    todo = set(record)
     on_tape = {ly.name for ly in tape.order}
     pending: dict[str, np.ndarray] = {}
     for name, g in grads.items():
@@ -243,6 +249,9 @@ def _sweep(tape: Tape, grads: dict[str, np.ndarray], record: dict[str, np.ndarra
             continue
         if ly.name in record:
             record[ly.name] = dy
+            todo.discard(ly.name)
+            if stop_when_recorded and not todo:
+                break
         dins = _BACKWARD[type(ly)](ly, tape.contexts[ly.name], dy)
         for name, dx in zip(ly.inputs, dins):
             if dx is not None:
