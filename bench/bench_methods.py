@@ -158,9 +158,11 @@ def budget_for(graph: Any, table: Any, bits: list[int], kind: str, frac: float) 
 
     if kind == "size":
         return Budgets(size_mbit=ratio_to_size(graph, frac, bits))
+    # the ILP's own per-layer latency (jobs + bus cycles, ``HwRow.cycles_deployed``), so f = 0 is
+    # exactly the all-narrowest configuration
     names = [ly.name for ly in graph.quantizable()]
-    lo = sum(float(table.get(n, min(bits)).cycles_total) for n in names)
-    hi = sum(float(table.get(n, 8).cycles_total) for n in names)
+    lo = sum(float(table.get(n, min(bits)).cycles_deployed) for n in names)
+    hi = sum(float(table.get(n, 8).cycles_deployed) for n in names)
     return Budgets(latency_cycles=lo + frac * (hi - lo))
 
 

@@ -57,3 +57,37 @@ def test_paired_coverage_uses_the_test_not_the_raw_top1(tmp_path, monkeypatch) -
     assert any(m.startswith("hawq-v3") for m in missed)  # significantly better at equal latency
     assert any(m.startswith("direct") and "faster" in m for m in missed)  # faster than every ohq point
     assert not any(m.startswith("zeroq") for m in missed)  # higher raw top-1, not significant
+
+
+def test_latency_budgets_span_all_narrowest_to_int8_in_the_ilps_units() -> None:
+    """f = 0 / 1 are the summed deployed cycles (jobs + bus) of the all-4-bit / all-8-bit configs, as the ILP prices them."""
+    import dataclasses
+
+    from ir_models import fixture_table, tiny_resnet
+
+    from codesign.ilp import table_costs
+
+    g = tiny_resnet()
+    table = fixture_table(g, (4, 8))
+    table.rows = [dataclasses.replace(r, cycles_bus=37 * r.bits) for r in table.rows]  # bus cycles the budget must count
+    costs = table_costs(g, table)
+    for b, f in ((4, 0.0), (8, 1.0)):
+        assert bm.budget_for(g, table, [4, 8], "latency", f).latency_cycles == pytest.approx(sum(c.cycles[b] for c in costs))
+
+
+def test_raw_runs_merge_per_set(tmp_path, monkeypatch) -> None:
+    """Two runs of one model: each set comes from the newest run that has it, records keep their run's distillation."""
+    import json
+    import os
+
+    monkeypatch.setattr(bm, "RAW", tmp_path)
+    old = {"sets": ["4,8", "2,4,8"], "val_images": 10, "distill_s": 5.0,
+           "records": [{"set": "4,8", "method": "ohq", "v": 1}, {"set": "2,4,8", "method": "ohq", "v": 2}]}
+    new = {"sets": ["4,8"], "val_images": 10, "distill_s": 7.0, "records": [{"set": "4,8", "method": "ohq", "v": 3}]}
+    (tmp_path / "m@48_248.json").write_text(json.dumps(old))
+    (tmp_path / "m@48.json").write_text(json.dumps(new))
+    os.utime(tmp_path / "m@48_248.json", (1, 1))
+    merged = bm.load_results("m")
+    assert merged is not None and sorted(merged["sets"]) == ["2,4,8", "4,8"]
+    assert sorted((r["set"], r["v"], r["distill_s"]) for r in merged["records"]) == [("2,4,8", 2, 5.0), ("4,8", 3, 7.0)]
+    assert bm.load_results("other") is None
