@@ -51,12 +51,16 @@ def logits_layer(graph: Graph) -> str:
     return out.inputs[0] if isinstance(out, Softmax) else out.name
 
 
-def fisher_probe(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random dL/dlogits whose covariance per image is ``diag(p) - p p^T`` (p = softmax(logits))."""
+def fisher_probe(logits: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """dL/dlogits from standard normal ``v`` (same shape): covariance per image ``diag(p) - p p^T``, p = softmax(logits)."""
     p = ops.softmax(logits.astype(np.float64))
-    v = rng.standard_normal(p.shape)
     sp = np.sqrt(p)
     return (sp * v - p * (sp * v).sum(-1, keepdims=True)).astype(logits.dtype)
+
+
+def probe_normals(seed: int, first: int, n: int, probe: int, classes: int) -> np.ndarray:
+    """Standard normals of images ``first .. first + n - 1`` for probe ``probe``, each seeded by (seed, image, probe)."""
+    return np.stack([np.random.default_rng([seed, first + i, probe]).standard_normal(classes) for i in range(n)])
 
 
 def layer_output(ly: Layer, x_in: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -113,14 +117,17 @@ def dither_excess(delta: np.ndarray, step: float) -> np.ndarray:
 
 def fisher_sensitivity(graph: Graph, x: np.ndarray, widths: Iterable[int], probes: int = 4, seed: int = 0,
                        perturb: str = "ptq", clip: str = "mse", grams: Mapping[str, LayerGram] | None = None,
-                       steps: Mapping[str, float] | None = None, batch_size: int = 32,
+                       steps: Mapping[str, float] | None = None, batch_size: int | None = None,
                        progress: Callable[[int], None] | None = None) -> WidthSensitivity:
     """``omega_i(b)`` (module docstring) for every quantizable layer of ``graph`` and width ``b < 8`` (0 at 8).
 
     ``graph``: the BN-folded float model; ``x``: the distilled images, run in chunks of
-    ``batch_size``; ``grams``: the GPTQ input Gram matrices per layer (``perturb="ptq"`` with
+    ``batch_size`` (default: all of them, or fewer under the process memory budget,
+    :mod:`codesign.membudget`: the traced forward is measured, times ``probes + 1`` for the
+    recorded gradients beside it); the estimate is a sum over images, so chunking changes only
+    the float summation order; ``grams``: the GPTQ input Gram matrices per layer (``perturb="ptq"`` with
     a GPTQ PTQ; without them the ``b``-bit weights round to nearest). ``probes`` random probe
-    vectors per image, seeded by ``(seed, chunk, probe)``; noise draws by ``(seed, layer, b)``.
+    vectors per image, seeded by ``(seed, image, probe)``; noise draws by ``(seed, layer, b)``.
     ``steps``: the activation quantization step of each quantized tensor (IR layer name ->
     scale, from the 8-bit model); with it, the output change of each layer (and of the
     activations that follow it one to one) also pays the rounding-flip variance
@@ -143,10 +150,15 @@ def fisher_sensitivity(graph: Graph, x: np.ndarray, widths: Iterable[int], probe
                for k, ly in enumerate(gemms) for b in low}
     totals = {key: 0.0 for key in changes}
     x = np.asarray(x, np.float32)
-    for c, s in enumerate(range(0, len(x), batch_size)):
+    if batch_size is None:
+        from codesign.membudget import micro_batch
+
+        batch_size = micro_batch(len(x), lambda k: grad.forward(graph, x[:k], [head, *inputs]), factor=probes + 1.0)
+    for s in range(0, len(x), batch_size):
         tape = grad.forward(graph, x[s:s + batch_size], [head, *inputs])
-        dys = [grad.output_grads(tape, {head: fisher_probe(tape.outputs[head], np.random.default_rng([seed, c, k]))},
-                                 points) for k in range(probes)]
+        z = tape.outputs[head]
+        dys = [grad.output_grads(tape, {head: fisher_probe(z, probe_normals(seed, s, len(z), k, z.shape[-1]))}, points)
+               for k in range(probes)]
         diag = {p: sum(g[p].astype(np.float64) ** 2 for g in dys) for p in points if p in steps}  # sum over probes
         for ly, name_in in zip(gemms, inputs):
             for b in low:
@@ -169,4 +181,4 @@ def fisher_sensitivity(graph: Graph, x: np.ndarray, widths: Iterable[int], probe
                              "images": len(x), "widths": low})
 
 
-__all__ = ["PERTURBATIONS", "activation_chain", "dither_excess", "fisher_probe", "fisher_sensitivity", "layer_output", "logits_layer", "weight_change"]
+__all__ = ["PERTURBATIONS", "activation_chain", "dither_excess", "fisher_probe", "fisher_sensitivity", "layer_output", "logits_layer", "probe_normals", "weight_change"]

@@ -1,7 +1,7 @@
 """``python -m codesign.search``: the OHQ search end to end, on the board or the simulated board.
 
 distill (BN statistics) -> OQA hardware table (board counters) -> the method's sensitivity
-(default ``ohq``: per-width MQE; ``--method ohq-paper``: the paper's MQE) -> its ILP ->
+(default ``ohq``: per-width Fisher estimate; ``--method ohq-paper``: the paper's MQE) -> its ILP ->
 evaluation against uniform INT8 and the lowest uniform width -> exports -> deployment.
 
 This module is the command line only. The stages are :mod:`codesign.search_stages` (each

@@ -61,7 +61,7 @@ def test_probe_covariance_is_the_softmax_fisher() -> None:
     """E[a a^T] = diag(p) - p p^T per image (Monte Carlo over 200k probes)."""
     logits = np.array([[2.0, 0.5, -1.0, 0.0], [0.0, 0.0, 0.0, 3.0]])
     rng = np.random.default_rng(3)
-    a = np.stack([fisher_probe(logits, rng) for _ in range(50_000)])  # (draws, images, classes)
+    a = np.stack([fisher_probe(logits, rng.standard_normal(logits.shape)) for _ in range(50_000)])  # (draws, images, classes)
     e = np.exp(logits - logits.max(-1, keepdims=True))
     p = e / e.sum(-1, keepdims=True)
     for n in range(len(logits)):
@@ -96,6 +96,9 @@ def test_deterministic_per_seed_and_chunking_only_reorders() -> None:
     g = fold_batchnorm(tiny_resnet())
     x = random_images(g, 6, seed=2)
     a = fisher_sensitivity(g, x, [2, 4, 8], probes=2, seed=3)
+    chunked = fisher_sensitivity(g, x, [2, 4, 8], probes=2, seed=3, batch_size=4)  # probes are seeded per image
+    for name in a.layers:
+        assert chunked.omega[name] == pytest.approx(a.omega[name], rel=1e-5)
     b = fisher_sensitivity(g, x, [2, 4, 8], probes=2, seed=3)
     assert a.omega == b.omega
     c = fisher_sensitivity(g, x, [2, 4, 8], probes=2, seed=4)
