@@ -60,7 +60,7 @@ def test_default_method_is_the_registry_ohq(tiny) -> None:
     sol = json.loads((d / "run_default" / "ilp_solution.json").read_text())
     assert sol["method"] == "ohq" and sol["objective"] == pytest.approx(want.info["objective"], rel=1e-12)
     header = (d / "run_default" / "sensitivity.csv").read_text().splitlines()[0]
-    assert header.split(",")[1] == "mqe-noise-w4"  # one column per width below 8
+    assert header.split(",")[1] == "fisher-w4"  # the Fisher estimator, one column per width below 8
 
 
 def test_ohq_paper_is_the_papers_steps(tiny) -> None:
