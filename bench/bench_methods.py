@@ -45,22 +45,23 @@ RAW = ROOT / "build" / "bench" / "methods"
 DOC = ROOT / "docs" / "results" / "methods.md"
 PLOTS = ROOT / "docs" / "results"
 
-ABLATION = ("ohq-paper", "ohq-w-linear", "ohq-1draw", "ohq-mqe", "ohq")
+ABLATION = ("ohq-paper", "ohq-w-linear", "ohq-1draw", "ohq-mqe", "ohq-fisher", "ohq")
 ABLATION_LABEL = {"ohq-paper": "paper OHQ (MQE alpha 0.5, linear Omega ILP)",
                   "ohq-w-linear": "+ per-width noise-matched masks (4 draws), paper's linear ILP",
                   "ohq-1draw": "+ objective min sum omega_i(b_i) under the budgets, 1 draw",
                   "ohq-mqe": "+ 4 draws averaged at equal cost (session-5 ohq)",
-                  "ohq": "MQE replaced by the Fisher estimate of the PTQ's own b-bit weights, 4 probes (= ohq)"}
+                  "ohq-fisher": "MQE replaced by the Fisher estimate of the PTQ's own b-bit weights, 4 probes",
+                  "ohq": "+ measured refinement of the ILP's choice, 16 configurations (= ohq)"}
 BASELINES = ("ohq-paper", "direct", "zeroq", "hawq-v3", "haq")
-MIXED = ("ohq", "ohq-mqe", "ohq-1draw", "ohq-w-linear", "ohq-paper", "direct", "zeroq", "hawq-v3", "haq")
+MIXED = ("ohq", "ohq-fisher", "ohq-mqe", "ohq-1draw", "ohq-w-linear", "ohq-paper", "direct", "zeroq", "hawq-v3", "haq")
 OHQ_FRONT = ("ohq",)
 LABEL = {"int8": "uniform INT8", "ohq": "OHQ (ours, improved)", "ohq-paper": "OHQ as in the paper",
-         "ohq-mqe": "OHQ, per-width MQE (4 draws)",
+         "ohq-fisher": "OHQ, Fisher + ILP (no refinement)", "ohq-mqe": "OHQ, per-width MQE (4 draws)",
          "ohq-1draw": "OHQ, 1 draw", "ohq-w-linear": "OHQ, per-width masks + linear ILP",
          "ohq-b0.75": "OHQ paper, beta 0.75", "ohq-mqe-only": "OHQ paper, MQE only", "ohq-oqa-only": "OHQ, OQA only",
          "direct": "Direct Eq.5 + OQA", "zeroq": "ZeroQ (KL + Pareto DP/ILP)",
          "hawq-v3": "HAWQ-v3 (Hessian trace + ILP)", "haq": "HAQ (DDPG, PTQ reward)"}
-USES_DISTILLED = {"ohq", "ohq-mqe", "ohq-1draw", "ohq-w-linear", "ohq-paper", "ohq-b0.75", "ohq-mqe-only", "direct", "zeroq"}
+USES_DISTILLED = {"ohq", "ohq-fisher", "ohq-mqe", "ohq-1draw", "ohq-w-linear", "ohq-paper", "ohq-b0.75", "ohq-mqe-only", "direct", "zeroq"}
 ALPHA = 0.05  # significance level of the paired comparisons
 
 
@@ -398,7 +399,7 @@ def plot_pareto(res: dict[str, Any], bset: str, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
     recs = [r for r in _ok(res["records"]) if r["set"] == bset]
-    markers = dict(zip(["int8", "int4", "int2", *MIXED], "s^vo*DPXhp<>"))
+    markers = dict(zip(["int8", "int4", "int2", *MIXED], "s^vo*DPXhp<>d"))
     for m in dict.fromkeys(r["method"] for r in recs):
         pts = [(r["latency_ms"], r["top1"]) for r in recs if r["method"] == m]
         big = m in OHQ_FRONT

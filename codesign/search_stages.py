@@ -167,7 +167,10 @@ def stage_allocate(run: RunFolder, problem: Problem, method: SensitivityMethod, 
            "size_mbit": ilp.size_mbit, "latency_cycles": ilp.latency_cycles, "energy_uj": ilp.energy_uj,
            "status": ilp.status, "solve_seconds": ilp.solve_seconds, "build_seconds": ilp.build_seconds,
            "omega": ilp.omega, "budgets": problem.budgets.active(), "ties": [list(t) for t in opts.ties],
-           "pins": pins, "solver": ilp.solver}
+           "pins": pins, "solver": ilp.solver,
+           # ``ohq`` refines the ILP's choice with measurements: ``chosen`` is what bitconfig.json holds
+           "chosen": {n: lb.w_bits for n, lb in bc.layers.items()},
+           "refine": {k: v for k, v in res.info.items() if k.startswith("refine_")}}
     atomic.write_text(run.path / "ilp_solution.json", json.dumps(sol, indent=2))
     run.done("ilp", fingerprint({k: v for k, v in sol.items() if not k.endswith("seconds")}), seconds,
              solve_seconds=ilp.solve_seconds, solver=ilp.solver)

@@ -12,8 +12,9 @@ needs NumPy and PuLP only (no TensorFlow: HAWQ-v3 imports it when it runs).
 ``zeroq``      KL sensitivity on distilled data, Pareto-frontier DP (:mod:`.zeroq`)
 ``direct``     direct Eq. 5 sensitivity + the OHQ ILP, "Direct+OQA" (:mod:`.direct`)
 ``haq``        DDPG agent with hardware feedback from the table, PTQ reward (:mod:`.haq`)
-``ohq``        OHQ, improved: per-width Fisher sensitivity of the PTQ's own b-bit weights, min sum omega_i(b_i) under the budgets (:mod:`.ohq`)
-``ohq-mqe``    ablation: ``ohq`` with the measured per-width noise-matched MQE (4 draws) instead
+``ohq``        OHQ, improved: per-width Fisher sensitivity of the PTQ's own b-bit weights, min sum omega_i(b_i) under the budgets, measured refinement (:mod:`.ohq`, :mod:`.refine`)
+``ohq-fisher`` ablation: ``ohq`` without the measured refinement (the ILP's choice as it is)
+``ohq-mqe``    ablation: ``ohq-fisher`` with the measured per-width noise-matched MQE (4 draws) instead
 ``ohq-paper``  the paper's OHQ unchanged: MQE + OQA + linear ILP, beta = 0.5
 ``ohq-b0.75``  the paper's OHQ with beta = 0.75 (more weight on sensitivity)
 ``ohq-w-linear``  ablation: per-width MQE through the paper's linear ILP
@@ -80,6 +81,11 @@ def _ohq(beta: float, name: str) -> Callable[..., Method]:
     return make
 
 
+# configurations ``ohq``'s measured refinement quantizes and runs on the distilled images
+# (:mod:`codesign.methods.refine`), the ILP's own choice included
+REFINE_EVALS = 16
+
+
 def _ohq_width(name: str, **defaults: Any) -> Callable[..., Method]:
     def make(**kw: Any) -> Method:
         from codesign.methods.ohq import OhqWidthMethod
@@ -98,9 +104,10 @@ def _oqa_only(**kw: Any) -> Method:
 
 
 METHODS: dict[str, Callable[..., Method]] = {
-    "ohq": _ohq_width("ohq"),
+    "ohq": _ohq_width("ohq", refine=REFINE_EVALS),
     "ohq-paper": _ohq(0.5, "ohq-paper"),
     "ohq-mqe": _ohq_width("ohq-mqe", estimator="mqe"),
+    "ohq-fisher": _ohq_width("ohq-fisher"),
     "ohq-w-linear": _ohq_width("ohq-w-linear", linear=True, estimator="mqe"),
     "ohq-1draw": _ohq_width("ohq-1draw", draws=1, estimator="mqe"),
     "ohq-b0.75": _ohq(0.75, "ohq-b0.75"),
@@ -121,6 +128,7 @@ METHODS: dict[str, Callable[..., Method]] = {
 SEARCH_METHODS: dict[str, tuple[str, ...]] = {
     "ohq": (),
     "ohq-paper": ("beta", "alpha"),
+    "ohq-fisher": (),
     "ohq-mqe": (),
     "ohq-w-linear": ("beta",),
     "ohq-1draw": (),

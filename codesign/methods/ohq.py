@@ -12,8 +12,14 @@ ILP options (ties, pins, solver; ``Problem.ilp``).
   flips, at the 8-bit model's quantization steps), and an objective that spends the budget: minimise
   ``sum_i omega_i(b_i)`` subject to the size, latency and energy budgets of the OQA table
   (:func:`codesign.ilp.solve_table`, as HAWQ-v3 and ZeroQ allocate). The hardware table
-  constrains; it does not shift the sensitivity.
-* ``ohq-mqe`` -- ablation: the same objective with the measured per-width MQE
+  constrains; it does not shift the sensitivity. Then the ILP's choice is refined with
+  measurements (:mod:`codesign.methods.refine`): the neighbouring configurations the table
+  predicts cheapest are quantized and their KL to the 8-bit model measured on the distilled
+  images, and the search moves while one is better (16 configurations at most). The
+  per-layer sensitivities are measured with every other layer at 8 bits and stop adding up
+  when most layers are narrow together; the measurement sees whole configurations.
+* ``ohq-fisher`` -- ablation: ``ohq`` without the refinement (the ILP's choice as it is).
+* ``ohq-mqe`` -- ablation: ``ohq-fisher``'s objective with the measured per-width MQE
   (:func:`codesign.mqe.width_sensitivity`: one 8-bit quantization, each layer's codes
   perturbed by Gaussian noise whose per-channel power matches width ``b``'s quantization
   error, the suffix re-run, several draws over disjoint image groups at the cost of one);
@@ -91,16 +97,20 @@ class OhqWidthMethod(SensitivityMethod):
 
     ``estimator="fisher"``: :func:`codesign.fisher.fisher_sensitivity` with ``probes`` probes
     per image; ``"mqe"``: :func:`codesign.mqe.width_sensitivity` with ``draws`` noise draws.
+    ``refine`` > 0 (not with ``linear``): :func:`codesign.methods.refine.refine` measures up
+    to that many configurations around the ILP's choice and keeps the best.
     """
 
     stochastic = True  # the probes / noise draws come from the seed
 
     def __init__(self, draws: int = 4, perturb: str = "noise", linear: bool = False, beta: float = 0.5,
-                 name: str = "ohq", estimator: str = "fisher", probes: int = 4) -> None:
+                 name: str = "ohq", estimator: str = "fisher", probes: int = 4, refine: int = 0) -> None:
         if estimator not in ("fisher", "mqe"):
             raise ValueError(f"estimator must be 'fisher' or 'mqe', got {estimator!r}")
+        if int(refine) < 0:
+            raise ValueError(f"refine counts measured configurations (0: off), got {refine!r}")
         self.draws, self.perturb, self.linear, self.beta, self.name = int(draws), perturb, bool(linear), float(beta), name
-        self.estimator, self.probes = estimator, int(probes)
+        self.estimator, self.probes, self.refine = estimator, int(probes), int(refine)
 
     def sensitivity_key(self) -> dict[str, Any]:
         """The estimator and its draws/probes (not the objective's form)."""
@@ -138,20 +148,26 @@ class OhqWidthMethod(SensitivityMethod):
     def allocate(self, problem: Problem, sens: LayerSensitivity) -> MethodResult:
         """``min sum_i omega_i(b_i)`` (or, ``linear``, the paper's ILP on the lowest width's scores)."""
         scores, table = sens.scores, sens.per_width
+        costs = from_hw_table(problem.graph, problem.table, scores if self.linear else dict.fromkeys(scores, 0.0),
+                              problem.candidates)
+        opts = ilp_options(problem, costs)
         if self.linear:
-            costs = from_hw_table(problem.graph, problem.table, scores, problem.candidates)
-            res = solve(costs, problem.candidates, problem.budgets, beta=self.beta, **ilp_options(problem, costs))
+            res = solve(costs, problem.candidates, problem.budgets, beta=self.beta, **opts)
         else:
-            zeros = {n: 0.0 for n in problem.layers}
-            costs = from_hw_table(problem.graph, problem.table, zeros, problem.candidates)
-            res = solve_table(costs, problem.candidates, problem.budgets, table, sense="min",
-                              **ilp_options(problem, costs))
+            res = solve_table(costs, problem.candidates, problem.budgets, table, sense="min", **opts)
+        bits, extra = res.bits, {}
+        if self.refine > 0 and not self.linear:
+            from codesign.methods.refine import refine
+
+            found = refine(problem, costs, problem.budgets, table, res.bits, self.refine, ties=opts["ties"],
+                           pins=opts["pin"])
+            bits, extra = found.bits, found.info()
         info: dict[str, Any] = {"estimator": self.estimator, "draws": self.draws, "probes": self.probes,
                                 "perturb": self.perturb, "linear": self.linear,
                                 "sensitivity_seconds": sens.seconds, "omega_table": table,
                                 "ilp_seconds": res.build_seconds + res.solve_seconds, "objective": res.objective,
-                                **budget_report(problem, res.bits)}
-        return MethodResult(self.name, to_bitconfig(problem, res.bits, self.name), 0.0,
+                                **extra, **budget_report(problem, bits)}
+        return MethodResult(self.name, to_bitconfig(problem, bits, self.name), 0.0,
                             f"distilled {len(problem.distilled)} img", scores=scores, info=info, ilp=res)
 
 
